@@ -1,0 +1,208 @@
+"""The browse API: the VFS tree as JSON, and file bytes with Range.
+
+Talks only to the VFS. Groups are the root directories, torrents their
+folders; ``/api/browse/download/{torrent}/{file}`` serves a file of
+``__all__`` with RFC 9110 Range, HEAD, ETag, Last-Modified and 206/416,
+or a 302 to the provider link with ``?redirect=1``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import bottle
+
+from api.responses import ApiError, json_body
+from api.web import api_errors
+from fs.reader import RangeReader
+from fs.vfs import VFS, Entry
+from gateway.library.groups import ALL
+
+PIECE = 256 * 1024
+MAX_LIMIT = 1000
+SORT_KEYS = {"name": lambda e: e.name.casefold(), "size": lambda e: e.size, "modified": lambda e: e.mtime,
+             "files": lambda e: e.files}
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _int_param(name: str, default: int, low: int, high: int) -> int:
+    raw = bottle.request.query.get(name, "")
+    if raw == "":
+        return default
+    if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _check_segment(name: str, what: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\x00" in name:
+        raise ApiError(400, f"invalid {what} name")
+    return name
+
+
+def list_groups(vfs: VFS) -> dict[str, Any]:
+    return {"groups": [{"name": e.name, "torrents": len(vfs.listdir("/" + e.name)), "modified": _iso(e.mtime)}
+                       for e in vfs.listdir("/")]}
+
+
+def list_group(vfs: VFS, group: str) -> dict[str, Any]:
+    _check_segment(group, "group")
+    page = _int_param("page", 1, 1, 10**9)
+    limit = _int_param("limit", 100, 1, MAX_LIMIT)
+    sort_by = bottle.request.query.get("sort_by", "name")
+    order = bottle.request.query.get("sort_order", "asc")
+    if sort_by not in SORT_KEYS or order not in ("asc", "desc"):
+        raise ApiError(400, f"sort_by must be one of {', '.join(SORT_KEYS)}; sort_order asc or desc")
+    entries = list(vfs.listdir("/" + group))
+    search = bottle.request.query.getunicode("search", "") or ""
+    if search:
+        entries = [e for e in entries if search.casefold() in e.name.casefold()]
+    entries.sort(key=SORT_KEYS[sort_by], reverse=order == "desc")
+    start = (page - 1) * limit
+    return {"group": group, "total": len(entries), "page": page, "limit": limit,
+            "torrents": [{"name": e.name, "size": e.size, "files": e.files, "modified": _iso(e.mtime)}
+                         for e in entries[start:start + limit]]}
+
+
+def _walk(vfs: VFS, path: str, prefix: str = "") -> Iterator[tuple[str, Entry]]:
+    for entry in vfs.listdir(path):
+        rel = f"{prefix}{entry.name}"
+        if entry.is_dir:
+            yield from _walk(vfs, f"{path}/{entry.name}", rel + "/")
+        else:
+            yield rel, entry
+
+
+def list_torrent(vfs: VFS, group: str, torrent: str) -> dict[str, Any]:
+    _check_segment(group, "group")
+    _check_segment(torrent, "torrent")
+    path = f"/{group}/{torrent}"
+    folder = vfs.stat(path)
+    if not folder.is_dir:
+        raise ApiError(404, "not a torrent folder")
+    base = bottle.request.script_name.rstrip("/") + "/api/browse/download/" + quote(torrent, safe="")
+    files = [{"path": rel, "size": e.size, "modified": _iso(e.mtime), "content_type": e.content_type,
+              "download": f"{base}/{quote(rel)}"} for rel, e in _walk(vfs, path)]
+    return {"group": group, "torrent": torrent, "size": folder.size, "files": files}
+
+
+# ------------------------------------------------------------------ download
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The first range of a 'bytes=' header as (start, end) inclusive.
+
+    Raises ``ValueError`` when malformed or unsatisfiable (→ 416).
+    """
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", header)
+    if not match or match.group(1) == match.group(2) == "":
+        raise ValueError("malformed range")
+    first, last = match.group(1), match.group(2)
+    if first == "":
+        length = int(last)
+        if length == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise ValueError("range not satisfiable")
+    return start, end
+
+
+def _not_modified(entry: Entry) -> bool:
+    request = bottle.request
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        return inm.strip() == "*" or f'"{entry.etag}"' in [t.strip() for t in inm.split(",")]
+    ims = request.headers.get("If-Modified-Since")
+    if ims:
+        try:
+            return int(entry.mtime) <= parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _range_applies(entry: Entry) -> bool:
+    if_range = bottle.request.headers.get("If-Range")
+    if not if_range:
+        return True
+    if if_range.startswith(("\"", "W/")):
+        return if_range.strip() == f'"{entry.etag}"'
+    try:
+        return int(entry.mtime) == int(parsedate_to_datetime(if_range).timestamp())
+    except (TypeError, ValueError):
+        return False
+
+
+def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
+    _check_segment(torrent, "torrent")
+    if "\x00" in file or any(part == ".." for part in file.split("/")):
+        raise ApiError(400, "invalid file path")
+    path = f"/{ALL}/{torrent}/{file}"
+    entry = vfs.stat(path)
+    if entry.is_dir:
+        raise ApiError(400, "that is a folder, not a file")
+    if bottle.request.query.get("redirect") in ("1", "true"):
+        return bottle.HTTPResponse(status=302, headers={"Location": vfs.link(path)})
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{entry.etag}"', "Content-Type": entry.content_type,
+               "Last-Modified": formatdate(entry.mtime, usegmt=True)}
+    if _not_modified(entry):
+        return bottle.HTTPResponse(status=304, headers=headers)
+    start, end, status = 0, entry.size - 1, 200
+    header = bottle.request.headers.get("Range")
+    if header and _range_applies(entry) and entry.size > 0:
+        try:
+            start, end = parse_range(header, entry.size)  # type: ignore[misc]
+        except ValueError as exc:
+            return bottle.HTTPResponse(json_body({"error": str(exc), "code": 416}).body, status=416, headers={
+                "Content-Range": f"bytes */{entry.size}", "Content-Type": "application/json"})
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
+    headers["Content-Length"] = str(max(0, end - start + 1))
+    if bottle.request.method == "HEAD" or entry.size == 0:
+        return bottle.HTTPResponse(b"", status=status, headers=headers)
+    reader = vfs.open(path)
+    reader.seek(start)
+    try:
+        # The first piece is read here, so a failing link becomes a clean error status.
+        first = reader.read(min(PIECE, end - start + 1))
+    except BaseException:
+        reader.close()
+        raise
+    return bottle.HTTPResponse(_stream(reader, first, end - start + 1), status=status, headers=headers)
+
+
+def _stream(reader: RangeReader, first: bytes, length: int) -> Iterator[bytes]:
+    try:
+        yield first
+        remaining = length - len(first)
+        while remaining > 0:
+            data = reader.read(min(PIECE, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
+    finally:
+        reader.close()
+
+
+def make_browse_app(vfs: VFS) -> bottle.Bottle:
+    app = bottle.Bottle()
+    app.route("/api/browse", "GET", api_errors(lambda: json_body(list_groups(vfs))))
+    app.route("/api/browse/", "GET", api_errors(lambda: json_body(list_groups(vfs))))
+    app.route("/api/browse/download/<torrent>/<file:path>", ["GET", "HEAD"],
+              api_errors(lambda torrent, file: serve_file(vfs, torrent, file)))
+    app.route("/api/browse/<group>", "GET", api_errors(lambda group: json_body(list_group(vfs, group))))
+    app.route("/api/browse/<group>/", "GET", api_errors(lambda group: json_body(list_group(vfs, group))))
+    app.route("/api/browse/<group>/<torrent>", "GET",
+              api_errors(lambda group, torrent: json_body(list_torrent(vfs, group, torrent))))
+    return app

@@ -1,0 +1,72 @@
+"""The root Bottle app: public routes, sub-apps merged in, one guard, one error handler.
+
+Every route of every sub-app is merged into this one app, so the single
+``before_request`` guard sees every request and no route can be forgotten.
+Errors never carry a traceback: handlers raise, the wrapper maps through
+``api.responses.ERROR_TABLE``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+
+import bottle
+
+from api.responses import json_body, json_error, status_for
+from gateway import __version__
+
+log = logging.getLogger(__name__)
+
+Guard = Callable[[bottle.BaseRequest], None]
+PUBLIC_ROUTES = {("GET", "/version"), ("GET", "/health")}
+
+
+def api_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn any exception from a handler into a JSON error (logged once, here)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except bottle.HTTPResponse:
+            raise
+        except Exception as exc:
+            status, message = status_for(exc)
+            if status >= 500:
+                log.error("%s %s: %s", bottle.request.method, bottle.request.path, exc,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+            return json_error(status, message)
+    return wrapper
+
+
+def _default_error(error: bottle.HTTPError) -> str:
+    """Bottle's own errors (404 no route, 405, 413, 500) as JSON, never a traceback page."""
+    status = error.status_code
+    message = {404: "not found", 405: "method not allowed", 413: "request too large"}.get(
+        status, "bad request" if status < 500 else "internal error")
+    bottle.response.content_type = "application/json"
+    import json
+    return json.dumps({"error": message, "code": status})
+
+
+def make_web_app(health: Callable[[], dict[str, Any]], subapps: list[bottle.Bottle],
+                 guard: Guard | None = None) -> bottle.Bottle:
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = True
+
+    @app.get("/version")
+    def version() -> Any:
+        return json_body({"version": __version__})
+
+    @app.get("/health")
+    def health_route() -> Any:
+        return json_body(health())
+
+    for sub in subapps:
+        app.merge(sub)
+    for status in (400, 401, 403, 404, 405, 413, 416, 500):
+        app.error_handler[status] = _default_error
+    if guard is not None:
+        app.add_hook("before_request", lambda: guard(bottle.request))
+    return app

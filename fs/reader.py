@@ -1,0 +1,109 @@
+"""Lazy, seekable file handles over a byte source.
+
+``RangeReader`` opens nothing until the first read, keeps one sequential
+stream open while reads follow each other, skips forward inside a small
+window instead of reconnecting (rclone's minWindow), and reopens at the new
+offset on a real seek. WsgiDAV seeks into ``get_content()`` for ranges, and
+FUSE calls ``pread`` from several threads, so both are supported.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Callable, Protocol
+
+SKIP_WINDOW = 1 << 20
+
+
+class ByteStream(Protocol):
+    position: int
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[int], ByteStream]
+
+
+class RangeReader(io.RawIOBase):
+    def __init__(self, size: int, opener: Opener) -> None:
+        super().__init__()
+        self.size = size
+        self._opener = opener
+        self._pos = 0
+        self._stream: ByteStream | None = None
+        self._lock = threading.Lock()   # pread may come from several FUSE threads
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:   # type: ignore[override]
+        data = self.pread(self._pos, len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.size - self._pos if size is None or size < 0 else size
+        data = self.pread(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def pread(self, offset: int, size: int) -> bytes:
+        """Bytes at ``offset`` without moving the file position."""
+        size = max(0, min(size, self.size - offset))
+        if size == 0:
+            return b""
+        with self._lock:
+            stream = self._stream_at(offset)
+            chunks = []
+            remaining = size
+            while remaining:
+                data = stream.read(remaining)
+                if not data:
+                    raise OSError(5, "upstream ended before the end of the file")
+                chunks.append(data)
+                remaining -= len(data)
+            return b"".join(chunks)
+
+    def _stream_at(self, offset: int) -> ByteStream:
+        """Needs ``_lock`` held. Reuse the open stream when the offset is just ahead."""
+        stream = self._stream
+        if stream is not None:
+            gap = offset - stream.position
+            if 0 <= gap <= SKIP_WINDOW:
+                while gap:
+                    skipped = stream.read(min(gap, 1 << 16))
+                    if not skipped:
+                        break
+                    gap -= len(skipped)
+                if gap == 0:
+                    return stream
+            stream.close()
+        self._stream = self._opener(offset)
+        return self._stream
+
+    def close(self) -> None:
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
+        super().close()

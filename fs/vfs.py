@@ -1,0 +1,124 @@
+"""The virtual filesystem: the one tree WebDAV, FUSE and the browse API serve.
+
+Contract
+--------
+``VFS`` is a read-only, path-addressed view over the library's *current
+snapshot*. Paths are '/'-separated, relative to the tree root
+(``/__all__/<torrent folder>/<file>``).
+
+- ``stat(path) -> Entry``: raises ``FileNotFoundError``.
+- ``listdir(path) -> Sequence[Entry]``: sorted by name, deterministic; raises
+  ``NotADirectoryError`` or ``FileNotFoundError``.
+- ``open(path) -> RangeReader``: a lazy, seekable handle (no connection until
+  the first read); raises ``IsADirectoryError`` or ``FileNotFoundError``.
+- ``remove(path)``: deletes a torrent folder (``/<group>/<torrent>``) from the
+  library and its provider; anything else raises ``PermissionError``.
+
+``Entry`` is cheap and complete: every attribute a frontend needs (size,
+mtime from provider data, a stable ETag, content type) is precomputed, so
+WsgiDAV's "expensive" properties and FUSE's getattr are O(1). Frontends
+never interpret paths themselves and never look inside ``ref``.
+
+Errors are built-in ``OSError`` subclasses; each frontend maps them once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Sequence
+
+from fs.paths import split
+from fs.reader import RangeReader
+from gateway.library.library import Library
+from gateway.library.snapshot import DirNode, FileNode, FileRef, Node, Snapshot
+from gateway.library.streaming import Streamer
+
+LISTING_CACHE = 256
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    is_dir: bool
+    size: int
+    mtime: float
+    etag: str
+    content_type: str
+    ref: FileRef | None = None
+    files: int = 0          # torrent folders: how many files they hold (size is their total)
+
+
+def _entry(node: Node) -> Entry:
+    if isinstance(node, FileNode):
+        return Entry(node.name, False, node.size, node.mtime, node.etag, node.content_type, node.ref)
+    return Entry(node.name, True, node.size, node.mtime, "", "httpd/unix-directory", None, node.files)
+
+
+class VFS:
+    def __init__(self, library: Library, streamer: Streamer) -> None:
+        self._library = library
+        self._streamer = streamer
+        self._listings: OrderedDict[tuple[int, int], tuple[Entry, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._library.snapshot()
+
+    def _node(self, path: str, snapshot: Snapshot | None = None) -> Node:
+        node = (snapshot or self.snapshot).resolve(split(path))
+        if node is None:
+            raise FileNotFoundError(path)
+        return node
+
+    def stat(self, path: str) -> Entry:
+        return _entry(self._node(path))
+
+    def listdir(self, path: str) -> Sequence[Entry]:
+        snapshot = self.snapshot
+        node = self._node(path, snapshot)
+        if not isinstance(node, DirNode):
+            raise NotADirectoryError(path)
+        return self._listing(snapshot.generation, node)
+
+    def _listing(self, generation: int, node: DirNode) -> tuple[Entry, ...]:
+        """Sorted entries, computed once per directory per snapshot."""
+        key = (generation, id(node))
+        with self._lock:
+            cached = self._listings.get(key)
+            if cached is not None:
+                self._listings.move_to_end(key)
+                return cached
+        entries = tuple(_entry(node.children[name]) for name in sorted(node.children))
+        with self._lock:
+            self._listings[key] = entries
+            while len(self._listings) > LISTING_CACHE:
+                self._listings.popitem(last=False)
+        return entries
+
+    def open(self, path: str) -> RangeReader:
+        node = self._node(path)
+        if isinstance(node, DirNode):
+            raise IsADirectoryError(path)
+        ref = node.ref
+        return RangeReader(node.size, lambda offset: self._streamer.open(ref, offset))
+
+    def link(self, path: str) -> str:
+        """The provider URL of a file right now (for redirects). May call the provider."""
+        node = self._node(path)
+        if isinstance(node, DirNode):
+            raise IsADirectoryError(path)
+        return self._streamer.links.resolve(node.ref).url
+
+    def remove(self, path: str) -> None:
+        """Delete the torrent behind a torrent folder; files and groups are read-only."""
+        parts = split(path)
+        node = self._node(path)
+        if len(parts) != 2 or not isinstance(node, DirNode) or node.torrent is None:
+            raise PermissionError(path)
+        self._library.delete(node.torrent)
+
+    def generation(self) -> int:
+        return self.snapshot.generation

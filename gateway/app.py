@@ -1,0 +1,107 @@
+"""The composition root: builds every part from the config and wires them.
+
+``app.py`` and ``server.py`` are the only gateway modules that import
+``fs/`` and ``api/``; everything else points down the layers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.browse import make_browse_app
+from api.web import make_web_app
+from fs.vfs import VFS
+from fs.webdav import make_dav_app
+from gateway.clock import Clock, SystemClock
+from gateway.config import Config
+from gateway.library.library import Library
+from gateway.library.links import LinkResolver
+from gateway.library.streaming import Streamer
+from gateway.providers import build_providers
+from gateway.providers.base import Provider
+from gateway.providers.cdn import CdnClient
+from gateway.server import ServerThread, make_server
+from gateway.store import Store
+from gateway.workers.runner import PeriodicWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Gateway:
+    config: Config
+    clock: Clock
+    store: Store
+    providers: dict[str, Provider]
+    library: Library
+    links: LinkResolver
+    streamer: Streamer
+    vfs: VFS
+    cdn: CdnClient
+    apps: dict[str, Any]
+    workers: list[PeriodicWorker] = field(default_factory=list)
+    server: ServerThread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server else self.config.port
+
+    def start(self, serve: bool = True, workers: bool = True) -> "Gateway":
+        for name in self.providers if workers else ():
+            interval = self.config.debrid(name).torrents_refresh_interval  # type: ignore[union-attr]
+            worker = PeriodicWorker(f"refresh-{name}", interval,
+                                    lambda n=name: self.library.refresh(n), self.clock)
+            self.workers.append(worker.start())
+        if serve:
+            server = make_server(self.config.bind_address, self.config.port, self.apps)
+            self.server = ServerThread(server).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, then the workers, then close the database: nothing half-written."""
+        if self.server is not None:
+            self.server.stop()
+        for worker in self.workers:
+            worker.stop()
+        for provider in self.providers.values():
+            provider.close()
+        self.cdn.close()
+        self.store.close()
+
+    def refresh_now(self) -> None:
+        for name in self.providers:
+            self.library.refresh(name)
+
+
+def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
+    gateway = gateway_ref[0]
+    snapshot = gateway.library.snapshot()
+    return {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
+            "providers": {name: {"last_refresh": gateway.library.last_refresh.get(name, 0),
+                                 "error": gateway.library.last_error.get(name, "")}
+                          for name in gateway.providers}}
+
+
+def build(config: Config, clock: Clock | None = None) -> Gateway:
+    clock = clock or SystemClock()
+    os.makedirs(config.config_dir, exist_ok=True)
+    store = Store(os.path.join(config.config_dir, "decypharr.db"))
+    providers = build_providers(config.debrids, clock)
+    library = Library(config, providers, store, clock)
+    ttl = min((d.auto_expire_links_after for d in config.debrids), default=86400.0)
+    links = LinkResolver(library, clock, ttl)
+    cdn = CdnClient()
+    streamer = Streamer(links, cdn, clock)
+    vfs = VFS(library, streamer)
+    ref: list[Gateway] = []
+    web = make_web_app(lambda: _health(ref), [make_browse_app(vfs)])
+    prefix = config.prefix
+    apps: dict[str, Any] = {prefix or "/": web}
+    if not config.disable_webdav:
+        apps[f"{prefix}/webdav"] = make_dav_app(vfs, f"{prefix}/webdav")
+    gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, apps)
+    ref.append(gateway)
+    return gateway

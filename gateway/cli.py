@@ -1,0 +1,124 @@
+"""Command line: ``decypharr [--config DIR] [--demo] [--bind ADDR] [--port N] [--log-level LEVEL]``.
+
+With no configuration anywhere it runs the demo: the built-in provider
+emulator with a sample library, and the gateway against it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from gateway import __version__
+from gateway.config import Config, config_path, load_config, parse_config, LOG_LEVELS
+from gateway.errors import ConfigError, GatewayError
+from gateway.log import configure_logging
+
+log = logging.getLogger("gateway")
+
+DEMO_TOKEN = "demo-token"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="decypharr", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="DIR", help="config directory (default $DECYPHARR_CONFIG_DIR or ~/.decypharr)")
+    parser.add_argument("--demo", action="store_true", help="serve a built-in emulated provider with a sample library")
+    parser.add_argument("--bind", metavar="ADDR", help="listen address (overrides bind_address)")
+    parser.add_argument("--port", type=int, metavar="N", help="listen port (overrides port)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="log level (overrides log_level)")
+    parser.add_argument("--version", action="version", version=f"decypharr {__version__}")
+    return parser.parse_args(argv)
+
+
+def _config_dir(args: argparse.Namespace) -> tuple[str, bool]:
+    """(directory, demo?) — demo when asked, or when no configuration exists anywhere."""
+    if args.demo:
+        return args.config or tempfile.mkdtemp(prefix="decypharr-demo-"), True
+    chosen = args.config or os.environ.get("DECYPHARR_CONFIG_DIR") or os.path.expanduser("~/.decypharr")
+    explicit = bool(args.config or os.environ.get("DECYPHARR_CONFIG_DIR"))
+    if not explicit and not config_path(chosen).exists():
+        return tempfile.mkdtemp(prefix="decypharr-demo-"), True
+    return chosen, False
+
+
+def _overrides(config: Config, args: argparse.Namespace) -> Config:
+    changes: dict[str, Any] = {}
+    if args.bind:
+        changes["bind_address"] = args.bind
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            raise ConfigError("--port", "must be between 0 and 65535")
+        changes["port"] = args.port
+    if args.log_level:
+        changes["log_level"] = args.log_level
+    return dataclasses.replace(config, **changes)
+
+
+def _demo_config(config_dir: str, emulator_url: str) -> Config:
+    raw = {"bind_address": "127.0.0.1", "use_auth": False, "categories": ["sonarr", "radarr"],
+           "debrids": [{"name": "realdebrid", "api_key": DEMO_TOKEN, "api_url": emulator_url,
+                        "torrents_refresh_interval": "30s", "rate_limit": ""}]}
+    return parse_config(raw, config_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config_dir, demo = _config_dir(args)
+        emulator = None
+        if demo:
+            emulator = _start_demo_emulator()
+            config = _demo_config(config_dir, emulator.rd_api_url)
+        else:
+            config = load_config(config_dir)
+        config = _overrides(config, args)
+    except ConfigError as exc:
+        print(f"decypharr: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, os.path.join(config.config_dir, "logs"))
+    try:
+        return _serve(config, emulator)
+    except (GatewayError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+
+
+def _start_demo_emulator() -> Any:
+    from gateway.emulators.sample import sample_library
+    from gateway.emulators.server import Emulator
+
+    emulator = Emulator(rate_limit=False).start()
+    emulator.world.add_account(DEMO_TOKEN)
+    emulator.world.seed_library(DEMO_TOKEN, sample_library())
+    return emulator
+
+
+def _serve(config: Config, emulator: Any) -> int:
+    from gateway.app import build
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    gateway = build(config).start()
+    host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
+    base = f"http://{host}:{gateway.port}{config.prefix}"
+    print(f"decypharr {__version__} serving on {base}/", flush=True)
+    if emulator is not None:
+        print(f"  demo mode: emulated Real-Debrid at {emulator.origin} (config in {config.config_dir})", flush=True)
+    print(f"  WebDAV:  {base}/webdav/\n  browse:  {base}/api/browse/\n  qBit:    {base}/api/v2/", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("stopping")
+        gateway.stop()
+        if emulator is not None:
+            emulator.stop()
+    return 0

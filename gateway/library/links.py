@@ -1,0 +1,92 @@
+"""Download-link resolution: unrestrict once, cache with a TTL, one call in flight per file.
+
+The cache is a cachetools ``TTLCache`` driven by the injected clock and
+guarded by a lock (cachetools caches are not thread-safe). The lock is never
+held across the provider call: concurrent readers of one file wait on that
+file's in-flight ``Event`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from gateway import errors
+from gateway.clock import Clock
+from gateway.library.library import Library
+from gateway.library.snapshot import FileRef
+from gateway.models import DownloadLink
+
+log = logging.getLogger(__name__)
+
+CACHE_SIZE = 50_000
+
+
+@dataclass
+class _Flight:
+    done: threading.Event
+    link: DownloadLink | None = None
+    error: Exception | None = None
+
+
+class LinkResolver:
+    def __init__(self, library: Library, clock: Clock, ttl: float) -> None:
+        self._library = library
+        self._clock = clock
+        self._cache: TTLCache[FileRef, DownloadLink] = TTLCache(CACHE_SIZE, ttl, timer=clock.monotonic)
+        self._flights: dict[FileRef, _Flight] = {}
+        self._lock = threading.Lock()
+        self.unrestrict_calls = 0
+
+    def resolve(self, ref: FileRef) -> DownloadLink:
+        """A live link for the file; raises ``FileNotFoundError`` or a ``ProviderError``."""
+        with self._lock:
+            link = self._cache.get(ref)
+            if link is not None and link.expires_at > self._clock.monotonic():
+                return link
+            flight = self._flights.get(ref)
+            leader = flight is None
+            if leader:
+                flight = self._flights[ref] = _Flight(threading.Event())
+        assert flight is not None
+        if leader:
+            self._fly(ref, flight)
+        else:
+            flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        assert flight.link is not None
+        return flight.link
+
+    def _fly(self, ref: FileRef, flight: _Flight) -> None:
+        try:
+            flight.link = self._unrestrict(ref)
+        except Exception as exc:   # handed to every waiter, re-raised in each
+            flight.error = exc
+        with self._lock:
+            if flight.link is not None:
+                self._cache[ref] = flight.link
+            self._flights.pop(ref, None)
+        flight.done.set()
+
+    def _unrestrict(self, ref: FileRef) -> DownloadLink:
+        found = self._library.snapshot().file(ref)
+        if found is None:
+            raise FileNotFoundError(f"{ref.provider}/{ref.torrent_id}/{ref.file_id}")
+        torrent, file = found
+        self.unrestrict_calls += 1
+        try:
+            return self._library.provider(ref.provider).unrestrict(torrent, file)
+        except errors.FileGone as exc:
+            self._library.mark_bad(torrent.key, str(exc))
+            raise
+
+    def invalidate(self, ref: FileRef, link: DownloadLink | None = None) -> None:
+        """Forget a link that stopped working (only if it is still the cached one)."""
+        with self._lock:
+            cached = self._cache.get(ref)
+            if cached is not None and (link is None or cached.url == link.url):
+                del self._cache[ref]

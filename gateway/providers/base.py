@@ -1,0 +1,55 @@
+"""The provider contract: one narrow interface every debrid module implements.
+
+A provider maps its wire JSON faithfully into ``gateway.models`` and raises
+only ``gateway.errors``; it never filters (policy lives in the library) and
+never leaks a dict or a ``requests`` exception. Optional abilities are
+declared in ``Capabilities``, never probed with ``hasattr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    select_files: bool = False       # files must be chosen after metadata (RD)
+    cache_check: bool = False        # a working instant-availability endpoint
+    usenet: bool = False             # takes NZBs
+    downloads_list: bool = False     # lists generated links (RD /downloads)
+
+
+class Provider(Protocol):
+    name: str                        # the configured debrid name
+    kind: str                        # "realdebrid", ...
+    capabilities: Capabilities
+
+    def account(self) -> Account: ...
+
+    def list_torrents(self) -> list[Torrent]:
+        """Every torrent in the account, files possibly empty (bare list items)."""
+
+    def get_torrent(self, torrent_id: str) -> Torrent:
+        """One torrent with its files. Raises NotFound."""
+
+    def add_magnet(self, magnet: str) -> str:
+        """Returns the provider's torrent id."""
+
+    def add_torrent_file(self, data: bytes) -> str: ...
+
+    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None: ...
+
+    def delete(self, torrent_id: str) -> None: ...
+
+    def unrestrict(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
+        """A fetchable URL for one file. Raises FileGone when storage lost it."""
+
+    def active_count(self) -> ActiveCount: ...
+
+    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
+        """Only when ``capabilities.cache_check``."""
+
+    def close(self) -> None: ...

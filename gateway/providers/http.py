@@ -1,0 +1,158 @@
+"""All provider HTTP: one session per provider with timeouts, a rate limiter,
+one retry policy and redacted logging.
+
+The retry decision is made *after* the provider module parsed the error body
+into ``gateway.errors`` (providers.md §1.2): a 503 that carries RD's
+``hoster_unavailable`` is ``FileGone`` and is never retried blindly; a bare
+503 or a 429 is.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import threading
+from typing import Any, Callable
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from gateway.clock import Clock
+from gateway.errors import ProviderError, RateLimited, Unavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (10.0, 60.0)   # (connect, read) seconds
+MAX_RETRIES = 4
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+_SECRET_QUERY = re.compile(r"((?:auth_token|token|apikey|api_key)=)[^&]+", re.IGNORECASE)
+
+ErrorParser = Callable[[requests.Response], ProviderError]
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs: query secrets masked, CDN paths shortened."""
+    return _SECRET_QUERY.sub(r"\1****", url)
+
+
+class RateLimiter:
+    """Token bucket: ``count`` calls per ``period`` seconds, bursts up to ``count``.
+
+    ``acquire`` reserves a slot under the lock and sleeps outside it, so no
+    lock is held while a caller waits or does I/O.
+    """
+
+    def __init__(self, count: int, period: float, clock: Clock) -> None:
+        self._rate = count / period
+        self._capacity = float(count)
+        self._tokens = float(count)
+        self._clock = clock
+        self._stamp = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting if the bucket is empty; returns the wait."""
+        with self._lock:
+            now = self._clock.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            self._tokens -= 1.0
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+        self._clock.sleep(wait)
+        return wait
+
+
+def make_session(user_agent: str = "", proxy: str = "", pool: int = 16) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent or "decypharr/0.1"
+    if proxy:
+        session.proxies = {"http": proxy, "https": proxy}
+    return session
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Retry-After in seconds, from either of its two forms."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    date = email.utils.parsedate_to_datetime(response.headers.get("Date", value))
+    return max(0.0, (when - date).total_seconds())
+
+
+class ProviderHTTP:
+    """One provider's HTTP client: base URL, auth header, limiter, retries."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], clock: Clock, *,
+                 limiter: RateLimiter | None, session: requests.Session,
+                 max_retries: int = MAX_RETRIES, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._clock = clock
+        self._limiter = limiter
+        self._session = session
+        self._max_retries = max_retries
+        self._timeout = timeout
+
+    def close(self) -> None:
+        self._session.close()
+
+    def request(self, method: str, path: str, parse_error: ErrorParser, **kwargs: Any) -> requests.Response:
+        """Send with retries; returns a < 400 response or raises a ``ProviderError``."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        attempt = 0
+        while True:
+            error = self._attempt(method, url, parse_error, kwargs)
+            if isinstance(error, requests.Response):
+                return error
+            attempt += 1
+            if attempt > self._max_retries or not _retryable(error, method):
+                raise error
+            delay = self._backoff(attempt, error)
+            log.info("%s %s: %s; retry %d in %.1fs", method, redact(url), error, attempt, delay)
+            self._clock.sleep(delay)
+
+    def _attempt(self, method: str, url: str, parse_error: ErrorParser,
+                 kwargs: dict[str, Any]) -> requests.Response | ProviderError:
+        if self._limiter is not None:
+            self._limiter.acquire()
+        try:
+            extra = kwargs.get("headers") or {}
+            rest = {k: v for k, v in kwargs.items() if k != "headers"}
+            response = self._session.request(method, url, headers={**self._headers, **extra},
+                                             timeout=self._timeout, **rest)
+        except requests.RequestException as exc:
+            log.debug("%s %s: %s", method, redact(url), exc)
+            # A refused connection never reached the provider, so even a POST may repeat it.
+            refused = isinstance(exc, requests.ConnectTimeout) or "NewConnectionError" in repr(exc)
+            return Unavailable(f"cannot reach provider: {type(exc).__name__}",
+                               code="connect" if refused else "network")
+        log.debug("%s %s -> %d", method, redact(url), response.status_code)
+        if response.status_code < 400:
+            return response
+        return parse_error(response)
+
+    @staticmethod
+    def _backoff(attempt: int, error: ProviderError) -> float:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, BACKOFF_CAP)
+        return min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_CAP)
+
+
+def _retryable(error: ProviderError, method: str) -> bool:
+    """429 always (refused, not processed); a bare 5xx or network error when safe to repeat."""
+    if isinstance(error, RateLimited):
+        return True
+    if type(error) is Unavailable:
+        return method in ("GET", "HEAD", "PUT", "DELETE") or error.code in ("connect", "")
+    return False

@@ -1,0 +1,56 @@
+"""One cheroot server, one port: WebDAV and the Bottle app as sibling WSGI apps.
+
+``PathInfoDispatcher`` moves the matched prefix into SCRIPT_NAME, so Bottle's
+plugins and error handling never wrap WebDAV responses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from cheroot import wsgi
+
+log = logging.getLogger(__name__)
+
+MIN_THREADS = 16
+MAX_THREADS = 128
+
+
+def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:
+    dispatcher = wsgi.PathInfoDispatcher(apps)
+    server = wsgi.Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
+                         request_queue_size=128, timeout=60, shutdown_timeout=5)
+    server.server_name = "decypharr"
+    return server
+
+
+class ServerThread:
+    """Runs a cheroot server in a thread; ``port`` is known once started."""
+
+    def __init__(self, server: wsgi.Server) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.bind_addr[1])
+
+    def start(self) -> "ServerThread":
+        self._server.prepare()      # binds now, so a busy port fails here, in the caller
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        try:
+            self._server.serve()
+        except BaseException as exc:   # reported by stop(); the thread must not die silently
+            self._error = exc
+            log.error("http server stopped: %s", exc)
+
+    def stop(self) -> None:
+        self._server.stop()
+        self._thread.join(10)

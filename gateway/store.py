@@ -1,0 +1,137 @@
+"""The one SQLite database (``decypharr.db``): WAL, schema version, migrations.
+
+Migrations are plain numbered SQL, applied in order inside a transaction, so
+a database from any earlier version upgrades on start. Every write is a
+transaction; a kill at any moment leaves the last committed state.
+
+Holds the last library index (so a restart serves the tree before the first
+provider listing returns), and later the import records, categories, auth
+data and repair jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from gateway.models import RemoteFile, Torrent, TorrentStatus
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the library index, one row per provider torrent.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE library_torrents (
+        provider TEXT NOT NULL,
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (provider, id)
+    );
+    """,
+)
+
+
+class Store:
+    """Thread-safe access to the database: one connection, one lock, short transactions."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self.schema_version
+            for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                with self.transaction() as conn:
+                    for statement in _split_sql(sql):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cursor = self._conn.execute(sql, params)
+            return cursor.fetchall()
+
+    # ---------------------------------------------------------------- meta
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------- library index
+
+    def load_library(self) -> list[Torrent]:
+        return [_torrent_from_json(row[0]) for row in self.query("SELECT data FROM library_torrents")]
+
+    def save_library(self, provider: str, torrents: list[Torrent]) -> None:
+        """Replace one provider's part of the index in one transaction."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM library_torrents WHERE provider = ?", (provider,))
+            conn.executemany(
+                "INSERT INTO library_torrents (provider, id, data) VALUES (?, ?, ?)",
+                [(t.provider, t.id, _torrent_to_json(t)) for t in torrents],
+            )
+
+    def upsert_library_torrent(self, torrent: Torrent) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO library_torrents (provider, id, data) VALUES (?, ?, ?)",
+                         (torrent.provider, torrent.id, _torrent_to_json(torrent)))
+
+    def delete_library_torrent(self, provider: str, torrent_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM library_torrents WHERE provider = ? AND id = ?", (provider, torrent_id))
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _torrent_to_json(torrent: Torrent) -> str:
+    data = asdict(torrent)
+    data["status"] = torrent.status.value
+    data["files"] = [[f.id, f.path, f.size, int(f.selected), f.link] for f in torrent.files]
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _torrent_from_json(text: str) -> Torrent:
+    data = json.loads(text)
+    files = tuple(RemoteFile(id=f[0], path=f[1], size=f[2], selected=bool(f[3]), link=f[4])
+                  for f in data.pop("files"))
+    data["status"] = TorrentStatus(data["status"])
+    data["links"] = tuple(data.get("links", ()))
+    return Torrent(files=files, **data)

@@ -1,0 +1,50 @@
+"""PeriodicWorker: the one loop implementation (a thread, an interval, a stop event)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from gateway.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicWorker:
+    def __init__(self, name: str, interval: float, job: Callable[[], object], clock: Clock,
+                 *, run_first: bool = True) -> None:
+        self.name = name
+        self._interval = interval
+        self._job = job
+        self._clock = clock
+        self._run_first = run_first
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> "PeriodicWorker":
+        self._thread.start()
+        return self
+
+    def trigger(self) -> None:
+        """Run the job now instead of waiting for the interval."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        if not self._run_first:
+            self._clock.wait(self._wake, self._interval)
+            self._wake.clear()
+        while not self._stop.is_set():
+            try:
+                self._job()
+            except Exception:   # a worker must survive any one bad run; logged once here
+                log.exception("%s: run failed", self.name)
+            self._clock.wait(self._wake, self._interval)
+            self._wake.clear()
