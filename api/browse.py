@@ -18,6 +18,7 @@ import bottle
 
 from api.responses import ApiError, json_body
 from api.web import api_errors
+from fs.ranges import parse_range
 from fs.reader import RangeReader
 from fs.vfs import VFS, Entry
 from gateway.library.groups import ALL
@@ -30,7 +31,7 @@ SORT_KEYS = {"name": lambda e: e.name.casefold(), "size": lambda e: e.size, "mod
 
 def _iso(ts: float) -> str:
     import datetime as dt
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _int_param(name: str, default: int, low: int, high: int) -> int:
@@ -96,27 +97,6 @@ def list_torrent(vfs: VFS, group: str, torrent: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ download
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """The first range of a 'bytes=' header as (start, end) inclusive.
-
-    Raises ``ValueError`` when malformed or unsatisfiable (→ 416).
-    """
-    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", header)
-    if not match or match.group(1) == match.group(2) == "":
-        raise ValueError("malformed range")
-    first, last = match.group(1), match.group(2)
-    if first == "":
-        length = int(last)
-        if length == 0:
-            raise ValueError("empty suffix range")
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        raise ValueError("range not satisfiable")
-    return start, end
-
-
 def _not_modified(entry: Entry) -> bool:
     request = bottle.request
     inm = request.headers.get("If-None-Match")
@@ -161,7 +141,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     header = bottle.request.headers.get("Range")
     if header and _range_applies(entry) and entry.size > 0:
         try:
-            start, end = parse_range(header, entry.size)  # type: ignore[misc]
+            start, end = parse_range(header, entry.size)
         except ValueError as exc:
             return bottle.HTTPResponse(json_body({"error": str(exc), "code": 416}).body, status=416, headers={
                 "Content-Range": f"bytes */{entry.size}", "Content-Type": "application/json"})

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 SKIP_WINDOW = 1 << 20
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from fs.paths import split
 from fs.reader import RangeReader

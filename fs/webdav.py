@@ -2,7 +2,7 @@
 
 WsgiDAV serves OPTIONS, GET and HEAD (with Range and If-Range against our
 stable ETags) and DELETE through ``GatewayDAVProvider``. PROPFIND is answered
-by ``PropfindMiddleware`` in front of it: a multistatus for a collection is
+by ``DavFront`` in front of it: a multistatus for a collection is
 rendered once per snapshot and cached, because WsgiDAV's generic path builds
 a resource and an lxml tree per member (about 1.7 s for 10,000 members).
 Errors from the VFS map to HTTP in one table, ``_dav_error``.
@@ -10,6 +10,7 @@ Errors from the VFS map to HTTP in one table, ``_dav_error``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -19,16 +20,23 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
 from wsgidav.dav_error import (
-    HTTP_FORBIDDEN, HTTP_INTERNAL_ERROR, HTTP_NOT_FOUND, DAVError,
+    HTTP_FORBIDDEN,
+    HTTP_INTERNAL_ERROR,
+    HTTP_NOT_FOUND,
+    DAVError,
 )
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from fs.ranges import parse_range
 from fs.vfs import VFS, Entry
+from gateway.errors import GatewayError
 
+log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 BLOCK_SIZE = 256 * 1024
 PROPFIND_CACHE = 64
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 DAV_PROPS = ("resourcetype", "displayname", "getcontentlength", "getcontenttype",
              "getetag", "getlastmodified", "creationdate")
 
@@ -101,20 +109,6 @@ class DirResource(DAVCollection):
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(f"{self.path.rstrip('/')}/{name}", self.environ)
 
-    def support_recursive_delete(self) -> bool:
-        return True
-
-    def delete(self) -> None:
-        try:
-            self._vfs.remove(self.path)
-        except OSError as exc:
-            raise _dav_error(exc) from None
-
-    def handle_delete(self) -> bool:
-        """Delete in one step (no per-member recursion): a torrent folder is one item."""
-        self.delete()
-        return True
-
 
 def _resource(path: str, environ: dict[str, Any], entry: Entry, vfs: VFS) -> Any:
     cls = DirResource if entry.is_dir else FileResource
@@ -145,7 +139,7 @@ def _http_date(ts: float) -> str:
 
 def _iso_date(ts: float) -> str:
     import datetime as dt
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _escape(text: str) -> str:
@@ -221,8 +215,10 @@ def parse_propfind(body: bytes) -> tuple[Prop, ...] | None:
     return tuple(names)
 
 
-class PropfindMiddleware:
-    """Answers PROPFIND from cached renderings; everything else goes to WsgiDAV."""
+class DavFront:
+    """In front of WsgiDAV: answers PROPFIND from cached renderings, and checks
+    Range headers with the same rules as the browse API (WsgiDAV accepts
+    reversed ranges); everything else goes to WsgiDAV."""
 
     def __init__(self, app: Any, vfs: VFS, href_prefix: str) -> None:
         self._app = app
@@ -232,9 +228,55 @@ class PropfindMiddleware:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "PROPFIND":
-            return self._app(environ, start_response)  # type: ignore[no-any-return]
-        return self._propfind(environ, start_response)
+        method = environ.get("REQUEST_METHOD")
+        environ.setdefault("wsgidav.auth.user_name", "")
+        if method == "PROPFIND":
+            return self._propfind(environ, start_response)
+        if method == "DELETE":
+            return self._delete(environ, start_response)
+        if method not in READ_METHODS:
+            # The tree is read-only but for DELETE of a torrent folder (checked by the VFS).
+            return _reply(start_response, "403 Forbidden", b"read-only\n", "text/plain")
+        if method in ("GET", "HEAD") and environ.get("HTTP_RANGE"):
+            refused = self._check_range(environ, start_response)
+            if refused is not None:
+                return refused
+        return self._app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _delete(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """DELETE of a torrent folder removes the torrent (library and provider)."""
+        try:
+            self._vfs.remove(_path_info(environ))
+        except FileNotFoundError:
+            return _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+        except OSError:
+            return _reply(start_response, "403 Forbidden", b"only torrent folders can be deleted\n", "text/plain")
+        except GatewayError as exc:
+            log.warning("DELETE %s: %s", environ.get("PATH_INFO"), exc)
+            return _reply(start_response, "502 Bad Gateway", b"the provider refused the delete\n", "text/plain")
+        with self._lock:
+            self._cache.clear()
+        start_response("204 No Content", [("Content-Length", "0")])
+        return [b""]
+
+    def _check_range(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+        """416 for a bad range; a good one is rewritten to the plain form WsgiDAV reads."""
+        try:
+            entry = self._vfs.stat(_path_info(environ))
+        except OSError:
+            return None   # WsgiDAV answers the 404
+        if entry.is_dir or entry.size == 0:
+            return None
+        try:
+            start, end = parse_range(environ["HTTP_RANGE"], entry.size)
+        except ValueError as exc:
+            body = f"{exc}\n".encode()
+            start_response("416 Range Not Satisfiable", [
+                ("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                ("Content-Range", f"bytes */{entry.size}")])
+            return [body]
+        environ["HTTP_RANGE"] = f"bytes={start}-{end}"
+        return None
 
     def _propfind(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
@@ -332,4 +374,4 @@ def make_dav_app(vfs: VFS, mount_path: str) -> Any:
         "dir_browser": {"enable": False},
         "hotfixes": {"re_encode_path_info": True, "unquote_path_info": False},
     }
-    return PropfindMiddleware(WsgiDAVApp(config), vfs, mount_path)
+    return DavFront(WsgiDAVApp(config), vfs, mount_path)

@@ -49,7 +49,7 @@ class Gateway:
     def port(self) -> int:
         return self.server.port if self.server else self.config.port
 
-    def start(self, serve: bool = True, workers: bool = True) -> "Gateway":
+    def start(self, serve: bool = True, workers: bool = True) -> Gateway:
         for name in self.providers if workers else ():
             interval = self.config.debrid(name).torrents_refresh_interval  # type: ignore[union-attr]
             worker = PeriodicWorker(f"refresh-{name}", interval,

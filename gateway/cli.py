@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from gateway import __version__
-from gateway.config import Config, config_path, load_config, parse_config, LOG_LEVELS
+from gateway.config import LOG_LEVELS, Config, config_path, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.log import configure_logging
 

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class TorrentStatus(str, enum.Enum):
+class TorrentStatus(enum.StrEnum):
     """Where a torrent is at its provider, in one vocabulary for all providers."""
 
     METADATA = "metadata"            # fetching metadata (RD magnet_conversion)

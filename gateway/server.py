@@ -39,7 +39,7 @@ class ServerThread:
     def port(self) -> int:
         return int(self._server.bind_addr[1])
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._server.prepare()      # binds now, so a busy port fails here, in the caller
         self._thread.start()
         return self

@@ -33,6 +33,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (provider, id)
     );
     """,
+    # 2: auth (gateway/auth.py): the UI user, the API token (kept readable so
+    # Settings can show it; the file is chmod 600), hashed session tokens.
+    """
+    CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created REAL NOT NULL);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions (expires);
+    """,
 )
 
 

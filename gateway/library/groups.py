@@ -7,8 +7,9 @@ failed or broken ones, then one group per category and per custom folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from gateway.config import CustomFolder
 from gateway.models import Torrent

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from dataclasses import dataclass, field
-from typing import Union
 
 from gateway.library.groups import Group, TorrentView
 from gateway.library.naming import sanitize, split_path, unique_names
@@ -46,7 +45,7 @@ class FileNode:
 class DirNode:
     name: str
     mtime: float
-    children: dict[str, "Node"] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
     torrent: tuple[str, str] | None = None   # set on torrent folders
     is_dir: bool = True
     size: int = 0        # torrent folders: total of their files
@@ -57,7 +56,7 @@ class DirNode:
         return ""
 
 
-Node = Union[FileNode, DirNode]
+Node = FileNode | DirNode
 
 
 def _etag(torrent: Torrent, file: RemoteFile) -> str:

@@ -46,7 +46,7 @@ class Streamer:
         self._clock = clock
         self.counters = Counters()
 
-    def open(self, ref: FileRef, start: int, end: int | None = None) -> "ResilientStream":
+    def open(self, ref: FileRef, start: int, end: int | None = None) -> ResilientStream:
         return ResilientStream(self, ref, start, end)
 
     def _connect(self, ref: FileRef, start: int, end: int | None) -> tuple[CdnStream, DownloadLink]:

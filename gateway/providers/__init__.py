@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from gateway.clock import Clock
 from gateway.config import DebridConfig

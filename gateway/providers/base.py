@@ -8,8 +8,9 @@ declared in ``Capabilities``, never probed with ``hasattr``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import requests
 
@@ -95,7 +96,7 @@ def _parse_files(raw: Any, links: Sequence[str]) -> tuple[RemoteFile, ...]:
     """
     files = sorted((raw or []), key=lambda f: int(f.get("id", 0)))
     selected = [f for f in files if f.get("selected")]
-    by_id = dict(zip((int(f["id"]) for f in selected), links)) if len(links) == len(selected) else {}
+    by_id = dict(zip((int(f["id"]) for f in selected), links, strict=True)) if len(links) == len(selected) else {}
     return tuple(
         RemoteFile(id=int(f["id"]), path=str(f.get("path", "")).lstrip("/"), size=int(f.get("bytes", 0)),
                    selected=bool(f.get("selected")), link=by_id.get(int(f["id"]), ""))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from gateway.clock import Clock
 
@@ -23,7 +23,7 @@ class PeriodicWorker:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
-    def start(self) -> "PeriodicWorker":
+    def start(self) -> PeriodicWorker:
         self._thread.start()
         return self
 

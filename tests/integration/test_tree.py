@@ -124,3 +124,16 @@ def test_browse_redirect_points_at_live_cdn(gateway) -> None:  # type: ignore[no
     assert response.status_code == 302
     direct = requests.get(response.headers["Location"], headers={"Range": "bytes=0-99"}, timeout=10)
     assert direct.content == expected(entry, path, 0, 100)
+
+
+def test_webdav_delete_removes_torrent_at_provider(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+    entry = SAMPLE[3]
+    name = folder(gateway, entry)
+    assert len(emulator.world.list_torrents("test-token")) == len(SAMPLE)
+    response = requests.delete(f"{base(gateway)}/webdav/__all__/{quote(name)}", timeout=10)
+    assert response.status_code == 204
+    assert name not in [e.name for e in gateway.vfs.listdir("/__all__")]
+    assert entry["hash"] not in [t.hash for t in emulator.world.list_torrents("test-token")]
+    listing = propfind(f"{base(gateway)}/webdav/__all__/").content.decode()
+    assert quote(name) not in listing
+    assert requests.delete(f"{base(gateway)}/webdav/__all__/{quote(name)}", timeout=10).status_code == 404

@@ -1,0 +1,8 @@
+"""Local HTTP emulators of debrid providers (Real-Debrid API + CDN) for tests and demos."""
+
+from .content import file_bytes
+from .sample import sample_library
+from .server import Emulator
+from .world import EmuClock, World
+
+__all__ = ["EmuClock", "Emulator", "World", "file_bytes", "sample_library"]

@@ -1,0 +1,61 @@
+"""A small, deterministic demo library (shared with the gateway's demo mode).
+
+Names exercise the awkward cases: nested folders, non-ASCII, spaces, ``||``
+and subtitle side-cars.  Hashes are sha1 of the name, content seeds derive
+from hash and path, so every run serves the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Fixed base for `added` so listings are stable between runs.
+_BASE_ADDED = 1_704_164_645.0  # 2024-01-02T03:04:05Z
+_DAY = 86400.0
+
+_TORRENTS: list[tuple[str, list[tuple[str, int]]]] = [
+    ("Example Show S01-S02 1080p", [
+        ("Season 1/Episode 1.mkv", 24 * MIB),
+        ("Season 1/Episode 1.en.srt", 42 * KIB),
+        ("Season 1/Episode 2.mkv", 26 * MIB + 123),
+        ("Season 2/Episode 1.mkv", 22 * MIB + 4567),
+    ]),
+    ("Amélie (2001)", [
+        ("Amélie (2001).mkv", 48 * MIB + 789),
+        ("Amélie (2001).fr.srt", 61 * KIB),
+    ]),
+    ("千と千尋の神隠し (2001)", [
+        ("千と千尋の神隠し (2001).mkv", 36 * MIB),
+        ("Subs/千と千尋の神隠し.ja.srt", 55 * KIB + 7),
+    ]),
+    ("Spaces And || Pipes (1999) 720p", [
+        ("Spaces And || Pipes (1999) 720p.mp4", 12 * MIB + 321),
+        ("Sample/sample.mkv", 700 * KIB),
+        ("info.nfo", 3 * KIB),
+    ]),
+    ("Tiny Single File.mkv", [
+        ("Tiny Single File.mkv", 5 * MIB),
+    ]),
+]
+
+
+def _hash(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()
+
+
+def sample_library() -> list[dict[str, Any]]:
+    """Entries in the shape ``World.seed_library`` / ``POST /__emu/library`` take."""
+    out = []
+    for i, (name, files) in enumerate(_TORRENTS):
+        h = _hash(name)
+        out.append({
+            "hash": h,
+            "name": name,
+            "added": _BASE_ADDED + i * _DAY,
+            "files": [{"path": p, "size": s, "seed": f"{h}/{p}"} for p, s in files],
+        })
+    return out
