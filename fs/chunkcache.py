@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 Fetch = Callable[[int, int], bytes]   # fetch(start, end_exclusive) -> exactly those bytes (or raises)
 ChunkId = tuple[str, int]             # (sha1 of key, chunk index)
 
+_FLUSH_TOUCHES = 1024                 # access times kept in memory before a hit-only workload commits them
 _WAIT_SLICE = 30.0                    # re-check interval while waiting on another reader's fetch
 _FALLOC_PUNCH = 0x01 | 0x02           # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
 _SCHEMA = (
@@ -432,7 +433,8 @@ class ChunkCache:
         entry.pins -= 1
         if not entry.pins and not entry.chunks:   # nothing could be cached: don't keep an empty file
             self._drop_file(h)
-        self._commit()
+        elif len(self._dirty) >= _FLUSH_TOUCHES:   # hits alone don't commit; flush their times now and then
+            self._commit()
 
     def _create_file(self, h: str, size: int) -> _File:
         path = self._path(h)

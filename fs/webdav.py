@@ -280,11 +280,11 @@ class DavFront:
 
     def _propfind(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
-        if depth not in ("0", "1"):
+        path = _path_info(environ)
+        if depth not in ("0", "1") and self._is_collection(path):
             body = (b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
                     b"<D:propfind-finite-depth/></D:error>")
             return _reply(start_response, "403 Forbidden", body, "application/xml; charset=utf-8")
-        path = _path_info(environ)
         try:
             props = parse_propfind(_read_body(environ))
             payload = self._render(path, depth, props)
@@ -293,6 +293,13 @@ class DavFront:
         except OSError:
             return _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
         return _reply(start_response, "207 Multi-Status", payload, "application/xml; charset=utf-8")
+
+    def _is_collection(self, path: str) -> bool:
+        """Depth means nothing on a file; only a collection refuses 'infinity'."""
+        try:
+            return self._vfs.stat(path).is_dir
+        except OSError:
+            return True
 
     def _render(self, path: str, depth: str, props: tuple[Prop, ...] | None) -> bytes:
         generation = self._vfs.generation()
@@ -316,7 +323,7 @@ class DavFront:
         own = base + "/" if entry.is_dir else base or "/"
         out = ['<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">',
                _response(own, entry, props)]
-        if entry.is_dir and depth == "1":
+        if entry.is_dir and depth != "0":
             for child in self._vfs.listdir(path):
                 href = f"{base}/{quote(child.name, safe='')}" + ("/" if child.is_dir else "")
                 out.append(_response(href, child, props))

@@ -64,7 +64,7 @@ def _overrides(config: Config, args: argparse.Namespace) -> Config:
 def _demo_config(config_dir: str, emulator_url: str) -> Config:
     raw = {"bind_address": "127.0.0.1", "use_auth": False, "categories": ["sonarr", "radarr"],
            "debrids": [{"name": "realdebrid", "api_key": DEMO_TOKEN, "api_url": emulator_url,
-                        "torrents_refresh_interval": "30s", "rate_limit": ""}]}
+                        "torrents_refresh_interval": "30s", "rate_limit": "off"}]}
     return parse_config(raw, config_dir)
 
 

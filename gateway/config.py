@@ -82,8 +82,8 @@ def parse_duration(key: str, value: Any) -> float:
 
 
 def parse_rate(key: str, value: Any) -> tuple[int, float] | None:
-    """'250/minute' → (250, 60.0); '' → None (no client-side limit)."""
-    if value in ("", None):
+    """'250/minute' → (250, 60.0); 'off' (or 'none', '0') → None: no client-side limit."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", "0", "unlimited"):
         return None
     if isinstance(value, str):
         match = _RATE_RE.match(value)
@@ -101,7 +101,7 @@ def mask_secret(value: str) -> str:
 class DebridConfig:
     name: str
     provider: str
-    api_key: str
+    api_key: str = ""
     download_api_keys: tuple[str, ...] = ()
     api_url: str = ""
     rate_limit: tuple[int, float] | None = None

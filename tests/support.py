@@ -88,7 +88,7 @@ def gateway_config(emulator: Any, config_dir: str, **overrides: Any) -> Any:
     raw: dict[str, Any] = {
         "bind_address": "127.0.0.1", "port": 0, "use_auth": False,
         "debrids": [{"name": "realdebrid", "api_key": TOKEN, "api_url": emulator.rd_api_url,
-                     "rate_limit": "", "torrents_refresh_interval": "1h"}],
+                     "rate_limit": "off", "torrents_refresh_interval": "1h"}],
     }
     raw.update(overrides)
     return parse_config(raw, config_dir)

@@ -17,7 +17,7 @@ def sanitize(name: str) -> str:
         text = text.replace(bad, good)
     text = "".join(ch for ch in text if ch >= " " or ch == "\t").strip()
     if text in ("", ".", ".."):
-        return "_" + text.replace(".", "_") if text else "_"
+        return text.replace(".", "_") or "_"
     return text
 
 

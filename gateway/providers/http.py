@@ -61,7 +61,8 @@ class RateLimiter:
             self._stamp = now
             self._tokens -= 1.0
             wait = 0.0 if self._tokens >= 0 else -self._tokens / self._rate
-        self._clock.sleep(wait)
+        if wait > 0:
+            self._clock.sleep(wait)
         return wait
 
 

@@ -137,3 +137,20 @@ def test_webdav_delete_removes_torrent_at_provider(gateway, emulator) -> None:  
     listing = propfind(f"{base(gateway)}/webdav/__all__/").content.decode()
     assert quote(name) not in listing
     assert requests.delete(f"{base(gateway)}/webdav/__all__/{quote(name)}", timeout=10).status_code == 404
+
+
+def test_url_base_prefixes_every_route(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import start_gateway
+
+    gw = start_gateway(emulator, str(tmp_path / "c"), url_base="/dx/")
+    try:
+        b = base(gw)
+        tree = ElementTree.fromstring(propfind(f"{b}/dx/webdav/__all__/").content)
+        hrefs = [r.findtext(f"{DAV}href") for r in tree.findall(f"{DAV}response")]
+        assert all(h.startswith("/dx/webdav/__all__/") for h in hrefs) and len(hrefs) == len(SAMPLE) + 1
+        for href in hrefs[1:]:   # percent-encoded names round-trip to real folders
+            assert propfind(f"{b}{href}", "0").status_code == 207
+        assert requests.get(f"{b}/dx/api/browse/", timeout=10).status_code == 200
+        assert requests.get(f"{b}/dx/version", timeout=10).json()["version"]
+    finally:
+        gw.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fs import chunkcache
 from fs.chunkcache import ChunkCache
 
 CS = 4096
@@ -105,8 +106,9 @@ def clock() -> FakeClock:
 def make(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., ChunkCache]]:
     caches: list[ChunkCache] = []
 
-    def factory(max_bytes: int = 1 << 30, expiry: float = 3600.0, chunk_size: int = CS) -> ChunkCache:
-        cache = ChunkCache(str(tmp_path / "cache"), chunk_size, max_bytes, expiry, clock)
+    def factory(max_bytes: int = 1 << 30, expiry: float = 3600.0, chunk_size: int = CS,
+                durable: bool = False) -> ChunkCache:
+        cache = ChunkCache(str(tmp_path / "cache"), chunk_size, max_bytes, expiry, clock, durable=durable)
         caches.append(cache)
         return cache
 
@@ -326,9 +328,10 @@ def test_waiter_of_an_abandoned_run_fetches_itself(make: Callable[..., ChunkCach
 
 # --------------------------------------------------------------------- restart
 
-def test_restart_keeps_cached_ranges(make: Callable[..., ChunkCache]) -> None:
+@pytest.mark.parametrize("durable", [False, True])
+def test_restart_keeps_cached_ranges(make: Callable[..., ChunkCache], durable: bool) -> None:
     size = 9 * CS + 1
-    first = make()
+    first = make(durable=durable)
     first.read("a", size, 0, 2 * CS, Source(size))
     first.read("b", size, 8 * CS, 2 * CS, Source(size))
     first.close()
@@ -366,7 +369,11 @@ def test_changed_chunk_size_starts_empty(make: Callable[..., ChunkCache], tmp_pa
 
 # ---------------------------------------------------------------------- budget
 
-def test_budget_holds_under_random_workload(make: Callable[..., ChunkCache], tmp_path: Path) -> None:
+@pytest.mark.parametrize("punch", [True, False], ids=["punch-holes", "no-hole-punching"])
+def test_budget_holds_under_random_workload(make: Callable[..., ChunkCache], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch, punch: bool) -> None:
+    if not punch:   # the fallback for systems without fallocate: freed chunks stay allocated until the file goes
+        monkeypatch.setattr(chunkcache, "_fallocate", None)
     budget = 10 * CS
     cache = make(max_bytes=budget)
     sizes = {f"file{i}": 8 * CS + i * 1000 for i in range(5)}
@@ -380,7 +387,7 @@ def test_budget_holds_under_random_workload(make: Callable[..., ChunkCache], tmp
         assert cache.stats()["bytes_on_disk"] <= budget
         # slack: the partial last block of each file, and extent metadata of fragmented sparse files
         assert data_usage(tmp_path / "cache") <= budget + 2 * CS * len(sizes)
-    assert cache.stats()["bytes_on_disk"] > budget // 2   # it does cache
+    assert cache.stats()["bytes_on_disk"] > budget // 4   # it does cache
 
 
 def test_budget_holds_with_concurrent_readers(make: Callable[..., ChunkCache], tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""The command line as a user runs it: bad config, demo mode, clean shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.support import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_bad_config_is_one_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"debrids": [{"name": "realdebrid", "api_key": "k",
+                                                                   "torrents_refresh_interval": "soon"}]}))
+    result = run_cli("--config", str(tmp_path))
+    assert result.returncode == 2
+    assert "debrids[0].torrents_refresh_interval" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    (tmp_path / "config.json").write_text("{broken")
+    result = run_cli("--config", str(tmp_path))
+    assert result.returncode == 2 and "config.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_env_override_is_a_message(tmp_path: Path) -> None:
+    result = run_cli("--config", str(tmp_path), env={"DECYPHARR_PORT": "eighty"})
+    assert result.returncode == 2 and "port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--demo", "--port", "0", "--config", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
+        url = re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+        groups = wait_until(lambda: requests.get(url + "api/browse/__all__", timeout=5).json()["total"], 30,
+                            "the demo library")
+        assert groups >= 3
+        propfind = requests.request("PROPFIND", url + "webdav/__all__/", headers={"Depth": "1"}, timeout=10)
+        assert propfind.status_code == 207
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -1,0 +1,101 @@
+"""Real WebDAV clients against the running server: rclone (ls, cat, mount) and webdav4."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_tree import base, folder
+from tests.support import SAMPLE, expected, wait_until
+
+needs_rclone = pytest.mark.skipif(shutil.which("rclone") is None,
+                                  reason="rclone is not installed (scripts/test installs it when root)")
+
+
+def rclone(gw, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "RCLONE_CONFIG_GW_TYPE": "webdav", "RCLONE_CONFIG_GW_URL": f"{base(gw)}/webdav",
+           "RCLONE_CONFIG_GW_VENDOR": "other", "RCLONE_CONFIG": "/dev/null"}
+    return subprocess.run(["rclone", *args], env=env, capture_output=True, timeout=timeout, check=True)
+
+
+def all_files(gw) -> dict[str, tuple[dict, str, int]]:  # type: ignore[no-untyped-def]
+    return {f"__all__/{folder(gw, e)}/{f['path']}": (e, f["path"], f["size"]) for e in SAMPLE for f in e["files"]}
+
+
+@needs_rclone
+def test_rclone_lsjson_lists_every_file(gateway) -> None:  # type: ignore[no-untyped-def]
+    listing = json.loads(rclone(gateway, "lsjson", "-R", "--files-only", "gw:__all__").stdout)
+    got = {f"__all__/{item['Path']}": item["Size"] for item in listing}
+    assert got == {path: size for path, (_, _, size) in all_files(gateway).items()}
+
+
+@needs_rclone
+def test_rclone_cat_offset_count(gateway) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(11)
+    for path, (entry, rel, size) in all_files(gateway).items():
+        offset = rng.randrange(size)
+        count = rng.randrange(1, 70_000)
+        out = rclone(gateway, "cat", "--offset", str(offset), "--count", str(count), f"gw:{path}").stdout
+        assert out == expected(entry, rel, offset, count), path
+
+
+@needs_rclone
+@pytest.mark.skipif(not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None
+                    and shutil.which("fusermount") is None,
+                    reason="no /dev/fuse or fusermount on this machine (scripts/test installs fuse3 when root)")
+def test_rclone_mount_reads_byte_exact(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    env = {**os.environ, "RCLONE_CONFIG_GW_TYPE": "webdav", "RCLONE_CONFIG_GW_URL": f"{base(gateway)}/webdav",
+           "RCLONE_CONFIG_GW_VENDOR": "other", "RCLONE_CONFIG": "/dev/null"}
+    proc = subprocess.Popen(["rclone", "mount", "gw:", str(mountpoint), "--vfs-cache-mode", "off",
+                             "--dir-cache-time", "1s", "--read-only"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: os.path.ismount(mountpoint), 20, "rclone mount")
+        rng = random.Random(5)
+        for path, (entry, rel, size) in all_files(gateway).items():
+            target = mountpoint / path
+            assert target.stat().st_size == size
+            assert target.read_bytes() == expected(entry, rel), path
+            with open(target, "rb") as handle:
+                offset = rng.randrange(size)
+                handle.seek(offset)
+                assert handle.read(4096) == expected(entry, rel, offset, 4096)
+    finally:
+        subprocess.run(["fusermount3" if shutil.which("fusermount3") else "fusermount", "-u", str(mountpoint)],
+                       capture_output=True)
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_webdav4_walks_and_reads_ranges(gateway) -> None:  # type: ignore[no-untyped-def]
+    from webdav4.fsspec import WebdavFileSystem
+
+    fs = WebdavFileSystem(f"{base(gateway)}/webdav")
+    # webdav4's find() asks for Depth: infinity, which the server refuses by design; walk with ls.
+    found: dict[str, int] = {}
+    pending = ["__all__"]
+    while pending:
+        for info in fs.ls(pending.pop(), detail=True):
+            if info["type"] == "directory":
+                pending.append(info["name"])
+            else:
+                found[info["name"].strip("/")] = info["size"]
+    expect = all_files(gateway)
+    assert found == {path: size for path, (_, _, size) in expect.items()}
+    rng = random.Random(9)
+    for path, (entry, rel, size) in expect.items():
+        if "#" in path or "%" in path:
+            continue   # webdav4 builds URLs without escaping '#' and '%' (its bug); rclone covers these
+        with fs.open(path, "rb") as handle:
+            offset = rng.randrange(size)
+            handle.seek(offset)
+            assert handle.read(50_000) == expected(entry, rel, offset, 50_000), path
+        assert fs.cat_file(path) == expected(entry, rel)
