@@ -56,6 +56,7 @@ def status_for(exc: BaseException) -> tuple[int, str]:
 
 
 def json_body(obj: Any, status: int = 200) -> bottle.HTTPResponse:
+    """A JSON answer; Bottle's own JSON handling covers dicts only, so lists come here too."""
     body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return bottle.HTTPResponse(body, status=status, headers={"Content-Type": "application/json"})
 

@@ -21,7 +21,7 @@ from gateway import __version__
 log = logging.getLogger(__name__)
 
 Guard = Callable[[bottle.BaseRequest], None]
-PUBLIC_ROUTES = {("GET", "/version"), ("GET", "/health")}
+MAX_BODY = 32 << 20   # a .torrent is kilobytes; anything this large is refused unread
 
 
 def api_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,6 +68,12 @@ def make_web_app(health: Callable[[], dict[str, Any]], subapps: list[bottle.Bott
         app.merge(sub)
     for status in (400, 401, 403, 404, 405, 413, 416, 500):
         app.error_handler[status] = _default_error
-    if guard is not None:
-        app.add_hook("before_request", lambda: guard(bottle.request))
+    def before() -> None:
+        if (bottle.request.content_length or 0) > MAX_BODY:
+            raise bottle.HTTPResponse(json_body({"error": "request too large", "code": 413}).body, status=413,
+                                      headers={"Content-Type": "application/json", "Connection": "close"})
+        if guard is not None:
+            guard(bottle.request)
+
+    app.add_hook("before_request", before)
     return app

@@ -11,12 +11,20 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
+from api.qbit import make_qbit_app
+from api.rest import make_rest_app
 from api.web import make_web_app
 from fs.vfs import VFS
 from fs.webdav import make_dav_app
+from gateway.arr.client import ArrClient
+from gateway.arr.registry import ArrRegistry
+from gateway.auth import Auth
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
+from gateway.imports.manager import ImportManager
+from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
@@ -41,6 +49,9 @@ class Gateway:
     streamer: Streamer
     vfs: VFS
     cdn: CdnClient
+    auth: Auth
+    imports: ImportManager
+    arrs: ArrRegistry
     apps: dict[str, Any]
     workers: list[PeriodicWorker] = field(default_factory=list)
     server: ServerThread | None = None
@@ -55,6 +66,8 @@ class Gateway:
             worker = PeriodicWorker(f"refresh-{name}", interval,
                                     lambda n=name: self.library.refresh(n), self.clock)
             self.workers.append(worker.start())
+        if workers:
+            self.imports.start()
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -64,6 +77,7 @@ class Gateway:
         """Stop serving, then the workers, then close the database: nothing half-written."""
         if self.server is not None:
             self.server.stop()
+        self.imports.stop()
         for worker in self.workers:
             worker.stop()
         for provider in self.providers.values():
@@ -85,10 +99,21 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
                           for name in gateway.providers}}
 
 
+def _stream_url(config: Config) -> Any:
+    host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
+
+    def url(folder: str, path: str) -> str:
+        from urllib.parse import quote
+        return (f"http://{host}:{config.port}{config.prefix}/api/browse/download/"
+                f"{quote(folder, safe='')}/{quote(path)}")
+    return url
+
+
 def build(config: Config, clock: Clock | None = None) -> Gateway:
     clock = clock or SystemClock()
     os.makedirs(config.config_dir, exist_ok=True)
     store = Store(os.path.join(config.config_dir, "decypharr.db"))
+    auth = Auth(store, clock)
     providers = build_providers(config.debrids, clock)
     library = Library(config, providers, store, clock)
     ttl = min((d.auto_expire_links_after for d in config.debrids), default=86400.0)
@@ -96,12 +121,25 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     cdn = CdnClient()
     streamer = Streamer(links, cdn, clock)
     vfs = VFS(library, streamer)
+    repo = ImportRepo(store)
+    arrs = ArrRegistry(config, repo, store, ArrClient())
+
+    def notify(record: ImportRecord) -> None:
+        arrs.notify_complete(record.category)
+
+    imports = ImportManager(config, library, repo, clock, notify=notify, stream_url=_stream_url(config))
+    imports.set_opener(lambda folder, path: vfs.open(f"/__all__/{folder}/{path}"))
+    library.set_categories(imports.category_map)
     ref: list[Gateway] = []
-    web = make_web_app(lambda: _health(ref), [make_browse_app(vfs)])
+    subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs),
+               make_rest_app(config, imports, arrs),
+               make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs)]
+    web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": web}
     if not config.disable_webdav:
         apps[f"{prefix}/webdav"] = make_dav_app(vfs, f"{prefix}/webdav")
-    gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, apps)
+    gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
+                      apps)
     ref.append(gateway)
     return gateway

@@ -46,6 +46,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_expires ON sessions (expires);
     """,
+    # 3: import records (gateway/imports), their .torrent files, categories, registered *arrs.
+    """
+    CREATE TABLE imports (
+        hash TEXT PRIMARY KEY,
+        category TEXT NOT NULL,
+        state TEXT NOT NULL,
+        added_on REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX imports_category ON imports (category);
+    CREATE TABLE import_torrents (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
+    CREATE TABLE categories (name TEXT PRIMARY KEY, save_path TEXT NOT NULL);
+    CREATE TABLE arrs (name TEXT PRIMARY KEY, host TEXT NOT NULL, token TEXT NOT NULL, type TEXT NOT NULL);
+    """,
 )
 
 

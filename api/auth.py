@@ -1,0 +1,125 @@
+"""The one guard every route passes, and the auth routes (setup, login, token).
+
+Rules (contract §3), decided here and nowhere else:
+- public: ``PUBLIC`` below (version, health, login and first-run setup, qBit login);
+- ``/api/v2/*`` (qBittorrent): the qBit SID cookie or the Bearer token, else 403
+  (the *arrs log in again on 403; a 401 is fatal to them);
+- every other route: the Bearer token or the UI session cookie, else 401 JSON.
+With ``use_auth`` off everything passes. Tokens are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import bottle
+
+from api.responses import ApiError, json_body, json_error
+from api.web import api_errors
+from gateway.auth import AlreadySetUp, Auth, AuthInputError
+
+UI_COOKIE = "decypharr_session"
+QBIT_COOKIE = "SID"
+PUBLIC = {
+    ("GET", "/version"), ("GET", "/health"), ("POST", "/api/setup"), ("GET", "/api/setup"),
+    ("POST", "/login"), ("GET", "/login"), ("POST", "/api/v2/auth/login"), ("GET", "/api/v2/auth/login"),
+}
+MAX_JSON = 1 << 20
+
+
+def bearer(request: bottle.BaseRequest) -> str:
+    header = request.get_header("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else ""
+
+
+class Guard:
+    """Called before every request (a Bottle ``before_request`` hook)."""
+
+    def __init__(self, auth: Auth, use_auth: bool) -> None:
+        self._auth = auth
+        self._use_auth = use_auth
+
+    def is_public(self, method: str, path: str) -> bool:
+        return (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC)
+
+    def allowed(self, request: bottle.BaseRequest) -> bool:
+        token = bearer(request)
+        if token and self._auth.check_api_token(token):
+            return True
+        if request.path.startswith("/api/v2/"):
+            sid = request.get_cookie(QBIT_COOKIE) or ""
+            return bool(sid) and self._auth.check_session("qbit", sid) is not None
+        session = request.get_cookie(UI_COOKIE) or ""
+        return bool(session) and self._auth.check_session("ui", session) is not None
+
+    def __call__(self, request: bottle.BaseRequest) -> None:
+        if not self._use_auth or self.is_public(request.method, request.path):
+            return
+        if self.allowed(request):
+            return
+        if request.path.startswith("/api/v2/"):
+            raise bottle.HTTPResponse("Forbidden", status=403, headers={"Content-Type": "text/plain"})
+        raise json_error(401, "unauthorized: send 'Authorization: Bearer <api token>' or log in")
+
+
+def read_json(request: bottle.BaseRequest) -> dict[str, Any]:
+    """The JSON object body, or a 400 that says what is wrong."""
+    if (request.content_length or 0) > MAX_JSON:
+        raise ApiError(413, "request body too large")
+    raw = request.body.read(MAX_JSON + 1)
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+def _credentials(request: bottle.BaseRequest) -> tuple[str, str]:
+    if "json" in (request.content_type or ""):
+        data = read_json(request)
+        return str(data.get("username", "")), str(data.get("password", ""))
+    return request.forms.getunicode("username", "") or "", request.forms.getunicode("password", "") or ""
+
+
+def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool] = lambda: False) -> bottle.Bottle:
+    app = bottle.Bottle()
+
+    def setup() -> Any:
+        if bottle.request.method == "GET":
+            return json_body({"needs_setup": not auth.has_user()})
+        username, password = _credentials(bottle.request)
+        try:
+            token = auth.setup(username, password)
+        except AlreadySetUp:
+            raise ApiError(409, "already set up: log in instead") from None
+        except AuthInputError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_body({"api_token": token})
+
+    def login() -> Any:
+        if bottle.request.method == "GET":
+            return json_body({"needs_setup": not auth.has_user(), "use_auth": use_auth})
+        username, password = _credentials(bottle.request)
+        if not auth.check_password(username, password):
+            raise ApiError(401, "wrong username or password")
+        session = auth.create_session("ui", username)
+        answer = json_body({"username": username})
+        answer.set_cookie(UI_COOKIE, session, httponly=True, samesite="lax", path="/",
+                          secure=secure_cookies(), max_age=30 * 86400)
+        return answer
+
+    def who() -> Any:
+        return json_body({"username": auth.username() or "", "api_token": auth.api_token() or ""})
+
+    def refresh() -> Any:
+        return json_body({"api_token": auth.refresh_api_token()})
+
+    app.route("/api/setup", ["GET", "POST"], api_errors(setup))
+    app.route("/login", ["GET", "POST"], api_errors(login))
+    app.route("/api/auth", "GET", api_errors(who))
+    app.route("/api/refresh-token", "POST", api_errors(refresh))
+    return app

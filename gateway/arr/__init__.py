@@ -1,0 +1,1 @@
+"""Clients for the *arr apps (Sonarr, Radarr, ... v3 API)."""

@@ -1,0 +1,400 @@
+"""The import pipeline: from a magnet or .torrent to files ready at ``content_path``.
+
+``add`` computes the v1 infohash, writes the record and returns: the torrent
+is visible before the qBit ``torrents/add`` answers. Worker threads, at most
+``max_active_downloads``, each own one record at a time and drive it through
+``metaDL → queuedDL → downloading → pausedUP`` (or ``error``, with a reason).
+Every state change is persisted, so a restarted gateway resumes each
+unfinished record where it stopped; the provider id is saved the moment the
+provider returns it, and a torrent already in the library is reused rather
+than added twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gateway import errors
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.imports import actions
+from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
+from gateway.imports.selection import select
+from gateway.imports.torrentmeta import TorrentMetaError, parse_magnet, parse_torrent_file
+from gateway.library.library import Library
+from gateway.models import Torrent, TorrentStatus
+from gateway.providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+RETRY_LATER = 30.0          # slots full, provider down: try again after this
+CONVERSION_GRACE = 60.0     # how long a magnet may stay in metadata conversion
+METADATA_POLL = 1.0
+Notifier = Callable[[ImportRecord], None]
+
+
+class ImportManager:
+    def __init__(self, config: Config, library: Library, repo: ImportRepo, clock: Clock, *,
+                 notify: Notifier | None = None, symlink_timeout: float = 900.0,
+                 stream_url: Callable[[str, str], str] | None = None) -> None:
+        self._config = config
+        self._library = library
+        self._repo = repo
+        self._clock = clock
+        self._notify = notify or (lambda record: None)
+        self._symlink_timeout = symlink_timeout
+        self._stream_url = stream_url or (lambda folder, path: "")
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._records: dict[str, ImportRecord] = {r.hash: r for r in repo.load_all()}
+        self._owned: set[str] = set()
+        self._threads: list[threading.Thread] = []
+
+    # ---------------------------------------------------------------- reading
+
+    def get(self, infohash: str) -> ImportRecord | None:
+        return self._records.get(infohash.lower())
+
+    def list(self, category: str | None = None, hashes: set[str] | None = None) -> list[ImportRecord]:
+        records = list(self._records.values())
+        if category is not None:
+            records = [r for r in records if r.category == category]
+        if hashes is not None:
+            records = [r for r in records if r.hash in hashes]
+        return sorted(records, key=lambda r: (r.added_on, r.hash))
+
+    def category_map(self) -> dict[tuple[str, str], str]:
+        """(provider, torrent id) → category, for the library's category groups."""
+        return {(r.provider, r.provider_id): r.category for r in list(self._records.values())
+                if r.provider_id and r.category}
+
+    # --------------------------------------------------------- categories
+
+    def categories(self) -> dict[str, str]:
+        """Configured and created categories → save path."""
+        made = self._repo.categories()
+        names = list(self._config.categories) + sorted(set(made) - set(self._config.categories))
+        return {name: made.get(name) or self.default_save_path(name) for name in names}
+
+    def default_save_path(self, category: str) -> str:
+        return os.path.join(self._config.download_folder, category) if category else self._config.download_folder
+
+    def create_category(self, name: str, save_path: str = "") -> None:
+        self._repo.save_category(name, save_path or self.default_save_path(name))
+
+    def remove_categories(self, names: list[str]) -> None:
+        self._repo.delete_categories(names)
+
+    # ---------------------------------------------------------------- adding
+
+    def add(self, request: AddRequest) -> ImportRecord:
+        """Record a new import (or return the existing one for that hash). Raises TorrentMetaError."""
+        record, torrent_file = self._new_record(request)
+        if request.category and request.category not in self.categories():
+            self.create_category(request.category)
+        existing = self._repo.insert_new(record, torrent_file)
+        if existing is not None:
+            return self._readd(existing, request)
+        with self._wake:
+            self._records[record.hash] = record
+            self._wake.notify_all()
+        log.info("%s: added %r to %s", record.hash, record.name, record.category or "(no category)")
+        return record
+
+    def _readd(self, existing: ImportRecord, request: AddRequest) -> ImportRecord:
+        """The *arr already tracks this hash: keep the entry, follow its category."""
+        current = self._records.get(existing.hash, existing)
+        if request.category and request.category != current.category:
+            current = self._save(current.with_changes(category=request.category,
+                                                      save_path=self.save_path(request.category)))
+        return current
+
+    def save_path(self, category: str) -> str:
+        return self.categories().get(category) or self.default_save_path(category)
+
+    def _new_record(self, request: AddRequest) -> tuple[ImportRecord, bytes]:
+        if request.torrent_file:
+            meta = parse_torrent_file(request.torrent_file)
+            infohash, name, magnet = meta.infohash, meta.name, ""
+            files = tuple(ImportFile(path, size) for path, size in meta.files)
+        elif request.magnet:
+            parsed = parse_magnet(request.magnet)
+            infohash, name, magnet, files = parsed.infohash, parsed.name or parsed.infohash, request.magnet, ()
+        else:
+            raise TorrentMetaError("nothing to add: give a magnet link or a .torrent file")
+        action = request.action or self._config.default_download_action
+        save_path = self.save_path(request.category)
+        record = ImportRecord(
+            hash=infohash, name=name, category=request.category, action=action, magnet=magnet,
+            has_torrent_file=bool(request.torrent_file), debrid=request.debrid,
+            download_uncached=request.download_uncached, added_on=self._clock.now(), save_path=save_path,
+            content_path=os.path.join(save_path, name), files=files, size=sum(f.size for f in files),
+            tags=request.tags)
+        return record, request.torrent_file
+
+    # -------------------------------------------------------------- deleting
+
+    def delete(self, hashes: list[str], *, delete_files: bool = True, remove_from_debrid: bool = False) -> int:
+        """Forget records (their output folders too); the torrent stays in the library
+        unless ``remove_from_debrid``."""
+        gone = []
+        with self._wake:
+            for h in hashes:
+                record = self._records.pop(h.lower(), None)
+                if record is not None:
+                    gone.append(record)
+        self._repo.delete([r.hash for r in gone])
+        for record in gone:
+            if delete_files:
+                _remove_output(record, self._config.download_folder)
+            if remove_from_debrid and record.provider_id:
+                self._library.delete((record.provider, record.provider_id))
+        if gone:
+            self._library.rebuild()
+        return len(gone)
+
+    def set_category(self, hashes: list[str], category: str) -> None:
+        for h in hashes:
+            record = self._records.get(h.lower())
+            if record is not None:
+                self._save(record.with_changes(category=category))
+        self._library.rebuild()
+
+    # ---------------------------------------------------------------- workers
+
+    def start(self) -> None:
+        for i in range(self._config.max_active_downloads):
+            thread = threading.Thread(target=self._work, name=f"import-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _claim(self) -> ImportRecord | None:
+        """The oldest unfinished record nobody works on; blocks until there is one."""
+        with self._wake:
+            while not self._stop.is_set():
+                waiting = [r for r in self._records.values() if not r.state.finished and r.hash not in self._owned]
+                if waiting:
+                    record = min(waiting, key=lambda r: (r.added_on, r.hash))
+                    self._owned.add(record.hash)
+                    return record
+                self._wake.wait(1.0)
+        return None
+
+    def _release(self, infohash: str) -> None:
+        with self._wake:
+            self._owned.discard(infohash)
+            self._wake.notify_all()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            record = self._claim()
+            if record is None:
+                return
+            try:
+                self._drive(record.hash)
+            except Exception:   # one bad record must not kill a worker; logged once, here
+                log.exception("%s: import step failed", record.hash)
+            finally:
+                self._release(record.hash)
+
+    def _drive(self, infohash: str) -> None:
+        """Step one record until it finishes, is deleted, or the gateway stops."""
+        while not self._stop.is_set():
+            record = self._records.get(infohash)
+            if record is None or record.state.finished:
+                return
+            delay = record.next_try - self._clock.now()
+            if delay > 0:
+                self._clock.wait(self._stop, delay)
+                continue
+            self._step(record)
+
+    def _save(self, record: ImportRecord) -> ImportRecord:
+        """Persist and publish, unless the record was deleted meanwhile."""
+        with self._wake:
+            if record.hash not in self._records:
+                return record
+            self._records[record.hash] = record
+        self._repo.save(record)
+        return record
+
+    def _fail(self, record: ImportRecord, reason: str) -> None:
+        log.warning("%s: import failed: %s", record.hash, reason)
+        self._save(record.with_changes(state=ImportState.ERROR, error=reason, speed=0))
+
+    def _later(self, record: ImportRecord, seconds: float, **changes: Any) -> None:
+        self._save(record.with_changes(next_try=self._clock.now() + seconds, attempts=record.attempts + 1,
+                                       **changes))
+
+    # ----------------------------------------------------------------- steps
+
+    def _step(self, record: ImportRecord) -> None:
+        try:
+            if not record.provider_id:
+                self._submit(record)
+            else:
+                self._poll(record)
+        except errors.Blocked as exc:
+            self._fail(record, f"refused by the provider: {exc.code or exc}")
+        except errors.BadRequest as exc:
+            self._fail(record, f"the provider rejected it: {exc.code or exc}")
+        except errors.AuthError as exc:
+            self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
+        except errors.SlotsFull:
+            self._later(record, RETRY_LATER, state=ImportState.QUEUED, error="")
+        except errors.ProviderError as exc:
+            self._later(record, RETRY_LATER, error=f"will retry: {exc}")
+
+    def _providers_for(self, record: ImportRecord) -> list[Provider]:
+        providers = self._library.providers
+        wanted = record.debrid or self._arr_debrid(record.category)
+        if wanted:
+            return [providers[wanted]] if wanted in providers else []
+        return list(providers.values())
+
+    def _arr_debrid(self, category: str) -> str:
+        arr = next((a for a in self._config.arrs if a.name == category), None)
+        return arr.selected_debrid if arr else ""
+
+    def _submit(self, record: ImportRecord) -> None:
+        candidates = self._providers_for(record)
+        if not candidates:
+            self._fail(record, f"no configured provider named {record.debrid or 'any'}")
+            return
+        last: errors.ProviderError | None = None
+        for provider in candidates:
+            try:
+                torrent_id = self._existing(provider, record) or self._send(provider, record)
+            except (errors.Blocked, errors.BadRequest) as exc:
+                last = exc      # this provider will not take it; another may
+                continue
+            self._save(record.with_changes(provider=provider.name, provider_id=torrent_id, error="",
+                                           state=ImportState.METADATA, next_try=0.0))
+            return
+        assert last is not None
+        raise last
+
+    def _existing(self, provider: Provider, record: ImportRecord) -> str:
+        """A torrent with this hash already in the account (a resumed or repeated add)."""
+        for torrent in self._library.snapshot().torrents.values():
+            if torrent.provider == provider.name and torrent.infohash == record.hash and not torrent.status.failed:
+                return torrent.id
+        return ""
+
+    def _send(self, provider: Provider, record: ImportRecord) -> str:
+        torrent_file = self._repo.torrent_file(record.hash) if record.has_torrent_file else b""
+        if torrent_file:
+            return provider.add_torrent_file(torrent_file)
+        magnet = record.magnet or f"magnet:?xt=urn:btih:{record.hash}"
+        return provider.add_magnet(magnet)
+
+    def _poll(self, record: ImportRecord) -> None:
+        provider = self._library.provider(record.provider)
+        torrent = provider.get_torrent(record.provider_id)
+        status = torrent.status
+        if status == TorrentStatus.METADATA:
+            self._metadata_wait(record)
+        elif status == TorrentStatus.WAITING_SELECTION:
+            self._select(provider, record, torrent)
+        elif status in (TorrentStatus.QUEUED, TorrentStatus.DOWNLOADING):
+            self._downloading(provider, record, torrent)
+        elif status == TorrentStatus.DOWNLOADED:
+            self._complete(record, torrent)
+        else:
+            self._fail(record, f"the provider reports it as {torrent.status_detail or status.value}")
+
+    def _metadata_wait(self, record: ImportRecord) -> None:
+        if self._clock.now() - record.added_on > CONVERSION_GRACE and not self._uncached_ok(record):
+            self._fail(record, "the provider could not resolve the magnet (still converting)")
+            return
+        self._later(record, METADATA_POLL, state=ImportState.METADATA)
+
+    def _select(self, provider: Provider, record: ImportRecord, torrent: Torrent) -> None:
+        chosen = select(torrent.files, self._config)
+        if not chosen:
+            self._fail(record, "no file matches allowed_file_types, min_file_size and max_file_size")
+            provider.delete(torrent.id)
+            return
+        provider.select_files(torrent.id, chosen)
+        files = tuple(ImportFile(f.path, f.size, f.id in chosen) for f in torrent.files)
+        self._save(record.with_changes(files=files, size=sum(f.size for f in files if f.selected),
+                                       name=torrent.original_name or torrent.name or record.name))
+
+    def _uncached_ok(self, record: ImportRecord) -> bool:
+        if record.download_uncached is not None:
+            return record.download_uncached
+        arr = next((a for a in self._config.arrs if a.name == record.category), None)
+        if arr is not None and arr.download_uncached is not None:
+            return arr.download_uncached
+        debrid = self._config.debrid(record.provider)
+        return bool(debrid and debrid.download_uncached)
+
+    def _downloading(self, provider: Provider, record: ImportRecord, torrent: Torrent) -> None:
+        if not self._uncached_ok(record):
+            provider.delete(torrent.id)
+            self._fail(record, f"not cached at {record.provider} and download_uncached is off")
+            return
+        state = ImportState.QUEUED if torrent.status == TorrentStatus.QUEUED else ImportState.DOWNLOADING
+        self._later(record, self._config.refresh_interval, state=state, progress=min(torrent.progress, 0.99),
+                    speed=torrent.speed, seeders=torrent.seeders, error="")
+
+    def _complete(self, record: ImportRecord, torrent: Torrent) -> None:
+        self._library.add_or_update(torrent)
+        folder = self._library.snapshot().folders.get(torrent.key, "")
+        files = tuple(ImportFile(f.path, f.size, f.selected) for f in torrent.files)
+        record = self._save(record.with_changes(state=ImportState.DOWNLOADING, folder=folder, files=files,
+                                                size=sum(f.size for f in files if f.selected),
+                                                progress=0.99 if record.action == "download" else record.progress))
+        try:
+            content_path = self._run_action(record)
+        except actions.Interrupted:
+            return
+        except actions.ActionError as exc:
+            self._fail(record, str(exc))
+            return
+        done = self._save(record.with_changes(state=ImportState.COMPLETE, progress=1.0, speed=0,
+                                              content_path=content_path, completed_on=self._clock.now(), error=""))
+        self._library.rebuild()
+        log.info("%s: ready at %s", done.hash, content_path)
+        self._notify(done)
+
+    def _run_action(self, record: ImportRecord) -> str:
+        context = actions.ActionContext(
+            mount_path=self._config.mount.mount_path, clock=self._clock, stop=self._stop,
+            symlink_timeout=self._symlink_timeout, stream_url=self._stream_url,
+            progress=lambda fraction: self._save(record.with_changes(progress=min(fraction, 0.99))),
+            opener=self._open_library_file)
+        return actions.run(record, context)
+
+    def _open_library_file(self, folder: str, path: str) -> Any:
+        raise NotImplementedError   # replaced by the composition root (the VFS lives above this layer)
+
+    def set_opener(self, opener: Callable[[str, str], Any]) -> None:
+        """The ``download`` action reads through the VFS, which the composition root owns."""
+        self._open_library_file = opener  # type: ignore[method-assign]
+
+
+def _remove_output(record: ImportRecord, download_folder: str) -> None:
+    """Delete what the import wrote, never anything outside the download folder."""
+    target = os.path.realpath(record.content_path) if not os.path.islink(record.content_path) else \
+        os.path.abspath(record.content_path)
+    root = os.path.realpath(download_folder)
+    if not target.startswith(root + os.sep) or target == root:
+        return
+    if os.path.islink(target) or os.path.isfile(target):
+        os.unlink(target)
+    elif os.path.isdir(target):
+        shutil.rmtree(target, ignore_errors=True)
