@@ -10,6 +10,7 @@ Errors from the VFS map to HTTP in one table, ``_dav_error``.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections import OrderedDict
@@ -358,11 +359,39 @@ def _reply(start_response: StartResponse, status: str, body: bytes, content_type
 
 # --------------------------------------------------------------------- build
 
+class BasicAuth:
+    """HTTP Basic in front of everything (``enable_webdav_auth``), or in front of
+    DELETE only: reads may be open, but a stranger never deletes a torrent."""
+
+    def __init__(self, app: Any, check: Callable[[str, str], bool], *, reads_too: bool) -> None:
+        self._app = app
+        self._check = check
+        self._reads_too = reads_too
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "")
+        if (self._reads_too or method not in READ_METHODS + ("PROPFIND",)) and not self._authorized(environ):
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="decypharr", charset="UTF-8"'),
+                                                ("Content-Type", "text/plain"), ("Content-Length", "13")])
+            return [b"unauthorized\n"]
+        return self._app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _authorized(self, environ: dict[str, Any]) -> bool:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if header[:6].lower() != "basic ":
+            return False
+        try:
+            username, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return self._check(username, password)
+
+
 def make_dav_app(vfs: VFS, mount_path: str) -> Any:
     """The WebDAV WSGI app for ``mount_path`` (e.g. '/webdav' or '/base/webdav').
 
-    Authentication, when enabled, wraps this app from outside (server wiring),
-    so PROPFIND and WsgiDAV's methods are guarded alike.
+    Authentication wraps this app from outside (``BasicAuth``), so PROPFIND
+    and WsgiDAV's methods are guarded alike.
     """
     from wsgidav.error_printer import ErrorPrinter
     from wsgidav.request_resolver import RequestResolver

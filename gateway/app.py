@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
@@ -17,7 +19,7 @@ from api.qbit import make_qbit_app
 from api.rest import make_rest_app
 from api.web import make_web_app
 from fs.vfs import VFS
-from fs.webdav import make_dav_app
+from fs.webdav import BasicAuth, make_dav_app
 from gateway.arr.client import ArrClient
 from gateway.arr.registry import ArrRegistry
 from gateway.auth import Auth
@@ -99,12 +101,12 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
                           for name in gateway.providers}}
 
 
-def _stream_url(config: Config) -> Any:
+def _stream_url(config: Config, port: Callable[[], int]) -> Callable[[str, str], str]:
+    """The gateway's own streaming URL for a library file (what .strm files hold)."""
     host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
 
     def url(folder: str, path: str) -> str:
-        from urllib.parse import quote
-        return (f"http://{host}:{config.port}{config.prefix}/api/browse/download/"
+        return (f"http://{host}:{port()}{config.prefix}/api/browse/download/"
                 f"{quote(folder, safe='')}/{quote(path)}")
     return url
 
@@ -127,10 +129,11 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     def notify(record: ImportRecord) -> None:
         arrs.notify_complete(record.category)
 
-    imports = ImportManager(config, library, repo, clock, notify=notify, stream_url=_stream_url(config))
+    ref: list[Gateway] = []
+    imports = ImportManager(config, library, repo, clock, notify=notify,
+                            stream_url=_stream_url(config, lambda: ref[0].port))
     imports.set_opener(lambda folder, path: vfs.open(f"/__all__/{folder}/{path}"))
     library.set_categories(imports.category_map)
-    ref: list[Gateway] = []
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs),
                make_rest_app(config, imports, arrs),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs)]
@@ -138,7 +141,10 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": web}
     if not config.disable_webdav:
-        apps[f"{prefix}/webdav"] = make_dav_app(vfs, f"{prefix}/webdav")
+        dav = make_dav_app(vfs, f"{prefix}/webdav")
+        if config.use_auth or config.enable_webdav_auth:
+            dav = BasicAuth(dav, auth.check_password, reads_too=config.enable_webdav_auth)
+        apps[f"{prefix}/webdav"] = dav
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps)
     ref.append(gateway)
