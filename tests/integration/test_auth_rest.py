@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import requests
@@ -75,21 +76,21 @@ def test_refresh_token_kills_the_old_one(secured) -> None:  # type: ignore[no-un
 def test_config_get_masks_and_post_validates(secured) -> None:  # type: ignore[no-untyped-def]
     b = base(secured)
     headers = {"Authorization": f"Bearer {setup_user(secured)}"}
-    config_file = secured.config.config_dir + "/config.json"
+    config_file = Path(secured.config.config_dir) / "config.json"
     with open(config_file, "w") as handle:
         json.dump({"port": 8282, "debrids": [{"name": "realdebrid", "api_key": "SECRETKEY9876"}]}, handle)
     shown = requests.get(f"{b}/api/config", headers=headers, timeout=10).json()
     assert shown["debrids"][0]["api_key"] == "****9876"
-    before = open(config_file).read()
+    before = config_file.read_text()
     bad = requests.post(f"{b}/api/config", data=b"{nope", headers={**headers, "Content-Type": "application/json"},
                         timeout=10)
-    assert bad.status_code == 400 and open(config_file).read() == before
+    assert bad.status_code == 400 and config_file.read_text() == before
     invalid = requests.post(f"{b}/api/config", json={"port": "http"}, headers=headers, timeout=10)
-    assert invalid.status_code == 400 and "port" in invalid.json()["error"] and open(config_file).read() == before
+    assert invalid.status_code == 400 and "port" in invalid.json()["error"] and config_file.read_text() == before
     shown["log_level"] = "debug"
     ok = requests.post(f"{b}/api/config", json=shown, headers=headers, timeout=10)
     assert ok.status_code == 200 and ok.json()["log_level"] == "debug"
-    stored = json.loads(open(config_file).read())
+    stored = json.loads(config_file.read_text())
     assert stored["debrids"][0]["api_key"] == "SECRETKEY9876" and stored["log_level"] == "debug"
 
 
