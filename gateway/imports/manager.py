@@ -111,8 +111,8 @@ class ImportManager:
         """The *arr already tracks this hash: keep the entry, follow its category."""
         current = self._records.get(existing.hash, existing)
         if request.category and request.category != current.category:
-            current = self._save(current.with_changes(category=request.category,
-                                                      save_path=self.save_path(request.category)))
+            current = self._edit(current.hash, category=request.category,
+                                 save_path=self.save_path(request.category)) or current
         return current
 
     def save_path(self, category: str) -> str:
@@ -161,10 +161,21 @@ class ImportManager:
 
     def set_category(self, hashes: list[str], category: str) -> None:
         for h in hashes:
-            record = self._records.get(h.lower())
-            if record is not None:
-                self._save(record.with_changes(category=category))
+            self._edit(h, category=category)
         self._library.rebuild()
+
+    def set_tags(self, hashes: list[str], tags: list[str], add: bool) -> None:
+        """Add ``tags`` to, or remove them from, each record (unknown hashes are ignored)."""
+        for h in hashes:
+            record = self._records.get(h.lower())
+            if record is None:
+                continue
+            if add:
+                new = record.tags + tuple(t for t in dict.fromkeys(tags) if t not in record.tags)
+            else:
+                new = tuple(t for t in record.tags if t not in tags)
+            if new != record.tags:
+                self._edit(h, tags=new)
 
     # ---------------------------------------------------------------- workers
 
@@ -223,10 +234,28 @@ class ImportManager:
             self._step(record)
 
     def _save(self, record: ImportRecord) -> ImportRecord:
-        """Persist and publish, unless the record was deleted meanwhile."""
+        """Persist and publish a worker's step, unless the record was deleted meanwhile.
+
+        Workers step from a copy taken earlier; category, save path and tags belong
+        to the client (setCategory, addTags, a re-add), so the published ones win.
+        """
         with self._wake:
-            if record.hash not in self._records:
+            current = self._records.get(record.hash)
+            if current is None:
                 return record
+            record = record.with_changes(category=current.category, save_path=current.save_path,
+                                         tags=current.tags)
+            self._records[record.hash] = record
+        self._repo.save(record)
+        return record
+
+    def _edit(self, infohash: str, **changes: Any) -> ImportRecord | None:
+        """A client's change, applied to the published record (never to a worker's copy)."""
+        with self._wake:
+            current = self._records.get(infohash.lower())
+            if current is None:
+                return None
+            record = current.with_changes(**changes)
             self._records[record.hash] = record
         self._repo.save(record)
         return record
@@ -275,21 +304,28 @@ class ImportManager:
             self._fail(record, f"no configured provider named {record.debrid or 'any'}")
             return
         last: errors.ProviderError | None = None
+        crashed_mid_add = record.submitting
+        record = self._save(record.with_changes(submitting=True))
         for provider in candidates:
             try:
-                torrent_id = self._existing(provider, record) or self._send(provider, record)
+                torrent_id = self._existing(provider, record, fresh=crashed_mid_add) or self._send(provider, record)
             except (errors.Blocked, errors.BadRequest) as exc:
                 last = exc      # this provider will not take it; another may
                 continue
             self._save(record.with_changes(provider=provider.name, provider_id=torrent_id, error="",
-                                           state=ImportState.METADATA, next_try=0.0))
+                                           state=ImportState.METADATA, next_try=0.0, submitting=False))
             return
         assert last is not None
         raise last
 
-    def _existing(self, provider: Provider, record: ImportRecord) -> str:
-        """A torrent with this hash already in the account (a resumed or repeated add)."""
-        for torrent in self._library.snapshot().torrents.values():
+    def _existing(self, provider: Provider, record: ImportRecord, *, fresh: bool) -> str:
+        """A torrent with this hash already in the account (a resumed or repeated add).
+
+        After a crash between the provider's add and our save, the library may
+        not have listed it yet, so ``fresh`` asks the provider itself.
+        """
+        torrents = provider.list_torrents() if fresh else list(self._library.snapshot().torrents.values())
+        for torrent in torrents:
             if torrent.provider == provider.name and torrent.infohash == record.hash and not torrent.status.failed:
                 return torrent.id
         return ""

@@ -64,6 +64,7 @@ class ImportRecord:
     tags: tuple[str, ...] = ()
     attempts: int = 0
     next_try: float = 0.0            # wall-clock time before which no poll happens
+    submitting: bool = False         # set before the provider add, so a crash mid-add is detected
     deleted: bool = False
 
     def with_changes(self, **changes: Any) -> ImportRecord:
