@@ -23,6 +23,8 @@ def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:
     server = wsgi.Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
                          request_queue_size=128, timeout=60, shutdown_timeout=5)
     server.server_name = "decypharr"
+    # The select() timeout of cheroot's loop; also how long stop() waits for it.
+    server.expiration_interval = 0.05
     return server
 
 

@@ -386,6 +386,7 @@ class Emulator:
         server = _QuietServer((self.host, self.port), self.app, numthreads=self._numthreads,
                               max=self._numthreads, request_queue_size=1024, timeout=30,
                               shutdown_timeout=2)
+        server.expiration_interval = 0.05   # cheroot's select timeout: how long stop() waits
         server.prepare()  # binds now, so an ephemeral port is known before serving
         self.port = int(server.bind_addr[1])
         self.world.origin = self.origin

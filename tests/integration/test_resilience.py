@@ -40,14 +40,20 @@ def test_dropped_connection_resumes_at_the_same_byte(gateway, emulator) -> None:
     assert emulator.world.log_count("/cdn/") >= 3   # two broken streams, then a good one
 
 
-def test_provider_503_during_sync_keeps_serving(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
-    before = [e.name for e in gateway.vfs.listdir("/__all__")]
-    emulator.world.add_fault({"path_regex": f"^{RD}/torrents/?$", "status": 503})
-    assert gateway.library.refresh("realdebrid") is False
-    assert [e.name for e in gateway.vfs.listdir("/__all__")] == before
-    assert propfind(f"{base(gateway)}/webdav/__all__/").status_code == 207
-    health = requests.get(f"{base(gateway)}/health", timeout=10).json()
-    assert health["providers"]["realdebrid"]["error"]
+def test_provider_503_during_sync_keeps_serving(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = FakeClock()   # the retries back off on this clock, not in real time
+    gateway = start_gateway(emulator, str(tmp_path / "c"), clock=clock)
+    try:
+        before = [e.name for e in gateway.vfs.listdir("/__all__")]
+        emulator.world.add_fault({"path_regex": f"^{RD}/torrents/?$", "status": 503})
+        assert gateway.library.refresh("realdebrid") is False
+        assert clock.slept == [0.5, 1.0, 2.0, 4.0]   # a bare 503 is retried with backoff, then given up
+        assert [e.name for e in gateway.vfs.listdir("/__all__")] == before
+        assert propfind(f"{base(gateway)}/webdav/__all__/").status_code == 207
+        health = requests.get(f"{base(gateway)}/health", timeout=10).json()
+        assert health["providers"]["realdebrid"]["error"]
+    finally:
+        gateway.stop()
 
 
 def test_429_is_retried_after_retry_after(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +89,7 @@ def test_restart_serves_from_store_with_provider_down(emulator, tmp_path) -> Non
     names = [e.name for e in first.vfs.listdir("/__all__")]
     first.stop()
     emulator.stop()
-    second = build(gateway_config(emulator, config_dir))
+    second = build(gateway_config(emulator, config_dir), FakeClock())
     second.start()   # workers on: their first listing fails against the stopped emulator
     try:
         assert [e.name for e in second.vfs.listdir("/__all__")] == names
