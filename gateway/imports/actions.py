@@ -57,9 +57,10 @@ def _rel(file: ImportFile) -> str:
 
 
 def content_path(record: ImportRecord, base: str) -> str:
-    files = selected(record)
-    if len(files) == 1 and "/" not in _rel(files[0]):
-        return os.path.join(base, _rel(files[0]))
+    """qBittorrent's rule: a single-file torrent is its file; any other torrent is its
+    root folder, however many of its files were selected."""
+    if len(record.files) == 1 and "/" not in _rel(record.files[0]):
+        return os.path.join(base, _rel(record.files[0]))
     return os.path.join(base, sanitize(record.folder or record.name))
 
 

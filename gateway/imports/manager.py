@@ -166,16 +166,14 @@ class ImportManager:
 
     def set_tags(self, hashes: list[str], tags: list[str], add: bool) -> None:
         """Add ``tags`` to, or remove them from, each record (unknown hashes are ignored)."""
-        for h in hashes:
-            record = self._records.get(h.lower())
-            if record is None:
-                continue
+        def change(record: ImportRecord) -> ImportRecord:
             if add:
-                new = record.tags + tuple(t for t in dict.fromkeys(tags) if t not in record.tags)
-            else:
-                new = tuple(t for t in record.tags if t not in tags)
-            if new != record.tags:
-                self._edit(h, tags=new)
+                return record.with_changes(tags=record.tags + tuple(
+                    t for t in dict.fromkeys(tags) if t not in record.tags))
+            return record.with_changes(tags=tuple(t for t in record.tags if t not in tags))
+
+        for h in hashes:
+            self._edit(h, change)
 
     # ---------------------------------------------------------------- workers
 
@@ -249,13 +247,14 @@ class ImportManager:
         self._repo.save(record)
         return record
 
-    def _edit(self, infohash: str, **changes: Any) -> ImportRecord | None:
+    def _edit(self, infohash: str, change: Callable[[ImportRecord], ImportRecord] | None = None,
+              **changes: Any) -> ImportRecord | None:
         """A client's change, applied to the published record (never to a worker's copy)."""
         with self._wake:
             current = self._records.get(infohash.lower())
             if current is None:
                 return None
-            record = current.with_changes(**changes)
+            record = (change(current) if change else current).with_changes(**changes)
             self._records[record.hash] = record
         self._repo.save(record)
         return record
