@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gateway.app import Gateway, build
@@ -101,3 +105,30 @@ def start_gateway(emulator: Any, config_dir: str, *, clock: Any = None, refresh:
     if refresh:
         gateway.refresh_now()
     return gateway
+
+
+HAVE_RCLONE_MOUNT = shutil.which("rclone") is not None and os.path.exists("/dev/fuse")
+NO_RCLONE_MOUNT = "needs rclone and /dev/fuse (scripts/test installs rclone and fuse3 when root)"
+
+
+def rclone_env(url: str) -> dict[str, str]:
+    """rclone configured for the gateway's WebDAV tree as remote ``gw:``, no config file."""
+    return {**os.environ, "RCLONE_CONFIG_GW_TYPE": "webdav", "RCLONE_CONFIG_GW_URL": url,
+            "RCLONE_CONFIG_GW_VENDOR": "other", "RCLONE_CONFIG": "/dev/null"}
+
+
+@contextlib.contextmanager
+def rclone_mount(webdav_url: str, mountpoint: str) -> Iterator[str]:
+    """``rclone mount`` of a WebDAV tree (no VFS cache), unmounted on exit."""
+    os.makedirs(mountpoint, exist_ok=True)
+    proc = subprocess.Popen(["rclone", "mount", "gw:", mountpoint, "--vfs-cache-mode", "off",
+                             "--dir-cache-time", "1s", "--poll-interval", "0", "--read-only"],
+                            env=rclone_env(webdav_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: os.path.ismount(mountpoint), 20, "the rclone mount")
+        yield mountpoint
+    finally:
+        subprocess.run(["fusermount3" if shutil.which("fusermount3") else "fusermount", "-u", mountpoint],
+                       capture_output=True)
+        proc.terminate()
+        proc.wait(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -12,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_tree import base, folder
-from tests.support import SAMPLE, expected, wait_until
+from tests.support import HAVE_RCLONE_MOUNT, NO_RCLONE_MOUNT, SAMPLE, expected, rclone_env, rclone_mount
 
 needs_rclone = pytest.mark.skipif(shutil.which("rclone") is None,
                                   reason="rclone is not installed (scripts/test installs it when root)")
 
 
 def rclone(gw, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "RCLONE_CONFIG_GW_TYPE": "webdav", "RCLONE_CONFIG_GW_URL": f"{base(gw)}/webdav",
-           "RCLONE_CONFIG_GW_VENDOR": "other", "RCLONE_CONFIG": "/dev/null"}
-    return subprocess.run(["rclone", *args], env=env, capture_output=True, timeout=timeout, check=True)
+    return subprocess.run(["rclone", *args], env=rclone_env(f"{base(gw)}/webdav"), capture_output=True,
+                          timeout=timeout, check=True)
 
 
 def all_files(gw) -> dict[str, tuple[dict, str, int]]:  # type: ignore[no-untyped-def]
@@ -45,34 +43,18 @@ def test_rclone_cat_offset_count(gateway) -> None:  # type: ignore[no-untyped-de
         assert out == expected(entry, rel, offset, count), path
 
 
-@needs_rclone
-@pytest.mark.skipif(not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None
-                    and shutil.which("fusermount") is None,
-                    reason="no /dev/fuse or fusermount on this machine (scripts/test installs fuse3 when root)")
+@pytest.mark.skipif(not HAVE_RCLONE_MOUNT, reason=NO_RCLONE_MOUNT)
 def test_rclone_mount_reads_byte_exact(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    mountpoint = tmp_path / "mnt"
-    mountpoint.mkdir()
-    env = {**os.environ, "RCLONE_CONFIG_GW_TYPE": "webdav", "RCLONE_CONFIG_GW_URL": f"{base(gateway)}/webdav",
-           "RCLONE_CONFIG_GW_VENDOR": "other", "RCLONE_CONFIG": "/dev/null"}
-    proc = subprocess.Popen(["rclone", "mount", "gw:", str(mountpoint), "--vfs-cache-mode", "off",
-                             "--dir-cache-time", "1s", "--read-only"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: os.path.ismount(mountpoint), 20, "rclone mount")
-        rng = random.Random(5)
+    rng = random.Random(5)
+    with rclone_mount(f"{base(gateway)}/webdav", str(tmp_path / "mnt")) as mountpoint:
         for path, (entry, rel, size) in all_files(gateway).items():
-            target = mountpoint / path
+            target = Path(mountpoint) / path
             assert target.stat().st_size == size
             assert target.read_bytes() == expected(entry, rel), path
             with open(target, "rb") as handle:
                 offset = rng.randrange(size)
                 handle.seek(offset)
                 assert handle.read(4096) == expected(entry, rel, offset, 4096)
-    finally:
-        subprocess.run(["fusermount3" if shutil.which("fusermount3") else "fusermount", "-u", str(mountpoint)],
-                       capture_output=True)
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_webdav4_walks_and_reads_ranges(gateway) -> None:  # type: ignore[no-untyped-def]

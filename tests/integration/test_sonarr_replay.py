@@ -2,8 +2,9 @@
 
 Each request is the one the arr's source sends, in its order, with its headers
 (Basic on every call, the arr's User-Agent, the SID cookie once obtained).
-The import runs for real with the ``strm`` action, so ``content_path`` holds
-.strm files; the symlink-through-a-mount variant lives elsewhere.
+The import runs for real with the ``symlink`` action into the gateway's own
+WebDAV tree mounted with rclone at ``mount_path``: the arr's files under
+``content_path`` are read through the links and compared with the emulator.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import requests
 from gateway.app import Gateway
 from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
 from tests.integration.test_qbit import start_qbit_gateway
-from tests.support import infohash, wait_until
+from tests.support import HAVE_RCLONE_MOUNT, NO_RCLONE_MOUNT, expected, infohash, rclone_mount, wait_until
 
 USER, PASSWORD = "admin", "adminadmin"
 M1_NAME = "Series.Title.S01E02.1080p.WEB-DL.x264-GRP"
@@ -109,17 +110,21 @@ def check_types(item: dict[str, Any]) -> None:
 
 
 def t1(profile: ArrProfile) -> bytes:
-    # .srt rather than .nfo beside the video: an .nfo is not an allowed file type, and
-    # with only the video selected the import lays the release out as a single file.
+    # Two allowed files (video + subtitle), so both are linked and read back through the mount.
     return make_torrent_file(profile.title, [(f"{profile.title}.mkv", 900_000), (f"{profile.title}.en.srt", 2_000)],
                              seed=profile.app)
 
 
 @pytest.fixture()
 def replay_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
-    gateway = start_qbit_gateway(emulator, str(tmp_path / "config"), password=PASSWORD, categories=[], arrs=[])
+    if not HAVE_RCLONE_MOUNT:
+        pytest.skip(NO_RCLONE_MOUNT)
+    mnt = str(tmp_path / "mnt")
+    gateway = start_qbit_gateway(emulator, str(tmp_path / "config"), password=PASSWORD, categories=[], arrs=[],
+                                 default_download_action="symlink", mount={"type": "none", "mount_path": mnt})
     try:
-        yield gateway
+        with rclone_mount(f"http://127.0.0.1:{gateway.port}/webdav", mnt):
+            yield gateway
     finally:
         gateway.stop()
 
@@ -146,13 +151,16 @@ def check_connection(arr: Arr) -> None:
     assert arr.call("GET", "torrents/info", params={"category": category}).json() == []
 
 
+def t1_files(profile: ArrProfile) -> list[dict[str, Any]]:
+    return [{"path": f"{profile.title}.mkv", "size": 900_000}, {"path": f"{profile.title}.en.srt", "size": 2_000}]
+
+
 def grab(arr: Arr, emulator: Any) -> tuple[str, str]:
     """Sequences B and C (Q10–Q14): a .torrent file, then a magnet twice; returns (H1, H2)."""
     profile, category = arr.profile, arr.profile.category
     data = t1(profile)
     h1 = parse_torrent_file(data).infohash
-    files = [{"path": f"{profile.title}.mkv", "size": 900_000}, {"path": f"{profile.title}.en.srt", "size": 2_000}]
-    emulator.world.add_catalog(h1, profile.title, files, cached=True)
+    emulator.world.add_catalog(h1, profile.title, t1_files(profile), cached=True)
     emulator.world.add_catalog(H2, M1_NAME, [{"path": f"{M1_NAME}.mkv", "size": 500_000},
                                              {"path": f"{M1_NAME}.en.srt", "size": 1_000}], cached=True)
     arr.call("GET", "app/webapiVersion")
@@ -197,7 +205,13 @@ def check_completed(arr: Arr, item: dict[str, Any]) -> None:
     assert item["progress"] == 1 and item["eta"] == 0 and item["amount_left"] == 0
     assert item["content_path"] == f"{item['save_path']}/{title}" != item["save_path"]
     assert os.path.isdir(item["content_path"])
-    assert os.listdir(item["content_path"]) == [f"{title}.mkv.strm"]
+    links = sorted(os.listdir(item["content_path"]))
+    assert links == sorted([f"{title}.mkv", f"{title}.en.srt"])
+    for name in links:   # every file the arr would import, read through its symlink from the mount
+        link = os.path.join(item["content_path"], name)
+        assert os.path.islink(link) and "/__all__/" in os.readlink(link)
+        with open(link, "rb") as handle:
+            assert handle.read() == expected({"hash": item["hash"], "files": t1_files(arr.profile)}, name)
     assert item["seeding_time"] >= 0 and item["last_activity"] > 0
     assert 0 <= item["ratio_limit"] <= item["ratio"]        # the arr may move and then delete
     files = arr.call("GET", "torrents/files", params={"hash": item["hash"]}).json()
@@ -216,7 +230,7 @@ def cleanup(arr: Arr, h1: str, h2: str, items: dict[str, dict[str, Any]]) -> Non
     assert arr.raw("GET", "torrents/properties", params={"hash": h1}).status_code == 404
     assert not os.path.exists(items[h1]["content_path"])
     arr.call("POST", "torrents/delete", data={"hashes": h2})
-    assert arr.info(category) == [] and os.path.exists(items[h2]["content_path"])
+    assert arr.info(category) == [] and os.path.lexists(items[h2]["content_path"])
 
 
 def error_paths(arr: Arr, gateway: Gateway) -> None:
