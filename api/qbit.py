@@ -153,6 +153,7 @@ class QbitApi:
         # Advisory only (a debrid torrent never seeds), so memory is enough: after
         # a restart the defaults, which let the arr clean up, apply again.
         self._limits: dict[str, model.ShareLimits] = {}
+        self._renderer = model.InfoRenderer()
         self._tags: set[str] = set()
         self._rid = 0
 
@@ -254,9 +255,13 @@ class QbitApi:
         wanted = param("filter").strip()
         records = [r for r in records if model.matches_filter(r, wanted)]
         now = self.now()
+        sort, reverse = param("sort").strip(), bool_param("reverse")
+        limit, offset = int_param("limit", 0), int_param("offset", 0)
+        if not (sort or reverse or limit or offset):   # what the *arrs send: the fast, cached path
+            body = self._renderer.render(records, now, self._limits.get)
+            return bottle.HTTPResponse(body, headers={"Content-Type": "application/json"})
         items = [model.torrent_info(r, now, self._limits.get(r.hash)) for r in records]
-        return json_body(model.sort_and_page(items, param("sort").strip(), bool_param("reverse"),
-                                             int_param("limit", 0), int_param("offset", 0)))
+        return json_body(model.sort_and_page(items, sort, reverse, limit, offset))
 
     def properties(self) -> bottle.HTTPResponse:
         record = self._record()

@@ -7,7 +7,10 @@ arr-protocol.md §1.4/§1.8: the *arrs deserialise with Newtonsoft and a single
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import json
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -63,12 +66,16 @@ def _effective_ratio_limit(limits: ShareLimits) -> float:
 
 
 def trackers(record: ImportRecord) -> list[str]:
-    if not record.magnet:
-        return []
+    return list(_magnet_trackers(record.magnet)) if record.magnet else []
+
+
+@functools.lru_cache(maxsize=32_768)
+def _magnet_trackers(magnet: str) -> tuple[str, ...]:
+    """Parsing a magnet is most of the cost of a torrents/info item; a magnet never changes."""
     try:
-        return list(parse_magnet(record.magnet).trackers)
+        return parse_magnet(magnet).trackers
     except TorrentMetaError:
-        return []
+        return ()
 
 
 def magnet_uri(record: ImportRecord) -> str:
@@ -219,6 +226,52 @@ def matches_filter(record: ImportRecord, name: str) -> bool:
     if check is None:
         return name not in ("seeding", "stalled", "stalled_uploading", "checking", "moving")
     return bool(check(record))
+
+
+CLOCK_FIELDS = ("seeding_time", "time_active")
+
+
+class InfoRenderer:
+    """``torrents/info`` as JSON text, fast for large lists.
+
+    Each record's JSON is rendered once and kept while the record object (the
+    manager replaces it on every change) and its share limits stay the same;
+    only the fields that move with the clock are written per request.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[ImportRecord, ShareLimits | None, str]] = {}
+        self._lock = threading.Lock()
+
+    def render(self, records: list[ImportRecord], now: float,
+               limits_of: Callable[[str], ShareLimits | None]) -> str:
+        parts = []
+        for record in records:
+            limits = limits_of(record.hash)
+            static = self._static(record, limits, now)
+            clock = _times(record, now)
+            parts.append(f'{static},"seeding_time":{clock["seeding_time"]},"time_active":{clock["time_active"]}}}')
+        self._prune(len(records))
+        return "[" + ",".join(parts) + "]"
+
+    def _static(self, record: ImportRecord, limits: ShareLimits | None, now: float) -> str:
+        with self._lock:
+            hit = self._cache.get(record.hash)
+        if hit is not None and hit[0] is record and hit[1] is limits:
+            return hit[2]
+        info = torrent_info(record, now, limits)
+        for name in CLOCK_FIELDS:
+            del info[name]
+        static = json.dumps(info, ensure_ascii=False, separators=(",", ":"))[:-1]
+        with self._lock:
+            self._cache[record.hash] = (record, limits, static)
+        return static
+
+    def _prune(self, live: int) -> None:
+        """Deleted records leave entries behind; start over when they outnumber the live ones."""
+        with self._lock:
+            if len(self._cache) > 2 * live + 1000:
+                self._cache.clear()
 
 
 def sort_and_page(items: list[dict[str, Any]], sort: str, reverse: bool,
