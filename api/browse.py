@@ -19,7 +19,7 @@ import bottle
 from api.responses import ApiError, json_body
 from api.web import api_errors
 from fs.ranges import parse_range
-from fs.reader import RangeReader
+from fs.reader import FileHandle
 from fs.vfs import VFS, Entry
 from gateway.library.groups import ALL
 
@@ -150,7 +150,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     headers["Content-Length"] = str(max(0, end - start + 1))
     if bottle.request.method == "HEAD" or entry.size == 0:
         return bottle.HTTPResponse(b"", status=status, headers=headers)
-    reader = vfs.open(path)
+    reader = vfs.open(path, "browse")
     reader.seek(start)
     try:
         # The first piece is read here, so a failing link becomes a clean error status.
@@ -161,7 +161,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     return bottle.HTTPResponse(_stream(reader, first, end - start + 1), status=status, headers=headers)
 
 
-def _stream(reader: RangeReader, first: bytes, length: int) -> Iterator[bytes]:
+def _stream(reader: FileHandle, first: bytes, length: int) -> Iterator[bytes]:
     try:
         yield first
         remaining = length - len(first)

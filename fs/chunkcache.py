@@ -200,7 +200,7 @@ class ChunkCache:
             pinned = self._pin(h, size, wanted)
         if not pinned:   # another reader still uses an older size of this key: bypass the cache
             return b"" if prefetch else fetch(offset, end)
-        out = bytearray(end - offset)
+        out = bytearray(0 if prefetch else end - offset)   # read-ahead returns nothing: no buffer to fill
         try:
             self._gather(h, size, wanted, offset, out, fetch, prefetch)
         finally:

@@ -1,10 +1,16 @@
 """Lazy, seekable file handles over a byte source.
 
-``RangeReader`` opens nothing until the first read, keeps one sequential
-stream open while reads follow each other, skips forward inside a small
-window instead of reconnecting (rclone's minWindow), and reopens at the new
-offset on a real seek. WsgiDAV seeks into ``get_content()`` for ranges, and
-FUSE calls ``pread`` from several threads, so both are supported.
+``FileHandle`` is the contract every VFS handle keeps: a ``size``, positional
+reads (``pread``, which FUSE calls from several threads) and a file position
+for stream readers (WsgiDAV seeks into ``get_content()`` for ranges). It also
+reports what it serves to an optional observer (the active-streams registry),
+so every kind of handle shows up in ``/api/stats`` alike.
+
+``RangeReader`` is the uncached handle: it opens nothing until the first read,
+keeps one sequential stream open while reads follow each other, skips forward
+inside a small window instead of reconnecting (rclone's minWindow), and
+reopens at the new offset on a real seek. The cached handle lives in
+``fs/cached_reader.py``.
 """
 
 from __future__ import annotations
@@ -26,16 +32,23 @@ class ByteStream(Protocol):
 
 
 Opener = Callable[[int], ByteStream]
+ServedHook = Callable[[int, int], None]    # (offset, bytes) after each read
+ClosedHook = Callable[[], None]
 
 
-class RangeReader(io.RawIOBase):
-    def __init__(self, size: int, opener: Opener) -> None:
+class FileHandle(io.RawIOBase):
+    """Positional reads plus a file position; subclasses implement ``_pread``."""
+
+    def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
-        self._opener = opener
         self._pos = 0
-        self._stream: ByteStream | None = None
-        self._lock = threading.Lock()   # pread may come from several FUSE threads
+        self._on_served: ServedHook | None = None
+        self._on_closed: ClosedHook | None = None
+
+    def observe(self, served: ServedHook, closed: ClosedHook) -> None:
+        self._on_served = served
+        self._on_closed = closed
 
     def readable(self) -> bool:
         return True
@@ -59,7 +72,7 @@ class RangeReader(io.RawIOBase):
         self._pos += len(data)
         return len(data)
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         size = self.size - self._pos if size is None or size < 0 else size
         data = self.pread(self._pos, size)
         self._pos += len(data)
@@ -69,10 +82,35 @@ class RangeReader(io.RawIOBase):
         return self.read(-1)
 
     def pread(self, offset: int, size: int) -> bytes:
-        """Bytes at ``offset`` without moving the file position."""
+        """Bytes at ``offset`` without moving the file position (short only at EOF)."""
+        if offset < 0:
+            raise ValueError("negative offset")
         size = max(0, min(size, self.size - offset))
         if size == 0:
             return b""
+        data = self._pread(offset, size)
+        if self._on_served is not None:
+            self._on_served(offset, len(data))
+        return data
+
+    def _pread(self, offset: int, size: int) -> bytes:
+        """Exactly ``size`` bytes at ``offset`` (already clipped to the file)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed and self._on_closed is not None:
+            self._on_closed()
+        super().close()
+
+
+class RangeReader(FileHandle):
+    def __init__(self, size: int, opener: Opener) -> None:
+        super().__init__(size)
+        self._opener = opener
+        self._stream: ByteStream | None = None
+        self._lock = threading.Lock()   # pread may come from several FUSE threads
+
+    def _pread(self, offset: int, size: int) -> bytes:
         with self._lock:
             stream = self._stream_at(offset)
             chunks = []

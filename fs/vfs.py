@@ -9,10 +9,14 @@ snapshot*. Paths are '/'-separated, relative to the tree root
 - ``stat(path) -> Entry``: raises ``FileNotFoundError``.
 - ``listdir(path) -> Sequence[Entry]``: sorted by name, deterministic; raises
   ``NotADirectoryError`` or ``FileNotFoundError``.
-- ``open(path) -> RangeReader``: a lazy, seekable handle (no connection until
-  the first read); raises ``IsADirectoryError`` or ``FileNotFoundError``.
+- ``open(path, reader) -> FileHandle``: a lazy, seekable handle (no connection
+  until the first read); raises ``IsADirectoryError`` or ``FileNotFoundError``.
+  With a chunk cache configured (``CachedFiles``) every handle reads through
+  it, whichever frontend opened it; ``reader`` names that frontend for the
+  active-streams registry (``streams``).
 - ``remove(path)``: deletes a torrent folder (``/<group>/<torrent>``) from the
   library and its provider; anything else raises ``PermissionError``.
+- ``usage() -> (bytes, files)``: the size of the library, for FUSE ``statfs``.
 
 ``Entry`` is cheap and complete: every attribute a frontend needs (size,
 mtime from provider data, a stable ETag, content type) is precomputed, so
@@ -29,8 +33,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fs.cached_reader import CachedFiles
 from fs.paths import split
-from fs.reader import RangeReader
+from fs.reader import FileHandle, RangeReader
+from fs.streams import ActiveStreams
 from gateway.library.library import Library
 from gateway.library.snapshot import DirNode, FileNode, FileRef, Node, Snapshot
 from gateway.library.streaming import Streamer
@@ -57,9 +63,12 @@ def _entry(node: Node) -> Entry:
 
 
 class VFS:
-    def __init__(self, library: Library, streamer: Streamer) -> None:
+    def __init__(self, library: Library, streamer: Streamer, files: CachedFiles | None = None) -> None:
         self._library = library
         self._streamer = streamer
+        self._files = files
+        self.streams = ActiveStreams()
+        self._usage: tuple[int, tuple[int, int]] = (-1, (0, 0))
         self._listings: OrderedDict[tuple[int, int], tuple[Entry, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -98,12 +107,17 @@ class VFS:
                 self._listings.popitem(last=False)
         return entries
 
-    def open(self, path: str) -> RangeReader:
+    def open(self, path: str, reader: str = "vfs") -> FileHandle:
         node = self._node(path)
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
         ref = node.ref
-        return RangeReader(node.size, lambda offset: self._streamer.open(ref, offset))
+        handle: FileHandle
+        if self._files is not None:
+            handle = self._files.open(node.etag, ref, node.size)   # the ETag names the bytes: provider, ids, size
+        else:
+            handle = RangeReader(node.size, lambda offset: self._streamer.open(ref, offset))
+        return self.streams.track(handle, path, reader)
 
     def link(self, path: str) -> str:
         """The provider URL of a file right now (for redirects). May call the provider."""
@@ -122,3 +136,16 @@ class VFS:
 
     def generation(self) -> int:
         return self.snapshot.generation
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, files) of all torrent folders in the tree, each counted once (statfs)."""
+        snapshot = self.snapshot
+        with self._lock:
+            if self._usage[0] == snapshot.generation:
+                return self._usage[1]
+        folders = {id(folder): folder for group in snapshot.root.children.values() if isinstance(group, DirNode)
+                   for folder in group.children.values() if isinstance(folder, DirNode)}
+        usage = (sum(f.size for f in folders.values()), sum(f.files for f in folders.values()))
+        with self._lock:
+            self._usage = (snapshot.generation, usage)
+        return usage

@@ -82,7 +82,7 @@ class FileResource(DAVNonCollection):
 
     def get_content(self) -> Any:
         try:
-            return self._vfs.open(self.path)
+            return self._vfs.open(self.path, "webdav")
         except OSError as exc:
             raise _dav_error(exc) from None
 

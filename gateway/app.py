@@ -17,14 +17,18 @@ from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
 from api.qbit import make_qbit_app
 from api.rest import make_rest_app
+from api.stats import make_stats_app
 from api.web import make_web_app
+from fs.cached_reader import CachedFiles
+from fs.chunkcache import ChunkCache
+from fs.fuse import FuseMount
 from fs.vfs import VFS
 from fs.webdav import BasicAuth, make_dav_app
 from gateway.arr.client import ArrClient
 from gateway.arr.registry import ArrRegistry
 from gateway.auth import Auth
 from gateway.clock import Clock, SystemClock
-from gateway.config import Config
+from gateway.config import Config, MountConfig
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
@@ -57,12 +61,20 @@ class Gateway:
     apps: dict[str, Any]
     workers: list[PeriodicWorker] = field(default_factory=list)
     server: ServerThread | None = None
+    files: CachedFiles | None = None     # the chunk cache every reader shares (with the FUSE mount)
+    mount: FuseMount | None = None
 
     @property
     def port(self) -> int:
         return self.server.port if self.server else self.config.port
 
     def start(self, serve: bool = True, workers: bool = True) -> Gateway:
+        if self.mount is not None:   # first: a mount that fails leaves nothing running
+            self.mount.start()
+        if workers and self.files is not None:
+            expiry = PeriodicWorker("cache-expiry", _expiry_interval(self.config.mount.cache_expiry),
+                                    self.files.evict_expired, self.clock, run_first=False)
+            self.workers.append(expiry.start())
         for name in self.providers if workers else ():
             interval = self.config.debrid(name).torrents_refresh_interval  # type: ignore[union-attr]
             worker = PeriodicWorker(f"refresh-{name}", interval,
@@ -76,12 +88,16 @@ class Gateway:
         return self
 
     def stop(self) -> None:
-        """Stop serving, then the workers, then close the database: nothing half-written."""
+        """Unmount and stop serving, then the workers, then close the cache and the database."""
+        if self.mount is not None:
+            self.mount.stop()
         if self.server is not None:
             self.server.stop()
         self.imports.stop()
         for worker in self.workers:
             worker.stop()
+        if self.files is not None:
+            self.files.close()
         for provider in self.providers.values():
             provider.close()
         self.cdn.close()
@@ -99,6 +115,31 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "providers": {name: {"last_refresh": gateway.library.last_refresh.get(name, 0),
                                  "error": gateway.library.last_error.get(name, "")}
                           for name in gateway.providers}}
+
+
+def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
+    gateway = gateway_ref[0]
+    counters = gateway.streamer.counters
+    return {"upstream": {"requests": counters.upstream_requests, "bytes": counters.upstream_bytes},
+            "cache": gateway.files.stats() if gateway.files is not None else None,
+            "served_bytes": gateway.vfs.streams.served_bytes,
+            "streams": gateway.vfs.streams.snapshot(),
+            "mount": {"type": gateway.config.mount.type, "path": gateway.mount.path if gateway.mount else "",
+                      "mounted": gateway.mount.mounted if gateway.mount else False}}
+
+
+def _expiry_interval(expiry: float) -> float:
+    """How often idle cached files are looked for: a quarter of the expiry, 1 min to 1 h."""
+    return min(3600.0, max(60.0, expiry / 4))
+
+
+def _cached_files(mount: MountConfig, streamer: Streamer, clock: Clock) -> CachedFiles | None:
+    """The chunk cache comes with the FUSE mount; WebDAV and browse then read through it too."""
+    if mount.type != "fuse" or mount.disk_cache_size <= 0:
+        return None
+    cache = ChunkCache(mount.cache_dir, mount.chunk_size, mount.disk_cache_size, mount.cache_expiry, clock)
+    return CachedFiles(cache, streamer, chunk_size=mount.chunk_size, read_ahead=mount.read_ahead_size,
+                       max_bytes=mount.disk_cache_size)
 
 
 def _stream_url(config: Config, port: Callable[[], int]) -> Callable[[str, str], str]:
@@ -122,7 +163,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     links = LinkResolver(library, clock, ttl)
     cdn = CdnClient()
     streamer = Streamer(links, cdn, clock)
-    vfs = VFS(library, streamer)
+    files = _cached_files(config.mount, streamer, clock)
+    vfs = VFS(library, streamer, files)
     repo = ImportRepo(store)
     arrs = ArrRegistry(config, repo, store, ArrClient())
 
@@ -134,9 +176,9 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                             stream_url=_stream_url(config, lambda: ref[0].port))
     imports.set_opener(lambda folder, path: vfs.open(f"/__all__/{folder}/{path}"))
     library.set_categories(imports.category_map)
-    subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs),
+    subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),
-               make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs)]
+               make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock)]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": web}
@@ -145,7 +187,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         if config.use_auth or config.enable_webdav_auth:
             dav = BasicAuth(dav, auth.check_password, reads_too=config.enable_webdav_auth)
         apps[f"{prefix}/webdav"] = dav
+    mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
-                      apps)
+                      apps, files=files, mount=mount)
     ref.append(gateway)
     return gateway

@@ -1,0 +1,277 @@
+"""Cached file handles: every frontend reads a file through one on-disk chunk cache.
+
+``CachedFiles`` is built once (gateway/app.py) when the cache is configured
+and given to the VFS; ``VFS.open`` then hands out ``CachedReader``s, so FUSE,
+WebDAV and the browse API share the cached bytes and ``ChunkCache``'s single
+flight (concurrent readers of one region cause one upstream fetch).
+
+How a read is served
+--------------------
+Bytes always come out of ``ChunkCache.read``; what differs is how missing
+chunks are fetched upstream (a fetch is a bounded ``ResilientStream`` read, so
+expired links and dropped connections are handled below this module):
+
+- **Probe zones.** Media servers and ffprobe read the first and the last few
+  MiB of a file (headers, indexes) and little else. A miss in the head zone
+  fetches the rest of the head zone (``PROBE_HEAD``) in one request; a miss in
+  the tail zone fetches from there to the end of the file in one request. No
+  read-ahead starts there, so a library scan costs about two small requests
+  per file, and a second scan none.
+- **Sequential readers** (a streak of ``STREAK_MIN`` bytes past the head
+  zone) get a read-ahead *window* reaching ``min(streak, read_ahead_size)``
+  past the reader: tasks on the shared pool fetch its chunks in order, one
+  request per chunk and ``READ_AHEAD_STREAMS`` at a time, so one chunk's
+  download overlaps the previous one's disk write (a single stream that
+  writes between reads runs at half speed on a slow disk; rclone's
+  ``--vfs-read-chunk-streams`` makes the same trade). Reads a little out of
+  order (``SEQ_BEHIND``, ``SEQ_AHEAD``: multithreaded FUSE delivers the
+  kernel's read-ahead unordered) still count as sequential; a skip further
+  ahead is a jump.
+- **Anything else** (random access) fetches just the chunks it touches.
+
+A read that jumps elsewhere retires the window: fetches already running
+finish their chunk and no new one starts; ``close()`` does the same. Tail
+reads do not count as jumps (players peek at the index at the end and come
+back).
+
+Threads: one foreground read at a time per handle (``_lock``); the window's
+fields are shared with the pool tasks under ``_state``, which is never held
+across a fetch or a cache call.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from fs.chunkcache import ChunkCache, Fetch
+from fs.reader import ByteStream, FileHandle
+from gateway.library.snapshot import FileRef
+from gateway.library.streaming import Streamer
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+PROBE_HEAD = 4 * MiB        # head zone: where containers keep their headers
+PROBE_TAIL = 4 * MiB        # tail zone: indexes (mp4 moov, mkv cues) often sit here
+STREAK_MIN = 1 * MiB        # sequential bytes before read-ahead starts
+SEQ_BEHIND = 8 * MiB        # a read this far behind the furthest one still counts as sequential ...
+SEQ_AHEAD = 2 * MiB         # ... and this far ahead (1 MiB kernel reads arrive a few at once, unordered)
+PIECE = 256 * 1024          # upstream read size (CdnStream buffers pieces; small reads keep copies small)
+READ_AHEAD_STREAMS = 3      # chunk fetches one window runs at once
+READ_AHEAD_WORKERS = 8      # the pool all readers share
+
+
+def _read_exact(stream: ByteStream, length: int) -> bytes:
+    parts = []
+    while length > 0:
+        data = stream.read(min(length, PIECE))
+        if not data:
+            raise OSError(errno.EIO, f"upstream ended {length} bytes early")
+        parts.append(data)
+        length -= len(data)
+    return b"".join(parts)
+
+
+class CachedFiles:
+    """The cache, the upstream and the read-ahead pool every ``CachedReader`` shares."""
+
+    def __init__(self, cache: ChunkCache, streamer: Streamer, *, chunk_size: int, read_ahead: int,
+                 max_bytes: int, streams: int = READ_AHEAD_STREAMS, workers: int = READ_AHEAD_WORKERS) -> None:
+        self.cache = cache
+        self.chunk_size = chunk_size
+        # Never read further ahead than half the budget: it would evict itself before being read.
+        self.read_ahead = max(chunk_size, min(read_ahead, max_bytes // 2))
+        self.max_bytes = max_bytes
+        self.streams = streams
+        self._streamer = streamer
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._closed = False
+
+    def open(self, key: str, ref: FileRef, size: int) -> CachedReader:
+        return CachedReader(self, key, ref, size)
+
+    def stream(self, ref: FileRef, start: int, end: int) -> ByteStream:
+        """An upstream stream of bytes ``[start, end)``."""
+        return self._streamer.open(ref, start, end - 1)
+
+    def direct_fetch(self, ref: FileRef) -> Fetch:
+        """A fetch that asks upstream for exactly the bytes wanted, one request each."""
+        def fetch(start: int, end: int) -> bytes:
+            stream = self.stream(ref, start, end)
+            try:
+                return _read_exact(stream, end - start)
+            finally:
+                stream.close()
+        return fetch
+
+    def count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self._hits += 1
+            else:
+                self._misses += 1
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        if self._closed:
+            return False
+        try:
+            self._pool.submit(job)
+        except RuntimeError:   # shut down meanwhile
+            return False
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            reads = {"hits": self._hits, "misses": self._misses}
+        chunks = self.cache.stats()
+        return {**reads, "bytes_on_disk": chunks["bytes_on_disk"], "files": chunks["files"],
+                "upstream_fetches": chunks["fetches"], "fetched_bytes": chunks["fetched_bytes"],
+                "max_bytes": self.max_bytes, "chunk_size": self.chunk_size}
+
+    def evict_expired(self) -> int:
+        return self.cache.evict_expired()
+
+    def close(self) -> None:
+        """Stop read-ahead (running fetches finish their chunk) and close the cache."""
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.cache.close()
+
+
+@dataclass(eq=False)
+class _Window:
+    """Read-ahead state of one sequential run; fields guarded by the reader's ``_state``."""
+
+    next: int            # next chunk to fetch ahead
+    hi: int              # fetch ahead below this chunk
+    inflight: int = 0    # chunk fetches running on the pool
+    retired: bool = False
+
+
+class CachedReader(FileHandle):
+    def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int) -> None:
+        super().__init__(size)
+        self._files = files
+        self._cache = files.cache
+        self._key = key
+        self._ref = ref
+        self._cs = files.chunk_size
+        self._chunks = -(-size // self._cs)
+        self._head_end = min(size, -(-PROBE_HEAD // self._cs) * self._cs)
+        self._tail_start = max(self._head_end, size - PROBE_TAIL)
+        self._direct = files.direct_fetch(ref)
+        self._lock = threading.Lock()      # one foreground read at a time
+        self._state = threading.Lock()     # window fields, shared with the read-ahead tasks
+        self._seq_end = -1
+        self._streak = 0
+        self._window: _Window | None = None
+        self._gone = False
+
+    def _pread(self, offset: int, size: int) -> bytes:
+        with self._lock:
+            if self._gone:
+                raise ValueError("read of a closed file")
+            cached = self._cache.has(self._key, offset, size)
+            self._files.count(cached)
+            fetch = self._plan(offset, size, cached)
+            return self._cache.read(self._key, self.size, offset, size, fetch)
+
+    def _plan(self, offset: int, size: int, cached: bool) -> Fetch:
+        """Pick how misses of this read are fetched; may fill a probe zone first."""
+        cs = self._cs
+        if offset >= self._tail_start:
+            if not cached:
+                self._prefill(offset // cs, self._chunks)
+            return self._direct
+        self._follow(offset, size)
+        if self._streak >= STREAK_MIN and offset >= self._head_end:
+            self._ahead(offset, size)
+        if offset < self._head_end and not cached:
+            self._prefill(offset // cs, self._head_end // cs + (self._head_end % cs > 0))
+        return self._direct
+
+    def _prefill(self, first: int, stop: int) -> None:
+        """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run."""
+        start = first * self._cs
+        self._cache.read(self._key, self.size, start, stop * self._cs - start, self._direct, prefetch=True)
+
+    def _follow(self, offset: int, size: int) -> None:
+        """Track the sequential streak; a jump retires the read-ahead window."""
+        end = offset + size
+        if self._seq_end >= 0 and -SEQ_BEHIND <= offset - self._seq_end <= SEQ_AHEAD:
+            self._streak += max(0, end - self._seq_end)
+            self._seq_end = max(self._seq_end, end)
+            return
+        self._streak = 0
+        self._seq_end = end
+        self._retire()
+
+    def _ahead(self, offset: int, size: int) -> None:
+        """Open or extend the read-ahead window and keep its fetches going."""
+        cs = self._cs
+        ahead = min(max(self._streak, cs), self._files.read_ahead)
+        first = offset // cs
+        hi = min(self._chunks, (offset + size + ahead - 1) // cs + 1)
+        with self._state:
+            window = self._window
+            if window is None:
+                window = self._window = _Window(first, hi)
+            window.next = max(window.next, first)
+            window.hi = max(window.hi, hi)
+        self._pump(window)
+
+    def _pump(self, window: _Window) -> None:
+        """Start chunk fetches in order until ``streams`` run or the window is covered."""
+        while True:
+            with self._state:
+                if window.retired or window.inflight >= self._files.streams or window.next >= window.hi:
+                    return
+                chunk = window.next
+                window.next += 1
+                window.inflight += 1
+            cached = self._cache.has(self._key, chunk * self._cs, self._cs)
+            if cached or not self._files.submit(functools.partial(self._fetch_ahead, window, chunk)):
+                with self._state:
+                    window.inflight -= 1
+                if not cached:   # the pool is shut down
+                    return
+
+    def _fetch_ahead(self, window: _Window, chunk: int) -> None:
+        """A pool task: one chunk into the cache (nothing if someone else has it), then the next."""
+        try:
+            if window.retired:   # queued before the reader jumped away
+                return
+            self._cache.read(self._key, self.size, chunk * self._cs, self._cs, self._direct, prefetch=True)
+        except Exception as exc:   # the reader meets the same error on its own read, if it goes there
+            log.info("%s: read-ahead stopped at chunk %d: %s", self._key, chunk, exc)
+            with self._state:
+                window.retired = True
+                if self._window is window:
+                    self._window = None
+        finally:
+            with self._state:
+                window.inflight -= 1
+        self._pump(window)
+
+    def _retire(self) -> None:
+        """Stop read-ahead: running fetches finish their chunk, no new one starts."""
+        with self._state:
+            window, self._window = self._window, None
+            if window is not None:
+                window.retired = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._gone = True
+            self._retire()
+        super().close()

@@ -1,0 +1,231 @@
+"""CachedReader: probe zones, read-ahead, shared fetches, failures, and the active-streams registry."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from fs import cached_reader
+from fs.cached_reader import CachedFiles, CachedReader
+from fs.chunkcache import ChunkCache
+from fs.streams import ActiveStreams
+from gateway import errors
+from gateway.clock import SystemClock
+from gateway.library.snapshot import FileRef
+from tests.support import wait_until
+from tests.unit.test_chunkcache import pattern
+
+MiB = 1 << 20
+CS = 256 * 1024
+READ = 128 * 1024          # what FUSE asks for at a time
+REF = FileRef("fake", "t1", 1)
+
+
+class FakeStream:
+    def __init__(self, upstream: FakeUpstream, start: int, end: int) -> None:
+        self._upstream = upstream
+        self.position = start
+        self._end = end          # inclusive, like Streamer.open
+        self.closed = False
+
+    def read(self, size: int) -> bytes:
+        self._upstream.pass_gate()
+        if self._upstream.error is not None:
+            raise self._upstream.error
+        size = min(size, self._end + 1 - self.position)
+        data = pattern(self.position, self.position + size)
+        self.position += len(data)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeUpstream:
+    """Stands in for the Streamer: pattern bytes, every open recorded, optional gate and error."""
+
+    def __init__(self) -> None:
+        self.opens: list[tuple[int, int]] = []
+        self.streams: list[FakeStream] = []
+        self.gate: threading.Event | None = None
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def open(self, ref: FileRef, start: int, end: int) -> FakeStream:
+        stream = FakeStream(self, start, end)
+        with self._lock:
+            self.opens.append((start, end))
+            self.streams.append(stream)
+        return stream
+
+    def pass_gate(self) -> None:
+        if self.gate is not None and not self.gate.wait(10):
+            raise AssertionError("gate never opened")
+
+    def open_streams(self) -> int:
+        with self._lock:
+            return sum(not s.closed for s in self.streams)
+
+
+@pytest.fixture
+def upstream() -> FakeUpstream:
+    return FakeUpstream()
+
+
+@pytest.fixture
+def files(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Callable[..., CachedFiles]]:
+    made: list[CachedFiles] = []
+
+    def factory(read_ahead: int = 2 * MiB, max_bytes: int = 1 << 30) -> CachedFiles:
+        cache = ChunkCache(str(tmp_path / f"cache{len(made)}"), CS, max_bytes, 3600.0, SystemClock())
+        engine = CachedFiles(cache, upstream, chunk_size=CS, read_ahead=read_ahead,  # type: ignore[arg-type]
+                             max_bytes=max_bytes)
+        made.append(engine)
+        return engine
+
+    yield factory
+    for engine in made:
+        engine.close()
+
+
+def read_sequentially(reader: CachedReader, start: int = 0, step: int = READ) -> bytes:
+    parts, offset = [], start
+    while offset < reader.size:
+        parts.append(reader.pread(offset, step))
+        offset += step
+    return b"".join(parts)
+
+
+def test_sequential_read_fetches_every_chunk_once_ahead(files: Callable[..., CachedFiles],
+                                                       upstream: FakeUpstream) -> None:
+    engine = files(read_ahead=2 * MiB)
+    size = 24 * MiB + 12345
+    reader = engine.open("k", REF, size)
+    assert read_sequentially(reader) == pattern(0, size)
+    lengths = [end + 1 - start for start, end in upstream.opens]
+    assert sum(lengths) == size                       # no byte twice
+    assert lengths[0] == cached_reader.PROBE_HEAD     # the head zone at once
+    assert sum(n > CS for n in lengths) <= 3          # then chunk by chunk (the tail zone may come in a run or two)
+    reader.close()
+    assert engine.stats()["bytes_on_disk"] == size
+
+
+def test_probe_reads_cost_one_request_per_zone(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
+    engine = files(read_ahead=8 * MiB)
+    size = 40 * MiB
+    reader = engine.open("k", REF, size)
+    for offset in (0, 32 * 1024, size - 100_000, size - 8192, 100_000, 3 * MiB):
+        assert reader.pread(offset, 65536) == pattern(offset, min(size, offset + 65536))
+    assert upstream.opens == [(0, cached_reader.PROBE_HEAD - 1), (size - 100_000 - (size - 100_000) % CS, size - 1)]
+    reader.close()
+    assert engine.stats()["bytes_on_disk"] <= cached_reader.PROBE_HEAD + 100_000 + CS
+
+
+def test_random_reads_fetch_only_their_chunks(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
+    engine = files()
+    size = 40 * MiB
+    reader = engine.open("k", REF, size)
+    for offset in (10 * MiB + 5, 20 * MiB, 30 * MiB - 10):
+        assert reader.pread(offset, 65536) == pattern(offset, offset + 65536)
+    # One request per read, each for the chunks the read touches (the last straddles two).
+    assert [end + 1 - start for start, end in upstream.opens] == [CS, CS, 2 * CS]
+
+
+def test_a_jump_or_close_stops_read_ahead(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
+    engine = files(read_ahead=8 * MiB)
+    size = 64 * MiB
+    reader = engine.open("k", REF, size)
+    offset = 0
+    while offset < 6 * MiB:
+        reader.pread(offset, READ)
+        offset += READ
+    assert reader.pread(50 * MiB, READ) == pattern(50 * MiB, 50 * MiB + READ)   # the jump
+    reader.close()
+    wait_until(lambda: upstream.open_streams() == 0, 10, "fetches finished after the jump and close")
+    fetched = sum(end + 1 - start for start, end in upstream.opens)
+    # Sequential up to 6 MiB, then the window reaches at most min(streak, read_ahead) further ahead.
+    assert fetched <= 6 * MiB + 6 * MiB + cached_reader.READ_AHEAD_STREAMS * CS + CS
+    assert engine.stats()["bytes_on_disk"] == fetched
+
+
+def test_two_readers_of_one_region_share_the_fetch(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
+    engine = files()
+    size = 40 * MiB
+    upstream.gate = threading.Event()
+    readers = [engine.open("k", REF, size) for _ in range(4)]
+    results: list[bytes] = [b""] * 4
+
+    def read(i: int) -> None:
+        results[i] = readers[i].pread(20 * MiB + i * 1000, 65536)
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: upstream.opens, 10, "the first fetch")
+    upstream.gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert [r == pattern(20 * MiB + i * 1000, 20 * MiB + i * 1000 + 65536) for i, r in enumerate(results)] == [True] * 4
+    assert len(upstream.opens) == 1
+
+
+def test_upstream_failure_reaches_the_reader(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
+    engine = files()
+    reader = engine.open("k", REF, 10 * MiB)
+    upstream.error = errors.FileGone("gone", code="hoster_unavailable")
+    with pytest.raises(errors.FileGone):
+        reader.pread(0, 100)
+    upstream.error = None
+    assert reader.pread(0, 100) == pattern(0, 100)   # nothing bad was cached
+    reader.close()
+    with pytest.raises(ValueError):
+        reader.pread(0, 100)
+
+
+def test_read_ahead_failure_stops_read_ahead_not_the_reader(files: Callable[..., CachedFiles],
+                                                            upstream: FakeUpstream) -> None:
+    engine = files(read_ahead=4 * MiB)
+    size = 32 * MiB
+    reader = engine.open("k", REF, size)
+    offset = 0
+    while offset < 6 * MiB:
+        reader.pread(offset, READ)
+        offset += READ
+    upstream.error = errors.Unavailable("down")
+    with pytest.raises(errors.Unavailable):
+        for _ in range(200):
+            reader.pread(offset, READ)
+            offset += READ
+    upstream.error = None
+    assert reader.pread(offset, READ) == pattern(offset, offset + READ)
+    reader.close()
+
+
+def test_active_streams_follow_reads_and_closes(files: Callable[..., CachedFiles]) -> None:
+    streams = ActiveStreams()
+    handle = streams.track(files().open("k", REF, 5 * MiB), "/__all__/t/a.mkv", "fuse")
+    assert streams.snapshot() == [{"file": "/__all__/t/a.mkv", "reader": "fuse", "size": 5 * MiB,
+                                   "position": 0, "served": 0}]
+    handle.pread(1000, 500)
+    assert streams.snapshot()[0]["position"] == 1500 and streams.served_bytes == 500
+    handle.close()
+    assert streams.snapshot() == [] and streams.served_bytes == 500
+
+
+def test_reordered_reads_are_sequential_but_a_skip_is_a_jump(files: Callable[..., CachedFiles],
+                                                              upstream: FakeUpstream) -> None:
+    engine = files(read_ahead=4 * MiB)
+    size = 64 * MiB
+    reader = engine.open("k", REF, size)
+    for offset in (0, 2 * MiB, 1 * MiB, 4 * MiB, 3 * MiB, 5 * MiB, 6 * MiB):   # as parallel kernel reads arrive
+        assert reader.pread(offset, 1 * MiB) == pattern(offset, offset + MiB)
+    wait_until(lambda: engine.stats()["bytes_on_disk"] >= 10 * MiB, 10, "read-ahead past 7 MiB")
+    reader.close()
+    other = engine.open("k2", REF, size)
+    for offset in (0, 1 * MiB, 2 * MiB, 9 * MiB):   # the last read skips 6 MiB: random access from there
+        other.pread(offset, 1 * MiB)
+    other.close()
+    assert upstream.opens[-1] == (9 * MiB, 10 * MiB - 1)   # just the chunks read, no read-ahead
