@@ -9,9 +9,9 @@ and a 200 answered to a ranged request is tolerated by skipping ahead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import requests
+from urllib3.exceptions import HTTPError
 
 from gateway import errors
 from gateway.providers.http import make_session, redact
@@ -27,28 +27,42 @@ class CdnStream:
 
     def __init__(self, response: requests.Response, start: int, skip: int) -> None:
         self._response = response
-        self._iter: Iterator[bytes] = response.iter_content(STREAM_PIECE)
-        self._buffer = b""
+        self._raw = response.raw
         self._skip = skip
         self.position = start
 
     def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes; raises ``Unavailable`` if the connection broke."""
-        while len(self._buffer) < size:
-            try:
-                piece = next(self._iter, b"")
-            except (requests.RequestException, OSError) as exc:
-                raise errors.Unavailable(f"cdn: stream broke at {self.position}: {type(exc).__name__}",
-                                         code="stream_broken") from None
+        """Up to ``size`` bytes; raises ``Unavailable`` if the connection broke.
+
+        Pieces are collected and joined once: growing one buffer piece by piece
+        would copy an 8 MiB chunk sixteen times over.
+        """
+        pieces: list[bytes] = []
+        have = 0
+        while have < size:
+            piece = self._next(min(STREAM_PIECE, size - have + self._skip))
             if not piece:
                 break
-            if self._skip:
-                cut = min(self._skip, len(piece))
-                piece, self._skip = piece[cut:], self._skip - cut
-            self._buffer += piece
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+            pieces.append(piece)
+            have += len(piece)
+        data = b"".join(pieces)   # a single piece comes back as itself, uncopied
         self.position += len(data)
         return data
+
+    def _next(self, size: int) -> bytes:
+        """The next bytes from the socket, past any bytes a CDN sent that we did not ask for."""
+        while True:
+            try:
+                piece = self._raw.read(size, decode_content=False)
+            except (requests.RequestException, OSError, HTTPError) as exc:
+                raise errors.Unavailable(f"cdn: stream broke at {self.position}: {type(exc).__name__}",
+                                         code="stream_broken") from None
+            if not piece or not self._skip:
+                return piece  # type: ignore[no-any-return]
+            cut = min(self._skip, len(piece))
+            piece, self._skip = piece[cut:], self._skip - cut
+            if piece:
+                return piece  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._response.close()
