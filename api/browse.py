@@ -150,7 +150,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     headers["Content-Length"] = str(max(0, end - start + 1))
     if bottle.request.method == "HEAD" or entry.size == 0:
         return bottle.HTTPResponse(b"", status=status, headers=headers)
-    reader = vfs.open(path, "browse")
+    reader = vfs.open(path, "browse", end if status == 206 else None)
     reader.seek(start)
     try:
         # The first piece is read here, so a failing link becomes a clean error status.

@@ -31,7 +31,7 @@ class ByteStream(Protocol):
     def close(self) -> None: ...
 
 
-Opener = Callable[[int], ByteStream]
+BoundedOpener = Callable[[int, "int | None"], ByteStream]   # (start, last byte or None)
 ServedHook = Callable[[int, int], None]    # (offset, bytes) after each read
 ClosedHook = Callable[[], None]
 
@@ -104,15 +104,25 @@ class FileHandle(io.RawIOBase):
 
 
 class RangeReader(FileHandle):
-    def __init__(self, size: int, opener: Opener) -> None:
+    """A handle over upstream streams.
+
+    ``end`` is a hint: the last byte the caller expects to need (an HTTP
+    client's bounded Range). The first stream asks upstream for no more than
+    that, so a short range costs a short transfer and the connection can be
+    reused; a read past it opens an unbounded stream.
+    """
+
+    def __init__(self, size: int, opener: BoundedOpener, end: int | None = None) -> None:
         super().__init__(size)
         self._opener = opener
+        self._end = end
         self._stream: ByteStream | None = None
+        self._stream_end: int | None = None
         self._lock = threading.Lock()   # pread may come from several FUSE threads
 
     def _pread(self, offset: int, size: int) -> bytes:
         with self._lock:
-            stream = self._stream_at(offset)
+            stream = self._stream_at(offset, offset + size - 1)
             chunks = []
             remaining = size
             while remaining:
@@ -123,9 +133,12 @@ class RangeReader(FileHandle):
                 remaining -= len(data)
             return b"".join(chunks)
 
-    def _stream_at(self, offset: int) -> ByteStream:
+    def _stream_at(self, offset: int, last: int) -> ByteStream:
         """Needs ``_lock`` held. Reuse the open stream when the offset is just ahead."""
         stream = self._stream
+        if stream is not None and self._stream_end is not None and last > self._stream_end:
+            stream.close()   # a bounded stream cannot serve this read
+            stream = self._stream = None
         if stream is not None:
             gap = offset - stream.position
             if 0 <= gap <= SKIP_WINDOW:
@@ -137,7 +150,9 @@ class RangeReader(FileHandle):
                 if gap == 0:
                     return stream
             stream.close()
-        self._stream = self._opener(offset)
+        bounded = self._end is not None and offset <= self._end and last <= self._end
+        self._stream_end = self._end if bounded else None
+        self._stream = self._opener(offset, self._stream_end)
         return self._stream
 
     def close(self) -> None:

@@ -107,7 +107,8 @@ class VFS:
                 self._listings.popitem(last=False)
         return entries
 
-    def open(self, path: str, reader: str = "vfs") -> FileHandle:
+    def open(self, path: str, reader: str = "vfs", end: int | None = None) -> FileHandle:
+        """``end``: the last byte the caller expects to read, when it knows (an HTTP Range)."""
         node = self._node(path)
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
@@ -116,7 +117,7 @@ class VFS:
         if self._files is not None:
             handle = self._files.open(node.etag, ref, node.size)   # the ETag names the bytes: provider, ids, size
         else:
-            handle = RangeReader(node.size, lambda offset: self._streamer.open(ref, offset))
+            handle = RangeReader(node.size, lambda start, last: self._streamer.open(ref, start, last), end)
         return self.streams.track(handle, path, reader)
 
     def link(self, path: str) -> str:

@@ -38,6 +38,7 @@ StartResponse = Callable[..., Any]
 BLOCK_SIZE = 256 * 1024
 PROPFIND_CACHE = 64
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+RANGE_END_KEY = "decypharr.range_end"
 DAV_PROPS = ("resourcetype", "displayname", "getcontentlength", "getcontenttype",
              "getetag", "getlastmodified", "creationdate")
 
@@ -82,7 +83,7 @@ class FileResource(DAVNonCollection):
 
     def get_content(self) -> Any:
         try:
-            return self._vfs.open(self.path, "webdav")
+            return self._vfs.open(self.path, "webdav", self.environ.get(RANGE_END_KEY))
         except OSError as exc:
             raise _dav_error(exc) from None
 
@@ -277,6 +278,7 @@ class DavFront:
                 ("Content-Range", f"bytes */{entry.size}")])
             return [body]
         environ["HTTP_RANGE"] = f"bytes={start}-{end}"
+        environ[RANGE_END_KEY] = end   # the reader asks upstream for no more than this
         return None
 
     def _propfind(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -312,6 +314,8 @@ class DavFront:
                 return cached
         payload = self._build(path, depth, props)
         with self._lock:
+            for stale in [k for k in self._cache if k[0] != generation]:
+                del self._cache[stale]   # renders of an old snapshot are never asked for again
             self._cache[key] = payload
             while len(self._cache) > PROPFIND_CACHE:
                 self._cache.popitem(last=False)

@@ -56,3 +56,7 @@ class ServerThread:
     def stop(self) -> None:
         self._server.stop()
         self._thread.join(10)
+        # cheroot registers every server in logging.statistics and never lets go,
+        # which would keep a stopped gateway (library and all) alive.
+        statistics = getattr(logging, "statistics", {})
+        statistics.pop(f"Cheroot HTTPServer {id(self._server)}", None)

@@ -110,6 +110,7 @@ class EmuApp:
         entry = self.world.log_append({
             "method": method, "path": path, "query": environ.get("QUERY_STRING", ""),
             "status": None, "token": token, "t": self.world.now(), "provider": provider,
+            "range": environ.get("HTTP_RANGE", ""),
         })
 
         def logged_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -403,6 +404,8 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        # cheroot keeps every server it ever made in logging.statistics; let this one go.
+        getattr(logging, "statistics", {}).pop(f"Cheroot HTTPServer {id(server)}", None)
 
     def __enter__(self) -> Emulator:
         return self.start()

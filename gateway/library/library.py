@@ -43,14 +43,20 @@ class Library:
         self._torrents: dict[Key, Torrent] = {t.key: t for t in store.load_library()}
         self._bad: set[Key] = set()
         self._generation = 0
-        self._snapshot = self._build()
+        self._snapshot: Snapshot | None = None   # built on first use, once the categories are wired
         self.last_refresh: dict[str, float] = {}
         self.last_error: dict[str, str] = {}
 
     # ------------------------------------------------------------ reading
 
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._lock:
+                if self._snapshot is None:
+                    self._snapshot = self._build()
+                snapshot = self._snapshot
+        return snapshot
 
     def provider(self, name: str) -> Provider:
         return self._providers[name]
@@ -63,7 +69,8 @@ class Library:
 
     def set_categories(self, source: CategorySource) -> None:
         self._categories = source
-        self.rebuild()
+        if self._snapshot is not None:
+            self.rebuild()
 
     def rebuild(self) -> Snapshot:
         with self._lock:
@@ -90,14 +97,16 @@ class Library:
             return False
         known = {k: t for k, t in self._torrents.items() if k[0] == name}
         merged = self._with_details(provider, listed, known)
+        self.last_refresh[name] = self._clock.now()
+        self.last_error.pop(name, None)
+        if len(merged) == len(known) and all(known.get(t.key) == t for t in merged):
+            return True   # nothing changed: keep the snapshot, and every listing rendered from it
         with self._lock:
             for key in [k for k in self._torrents if k[0] == name]:
                 del self._torrents[key]
             self._torrents.update((t.key, t) for t in merged)
             self._snapshot = self._build()
         self._store.save_library(name, merged)
-        self.last_refresh[name] = self._clock.now()
-        self.last_error.pop(name, None)
         return True
 
     def _with_details(self, provider: Provider, listed: list[Torrent],

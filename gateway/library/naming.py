@@ -15,7 +15,9 @@ def sanitize(name: str) -> str:
     text = unicodedata.normalize("NFC", name)
     for bad, good in _FORBIDDEN.items():
         text = text.replace(bad, good)
-    text = "".join(ch for ch in text if ch >= " " or ch == "\t").strip()
+    if not text.isprintable():   # rare: only then walk the characters to drop controls
+        text = "".join(ch for ch in text if ch >= " " or ch == "\t")
+    text = text.strip()
     if text in ("", ".", ".."):
         return text.replace(".", "_") or "_"
     return text

@@ -8,6 +8,7 @@ they appear in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 from dataclasses import dataclass, field
@@ -65,7 +66,13 @@ def _etag(torrent: Torrent, file: RemoteFile) -> str:
 
 
 def _content_type(name: str) -> str:
-    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+    return _type_of_extension(name.rsplit(".", 1)[-1].lower() if "." in name else "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_of_extension(ext: str) -> str:
+    """Per extension, not per file: guess_type is slow and a snapshot has 100,000 files."""
+    return mimetypes.guess_type(f"x.{ext}", strict=False)[0] or "application/octet-stream"
 
 
 def visible_files(torrent: Torrent) -> list[RemoteFile]:

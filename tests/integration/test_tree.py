@@ -154,3 +154,16 @@ def test_url_base_prefixes_every_route(emulator, tmp_path) -> None:  # type: ign
         assert requests.get(f"{b}/dx/version", timeout=10).json()["version"]
     finally:
         gw.stop()
+
+
+def test_bounded_ranges_ask_upstream_for_no_more(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+    entry, path = SAMPLE[0], SAMPLE[0]["files"][0]["path"]
+    name = quote(folder(gateway, entry))
+    urls = [f"{base(gateway)}/webdav/__all__/{name}/{quote(path)}",
+            f"{base(gateway)}/api/browse/download/{name}/{quote(path)}"]
+    for url in urls:
+        mark = emulator.world.log_mark()
+        part = requests.get(url, headers={"Range": "bytes=1000-2999"}, timeout=10)
+        assert part.content == expected(entry, path, 1000, 2000)
+        cdn = [e for e in emulator.world.log(since=mark) if e["path"].startswith("/cdn/")]
+        assert [e["range"] for e in cdn] == ["bytes=1000-2999"], url
