@@ -27,6 +27,7 @@ PUBLIC = {
     ("POST", "/login"), ("GET", "/login"), ("POST", "/api/v2/auth/login"), ("GET", "/api/v2/auth/login"),
 }
 MAX_JSON = 1 << 20
+SIGNED_PREFIX = "/api/browse/download/"
 
 
 def bearer(request: bottle.BaseRequest) -> str:
@@ -47,6 +48,10 @@ class Guard:
     def allowed(self, request: bottle.BaseRequest) -> bool:
         token = bearer(request)
         if token and self._auth.check_api_token(token):
+            return True
+        # .strm files carry signed links: a player cannot send a token.
+        signed = request.method in ("GET", "HEAD") and request.path.startswith(SIGNED_PREFIX)
+        if signed and self._auth.check_signature(request.path, request.query.get("sig", "")):
             return True
         if request.path.startswith("/api/v2/"):
             sid = request.get_cookie(QBIT_COOKIE) or ""

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
@@ -142,13 +142,17 @@ def _cached_files(mount: MountConfig, streamer: Streamer, clock: Clock) -> Cache
                        max_bytes=mount.disk_cache_size)
 
 
-def _stream_url(config: Config, port: Callable[[], int]) -> Callable[[str, str], str]:
-    """The gateway's own streaming URL for a library file (what .strm files hold)."""
+def _stream_url(config: Config, port: Callable[[], int], auth: Auth) -> Callable[[str, str], str]:
+    """The gateway's own streaming URL for a library file (what .strm files hold).
+
+    With auth on the URL is signed, since a media player cannot send a token.
+    """
     host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
 
     def url(folder: str, path: str) -> str:
-        return (f"http://{host}:{port()}{config.prefix}/api/browse/download/"
-                f"{quote(folder, safe='')}/{quote(path)}")
+        route = f"/api/browse/download/{quote(folder, safe='')}/{quote(path)}"
+        signed = f"?sig={auth.sign(unquote(route))}" if config.use_auth else ""
+        return f"http://{host}:{port()}{config.prefix}{route}{signed}"
     return url
 
 
@@ -173,7 +177,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
 
     ref: list[Gateway] = []
     imports = ImportManager(config, library, repo, clock, notify=notify,
-                            stream_url=_stream_url(config, lambda: ref[0].port))
+                            stream_url=_stream_url(config, lambda: ref[0].port, auth))
     imports.set_opener(lambda folder, path: vfs.open(f"/__all__/{folder}/{path}"))
     library.set_categories(imports.category_map)
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),

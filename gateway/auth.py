@@ -24,6 +24,7 @@ _SALT_BYTES = 16
 _HASH_BYTES = 32
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _API_TOKEN = "api_token"
+_LINK_KEY = "link_signing_key"
 # A check for an unknown user still runs scrypt once, against this, so the
 # answer takes as long as for a real user.
 _DUMMY_SALT = b"decypharr-dummy!"
@@ -102,6 +103,30 @@ class Auth:
         with self._store.transaction() as conn:
             _put_secret(conn, _API_TOKEN, token)
         return token
+
+    # ------------------------------------------------------ signed links
+
+    def sign(self, path: str) -> str:
+        """A signature that lets one URL path be fetched without credentials.
+
+        Used for the streaming URLs inside .strm files: a media player cannot
+        send a Bearer token. The key is a server secret of its own, so
+        refreshing the API token does not break every .strm in the library.
+        """
+        return hmac.new(self._link_key(), path.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def check_signature(self, path: str, signature: str) -> bool:
+        if not isinstance(signature, str) or len(signature) != 32:
+            return False
+        return hmac.compare_digest(self.sign(path), signature)
+
+    def _link_key(self) -> bytes:
+        rows = self._store.query("SELECT value FROM secrets WHERE name = ?", (_LINK_KEY,))
+        if rows:
+            return str(rows[0][0]).encode()
+        with self._store.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (_LINK_KEY, _new_token()))
+        return self._link_key()
 
     # ---------------------------------------------------------- sessions
 

@@ -166,3 +166,25 @@ def test_rest_add_bad_input(importer, kwargs, status) -> None:  # type: ignore[n
     assert set(body) == {"error", "code"} and body["code"] == status
     if "nzb" in str(kwargs):
         assert "TorBox" in body["error"]
+
+
+def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="strm",
+                       use_auth=True)
+    gw.imports.start()
+    try:
+        h = infohash("signed-strm")
+        emulator.world.add_catalog(h, "Signed Show", FILES, cached=True)
+        gw.imports.add(AddRequest(magnet=magnet(h, "Signed Show"), category="sonarr"))
+        done = settle(gw, emulator, h)
+        url = (Path(done.content_path) / "Show.S01E01.mkv.strm").read_text().strip()
+        assert "?sig=" in url
+        # A player fetches it with no credentials at all.
+        assert requests.get(url, timeout=10).content == expected({"hash": h, "files": FILES}, "Show.S01E01.mkv")
+        unsigned = url.split("?", 1)[0]
+        assert requests.get(unsigned, timeout=10).status_code == 401
+        assert requests.get(url[:-1] + ("0" if url[-1] != "0" else "1"), timeout=10).status_code == 401
+        other = unsigned.replace("S01E01", "S01E02") + "?" + url.split("?", 1)[1]
+        assert requests.get(other, timeout=10).status_code == 401   # a signature is for one file only
+    finally:
+        gw.stop()
