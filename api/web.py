@@ -9,6 +9,7 @@ Errors never carry a traceback: handlers raise, the wrapper maps through
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,6 @@ def _default_error(error: bottle.HTTPError) -> str:
     message = {404: "not found", 405: "method not allowed", 413: "request too large"}.get(
         status, "bad request" if status < 500 else "internal error")
     bottle.response.content_type = "application/json"
-    import json
     return json.dumps({"error": message, "code": status})
 
 

@@ -177,8 +177,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
 
     ref: list[Gateway] = []
     imports = ImportManager(config, library, repo, clock, notify=notify,
-                            stream_url=_stream_url(config, lambda: ref[0].port, auth))
-    imports.set_opener(lambda folder, path: vfs.open(f"/__all__/{folder}/{path}"))
+                            stream_url=_stream_url(config, lambda: ref[0].port, auth),
+                            opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"))
     library.set_categories(imports.category_map)
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),

@@ -41,7 +41,10 @@ Notifier = Callable[[ImportRecord], None]
 class ImportManager:
     def __init__(self, config: Config, library: Library, repo: ImportRepo, clock: Clock, *,
                  notify: Notifier | None = None, symlink_timeout: float = 900.0,
-                 stream_url: Callable[[str, str], str] | None = None) -> None:
+                 stream_url: Callable[[str, str], str] | None = None,
+                 opener: Callable[[str, str], Any] | None = None) -> None:
+        """``opener(folder, path)`` reads a library file for the ``download`` action; it is
+        the VFS's, which lives above this layer, so the composition root passes it in."""
         self._config = config
         self._library = library
         self._repo = repo
@@ -49,6 +52,7 @@ class ImportManager:
         self._notify = notify or (lambda record: None)
         self._symlink_timeout = symlink_timeout
         self._stream_url = stream_url or (lambda folder, path: "")
+        self._opener = opener or _no_opener
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -411,15 +415,12 @@ class ImportManager:
             mount_path=self._config.mount.mount_path, clock=self._clock, stop=self._stop,
             symlink_timeout=self._symlink_timeout, stream_url=self._stream_url,
             progress=lambda fraction: self._save(record.with_changes(progress=min(fraction, 0.99))),
-            opener=self._open_library_file)
+            opener=self._opener)
         return actions.run(record, context)
 
-    def _open_library_file(self, folder: str, path: str) -> Any:
-        raise NotImplementedError   # replaced by the composition root (the VFS lives above this layer)
 
-    def set_opener(self, opener: Callable[[str, str], Any]) -> None:
-        """The ``download`` action reads through the VFS, which the composition root owns."""
-        self._open_library_file = opener  # type: ignore[method-assign]
+def _no_opener(folder: str, path: str) -> Any:
+    raise actions.ActionError("the download action has no reader for library files")
 
 
 def _remove_output(record: ImportRecord, download_folder: str) -> None:

@@ -204,11 +204,5 @@ class RealDebrid:
                             expires_at=self._clock.monotonic() + self._link_ttl,
                             download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
 
-    def list_downloads(self) -> list[dict[str, Any]]:
-        return self._paged("downloads")
-
-    def delete_download(self, download_id: str) -> None:
-        self._call("DELETE", f"downloads/delete/{download_id}")
-
     def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
         raise errors.BadRequest("real-debrid: instantAvailability is disabled", code="disabled_endpoint")
