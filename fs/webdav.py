@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 
 from wsgidav.dav_error import (
+    HTTP_BAD_GATEWAY,
     HTTP_FORBIDDEN,
     HTTP_INTERNAL_ERROR,
     HTTP_NOT_FOUND,
@@ -83,9 +84,35 @@ class FileResource(DAVNonCollection):
 
     def get_content(self) -> Any:
         try:
-            return self._vfs.open(self.path, "webdav", self.environ.get(RANGE_END_KEY))
+            return _Content(self._vfs.open(self.path, "webdav", self.environ.get(RANGE_END_KEY)))
         except OSError as exc:
             raise _dav_error(exc) from None
+
+
+class _Content:
+    """The file handle WsgiDAV reads from, with upstream failures mapped.
+
+    WsgiDAV calls ``start_response`` before the first read; a failure then
+    (the provider lost the file, the CDN is down) must still become a clean
+    502 through WsgiDAV's error handling, not its generic 500.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._handle.seek(offset, whence))
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._handle.read(size))
+        except GatewayError as exc:
+            raise DAVError(HTTP_BAD_GATEWAY, f"upstream: {exc}") from None
+        except OSError as exc:
+            raise DAVError(HTTP_BAD_GATEWAY, f"upstream: {exc.strerror or 'read failed'}") from None
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 class DirResource(DAVCollection):

@@ -115,3 +115,17 @@ def test_sync_picks_up_new_and_removed_torrents(gateway, emulator) -> None:  # t
     assert len(names) == len(SAMPLE)
     # Only the new torrent needed an info call: known ones keep their files.
     assert emulator.world.log_count(f"{RD}/torrents/info/", since=mark) == 1
+
+
+def test_lost_file_is_a_clean_502_over_http(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+    from urllib.parse import quote
+
+    entry = SAMPLE[1]
+    name, rel = quote(folder(gateway, entry)), quote(entry["files"][0]["path"])
+    emulator.world.purge(infohash=entry["hash"])
+    # The first failing read marks the torrent bad: it leaves __all__ for __bad__.
+    first = requests.get(f"{base(gateway)}/api/browse/download/{name}/{rel}", timeout=10)
+    assert first.status_code == 502 and first.json()["code"] == 502
+    assert requests.get(f"{base(gateway)}/api/browse/download/{name}/{rel}", timeout=10).status_code == 404
+    response = requests.get(f"{base(gateway)}/webdav/__bad__/{name}/{rel}", timeout=10)
+    assert response.status_code == 502 and b"Traceback" not in response.content
