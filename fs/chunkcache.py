@@ -9,11 +9,11 @@ Layout and durability
 ---------------------
 - ``cache_dir/<sha1(key)[:2]>/<sha1(key)>.data``: a sparse file, truncated to
   the file's size on creation; chunks are ``os.pwrite``-n at their offsets.
-- ``cache_dir/index.db`` (SQLite, WAL): ``files(key_hash, size, last_used,
-  dead)`` and ``chunks(key_hash, chunk, bytes, last_used)``. A chunk row is
-  committed only after its pwrite returned, and deleted (committed) before its
-  bytes are released, so a crash can lose records (the chunk is fetched
-  again) but never leaves a record for bytes that are not on disk. There is
+- ``cache_dir/index.db``: the persistent index, kept by ``fs.chunkindex``
+  (schema and transactions are described there). A chunk is recorded only
+  after its pwrite returned, and forgotten (committed) before its bytes are
+  released, so a crash can lose records (the chunk is fetched again) but
+  never leaves a record for bytes that are not on disk. There is
   no fdatasync by default: the page cache outlives a crashed *process*, which
   is the case that matters; after a power loss the WAL could outlive the data
   pages, so ``durable=True`` fdatasyncs every chunk before recording it.
@@ -57,31 +57,22 @@ import errno
 import hashlib
 import logging
 import os
-import sqlite3
 import sys
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from fs.chunkindex import ChunkId, ChunkIndex
 from gateway.clock import Clock
 
 log = logging.getLogger(__name__)
 
 Fetch = Callable[[int, int], bytes]   # fetch(start, end_exclusive) -> exactly those bytes (or raises)
-ChunkId = tuple[str, int]             # (sha1 of key, chunk index)
 
 _FLUSH_TOUCHES = 1024                 # access times kept in memory before a hit-only workload commits them
 _WAIT_SLICE = 30.0                    # re-check interval while waiting on another reader's fetch
 _FALLOC_PUNCH = 0x01 | 0x02           # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS files(key_hash TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-    " last_used REAL NOT NULL, dead INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS chunks(key_hash TEXT NOT NULL, chunk INTEGER NOT NULL,"
-    " bytes INTEGER NOT NULL, last_used REAL NOT NULL, PRIMARY KEY (key_hash, chunk)) WITHOUT ROWID",
-)
 
 
 def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
@@ -176,11 +167,10 @@ class ChunkCache:
         self._lru: OrderedDict[ChunkId, float] = OrderedDict()   # oldest access first
         self._pins: Counter[ChunkId] = Counter()
         self._flights: dict[ChunkId, _Flight] = {}
-        self._dirty: set[ChunkId] = set()                         # access times not yet in the db
         self._bytes = 0
         self._stats = {"hits": 0, "misses": 0, "fetches": 0, "fetched_bytes": 0}
         os.makedirs(cache_dir, exist_ok=True)
-        self._db: sqlite3.Connection | None = self._open_db()
+        self._index = ChunkIndex(cache_dir, chunk_size, self._file_last_used, durable=durable)
         with self._lock:
             self._load()
             self._make_room(0)   # max_bytes may have shrunk since the last run
@@ -243,17 +233,13 @@ class ChunkCache:
             cutoff = self._clock.now() - self._expiry
             stale = [h for h, e in self._files.items() if not e.pins and e.last_used < cutoff]
             freed = sum(self._drop_file(h) for h in stale)
-            self._commit()
+            self._index.commit()
             return freed
 
     def close(self) -> None:
         """Persist access times and close the index."""
         with self._lock:
-            if self._db is None:
-                return
-            self._commit()
-            self._db.close()
-            self._db = None
+            self._index.close()
 
     # ------------------------------------------------------------ read paths
 
@@ -282,7 +268,8 @@ class ChunkCache:
             filled.update(self._wait_for(theirs, offset, out))
             pending = [i for i in pending if i not in filled]
 
-    def _claim(self, h: str, pending: list[int], prefetch: bool) -> tuple[list[int], list[int], list[tuple[int, _Flight]]]:
+    def _claim(self, h: str, pending: list[int],
+               prefetch: bool) -> tuple[list[int], list[int], list[tuple[int, _Flight]]]:
         """Needs the lock. Split chunks into cached, claimed by us, and in flight elsewhere."""
         entry = self._files[h]
         now = self._clock.now()
@@ -433,8 +420,8 @@ class ChunkCache:
         entry.pins -= 1
         if not entry.pins and not entry.chunks:   # nothing could be cached: don't keep an empty file
             self._drop_file(h)
-        elif len(self._dirty) >= _FLUSH_TOUCHES:   # hits alone don't commit; flush their times now and then
-            self._commit()
+        elif self._index.pending_touches >= _FLUSH_TOUCHES:   # hits alone don't commit; flush now and then
+            self._index.commit()
 
     def _create_file(self, h: str, size: int) -> _File:
         path = self._path(h)
@@ -447,15 +434,13 @@ class ChunkCache:
             os.close(fd)
         entry = _File(size=size, last_used=self._clock.now())
         self._files[h] = entry
-        self._execute("INSERT OR REPLACE INTO files(key_hash, size, last_used, dead) VALUES (?, ?, ?, 0)",
-                      (h, size, entry.last_used))
-        self._commit()
+        self._index.add_file(h, size, entry.last_used)
         return entry
 
     def _touch(self, cid: ChunkId, now: float) -> None:
         self._lru[cid] = now
         self._lru.move_to_end(cid)
-        self._dirty.add(cid)
+        self._index.touch(cid, now)
 
     def _record(self, h: str, i: int, nbytes: int) -> None:
         """Called only after the chunk's bytes were written."""
@@ -465,9 +450,7 @@ class ChunkCache:
         entry.last_used = now
         self._lru[(h, i)] = now
         self._lru.move_to_end((h, i))
-        self._execute("INSERT OR REPLACE INTO chunks(key_hash, chunk, bytes, last_used) VALUES (?, ?, ?, ?)",
-                      (h, i, nbytes, now))
-        self._commit()
+        self._index.record_chunk(h, i, nbytes, now)
 
     def _fail(self, h: str, run: list[int], exc: BaseException) -> None:
         for i in run:
@@ -507,18 +490,17 @@ class ChunkCache:
         nbytes = self._chunk_len(entry.size, i)
         entry.chunks.discard(i)
         self._lru.pop(cid, None)
-        self._dirty.discard(cid)
-        self._execute("DELETE FROM chunks WHERE key_hash = ? AND chunk = ?", cid)
+        self._index.forget_chunk(cid)
         if not entry.chunks and not entry.pins:
             self._bytes -= nbytes
             self._drop_file(h)
             return
-        self._commit()   # the record goes before the bytes do
+        self._index.commit()   # the record goes before the bytes do
         if self._punch(h, i * self._cs, self._cs):
             self._bytes -= nbytes
         else:
             entry.dead += nbytes
-            self._execute("UPDATE files SET dead = ? WHERE key_hash = ?", (entry.dead, h))
+            self._index.set_dead(h, entry.dead)
 
     def _drop_file(self, h: str) -> int:
         """Forget a whole file and delete its data; returns the bytes freed."""
@@ -526,12 +508,9 @@ class ChunkCache:
         freed = entry.dead
         for i in entry.chunks:
             self._lru.pop((h, i), None)
-            self._dirty.discard((h, i))
             freed += self._chunk_len(entry.size, i)
         self._bytes -= freed
-        self._execute("DELETE FROM chunks WHERE key_hash = ?", (h,))
-        self._execute("DELETE FROM files WHERE key_hash = ?", (h,))
-        self._commit()
+        self._index.forget_file(h, entry.chunks)   # committed: the record goes before the bytes do
         try:
             os.unlink(self._path(h))
         except FileNotFoundError:
@@ -550,73 +529,21 @@ class ChunkCache:
         finally:
             os.close(fd)
 
-    def _commit(self) -> None:
-        """Write pending access times and commit the open transaction."""
-        if self._db is None:   # closed while a read was running: its result is simply not persisted
-            return
-        if self._dirty:
-            rows = [(self._lru[cid], *cid) for cid in self._dirty if cid in self._lru]
-            self._execute_many("UPDATE chunks SET last_used = ? WHERE key_hash = ? AND chunk = ?", rows)
-            files = {h for h, _ in self._dirty if h in self._files}
-            self._execute_many("UPDATE files SET last_used = ? WHERE key_hash = ?",
-                               [(self._files[h].last_used, h) for h in files])
-            self._dirty.clear()
-        self._db.commit()
-
     # --------------------------------------------------------------- startup
 
-    def _open_db(self) -> sqlite3.Connection:
-        path = os.path.join(self._dir, "index.db")
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:   # a damaged index: start empty, orphans get deleted
-            log.warning("chunk cache: index %s unusable (%s), starting empty", path, exc)
-            for suffix in ("", "-wal", "-shm"):
-                try:
-                    os.unlink(path + suffix)
-                except FileNotFoundError:
-                    pass
-            return self._connect(path)
-
-    def _connect(self, path: str) -> sqlite3.Connection:
-        db = sqlite3.connect(path, check_same_thread=False)   # every use is under self._lock
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL survives process crashes; FULL also makes a delete durable before its hole is punched
-            db.execute("PRAGMA synchronous=%s" % ("FULL" if self._durable else "NORMAL"))
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.commit()
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
-
     def _load(self) -> None:
-        stored = self._query("SELECT value FROM meta WHERE name = 'chunk_size'")
-        if stored and int(stored[0][0]) != self._cs:
-            self._execute("DELETE FROM chunks")
-            self._execute("DELETE FROM files")
-        self._execute("INSERT OR REPLACE INTO meta(name, value) VALUES ('chunk_size', ?)", (str(self._cs),))
-        for h, size, last_used, dead in self._query("SELECT key_hash, size, last_used, dead FROM files"):
-            if os.path.exists(self._path(h)):
-                self._files[h] = _File(size=size, last_used=last_used, dead=dead)
-                self._bytes += dead
-            else:   # the data is gone, so are its chunks
-                self._execute("DELETE FROM files WHERE key_hash = ?", (h,))
-        self._execute("DELETE FROM chunks WHERE key_hash NOT IN (SELECT key_hash FROM files)")
-        rows = self._query("SELECT key_hash, chunk, bytes, last_used FROM chunks ORDER BY last_used")
-        for h, i, nbytes, last_used in rows:
-            entry = self._files[h]
-            if nbytes != self._chunk_len(entry.size, i):   # not a chunk of this file: never serve it
-                self._execute("DELETE FROM chunks WHERE key_hash = ? AND chunk = ?", (h, i))
-                continue
-            entry.chunks.add(i)
-            self._lru[(h, i)] = last_used
-            self._bytes += nbytes
+        """Rebuild the in-memory index from ``index.db``, then delete what it does not know."""
+        files, chunks = self._index.load(lambda h: os.path.exists(self._path(h)))
+        for stored in files:
+            self._files[stored.key_hash] = _File(size=stored.size, last_used=stored.last_used, dead=stored.dead)
+            self._bytes += stored.dead
+        for chunk in chunks:   # oldest access first, which is the LRU order
+            self._files[chunk.key_hash].chunks.add(chunk.chunk)
+            self._lru[(chunk.key_hash, chunk.chunk)] = chunk.last_used
+            self._bytes += chunk.nbytes
         for h in [h for h, e in self._files.items() if not e.chunks]:   # nothing worth keeping
             self._drop_file(h)
-        self._commit()
+        self._index.commit()
         self._remove_orphans()
 
     def _remove_orphans(self) -> None:
@@ -634,21 +561,14 @@ class ChunkCache:
 
     # ---------------------------------------------------------------- helpers
 
-    def _query(self, sql: str) -> list[tuple[Any, ...]]:
-        assert self._db is not None
-        return self._db.execute(sql).fetchall()
-
-    def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        if self._db is not None:   # None: closed under a running read, see _commit
-            self._db.execute(sql, params)
-
-    def _execute_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        if self._db is not None and rows:
-            self._db.executemany(sql, rows)
-
     def _check_open(self) -> None:
-        if self._db is None:
+        if self._index.closed:
             raise ValueError("chunk cache is closed")
+
+    def _file_last_used(self, h: str) -> float | None:
+        """For the index: a file's access time at commit time (lock held)."""
+        entry = self._files.get(h)
+        return None if entry is None else entry.last_used
 
     def _chunk_len(self, size: int, i: int) -> int:
         return max(0, min(self._cs, size - i * self._cs))
