@@ -32,6 +32,7 @@ from gateway.imports.fetch import fetch_torrent_url
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import AddRequest, ImportRecord, ImportState
 from gateway.imports.torrentmeta import TorrentMetaError, parse_torrent_file
+from gateway.log import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -457,9 +458,9 @@ def _url_request(url: str, category: str, tags: tuple[str, ...]) -> AddRequest |
         try:
             return AddRequest(torrent_file=fetch_torrent_url(url), category=category, tags=tags)
         except TorrentMetaError as exc:
-            log.info("qbit add: %s: %s", url[:80], exc)
+            log.info("qbit add: %s: %s", safe_url(url), exc)
             return None
-    log.info("qbit add: not a magnet, infohash or http(s) link: %s", url[:80])
+    log.info("qbit add: not a magnet, infohash or http(s) link: %s", safe_url(url) or "(unreadable)")
     return None
 
 

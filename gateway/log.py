@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -26,3 +27,13 @@ def configure_logging(level: str, log_dir: str = "") -> None:
     # Per-request chatter from the servers stays at DEBUG of their own loggers.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("wsgidav").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for logs: no user info, no query (indexer links carry API keys and passkeys)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unreadable URL)"
+    return urlunsplit((parts.scheme, (parts.hostname or "") + port, parts.path, "", ""))[:120]
