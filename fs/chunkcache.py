@@ -190,8 +190,11 @@ class ChunkCache:
             pinned = self._pin(h, size, wanted)
         if not pinned:   # another reader still uses an older size of this key: bypass the cache
             return b"" if prefetch else fetch(offset, end)
-        out = bytearray(0 if prefetch else end - offset)   # read-ahead returns nothing: no buffer to fill
         try:
+            whole = None if prefetch else self._read_cached(h, wanted, offset, end)
+            if whole is not None:
+                return whole
+            out = bytearray(0 if prefetch else end - offset)   # read-ahead returns nothing: no buffer to fill
             self._gather(h, size, wanted, offset, out, fetch, prefetch)
         finally:
             with self._lock:
@@ -242,6 +245,32 @@ class ChunkCache:
             self._index.close()
 
     # ------------------------------------------------------------ read paths
+
+    def _read_cached(self, h: str, wanted: list[int], offset: int, end: int) -> bytes | None:
+        """The common case, a read wholly on disk: one pread, no assembly buffer.
+
+        None when any chunk is missing or the file cannot be read; the general
+        path then sorts it out (and forgets broken chunks).
+        """
+        with self._lock:
+            entry = self._files[h]
+            if any(i not in entry.chunks for i in wanted):
+                return None
+            now = self._clock.now()
+            entry.last_used = now   # reading keeps the file from expiring
+            for i in wanted:
+                self._touch((h, i), now)
+            self._stats["hits"] += len(wanted)
+        try:
+            fd = os.open(self._path(h), os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            return _pread_full(fd, end - offset, offset)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def _gather(self, h: str, size: int, wanted: list[int], offset: int, out: bytearray,
                 fetch: Fetch, prefetch: bool) -> None:
