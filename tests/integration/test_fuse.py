@@ -393,25 +393,14 @@ def test_sigterm_unmounts_and_a_crashed_mount_is_cleared(emulator, tmp_path: Pat
 @needs_fuse
 def test_symlink_import_into_the_fuse_mount(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Grab → pausedUP with the symlink action against this mount; the files read through the links."""
-    from gateway.imports.records import AddRequest
-    from tests.integration.test_imports import magnet, settle
+    from tests.integration.test_imports import check_symlink_import
 
     mnt = tmp_path / "mnt"
     gw = start_gateway(emulator, str(tmp_path / "config"), mount=mount_cfg(mnt), refresh_interval="100ms",
                        default_download_action="symlink")
     try:
         gw.imports.start()
-        h = infohash("fuse-symlinks")
-        files = [{"path": "Show S03/Show.S03E01.mkv", "size": 2_500_000},
-                 {"path": "Show S03/Show.S03E02.mkv", "size": 1_750_003}]
-        emulator.world.add_catalog(h, "Show S03", files, cached=True)
-        gw.imports.add(AddRequest(magnet=magnet(h, "Show S03"), category="sonarr"))
-        done = settle(gw, emulator, h, timeout=40)
-        links = sorted(p for p in Path(done.content_path).rglob("*") if p.is_symlink())
-        assert len(links) == 2
-        for link, spec in zip(links, files, strict=True):
-            assert os.readlink(link).startswith(str(mnt / "__all__"))
-            assert link.read_bytes() == expected({"hash": h, "files": files}, spec["path"])
+        check_symlink_import(gw, emulator, str(mnt), "Show S03")
     finally:
         gw.stop()
         unmount_leftover(mnt)

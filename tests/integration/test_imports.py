@@ -188,3 +188,21 @@ def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:  # t
         assert requests.get(other, timeout=10).status_code == 401   # a signature is for one file only
     finally:
         gw.stop()
+
+
+def check_symlink_import(gw, emulator, mount_path: str, label: str) -> None:  # type: ignore[no-untyped-def]
+    """Grab with the symlink action until pausedUP, then read every file through its link
+    (which must point into ``mount_path``) and compare with the emulator."""
+    h = infohash(label)
+    files = [{"path": f"{label}/{label}.E01.mkv", "size": 2_500_000},
+             {"path": f"{label}/{label}.E02.mkv", "size": 1_750_003}]
+    emulator.world.add_catalog(h, label, files, cached=True)
+    gw.imports.add(AddRequest(magnet=magnet(h, label), category="sonarr"))
+    done = settle(gw, emulator, h, timeout=40)
+    content = Path(done.content_path)
+    assert content.parent == Path(gw.config.download_folder) / "sonarr"
+    links = sorted(p for p in content.rglob("*") if p.is_symlink())
+    assert len(links) == 2
+    for link, spec in zip(links, files, strict=True):
+        assert os.readlink(link).startswith(os.path.join(mount_path, "__all__"))
+        assert link.read_bytes() == expected({"hash": h, "files": files}, spec["path"])
