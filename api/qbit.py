@@ -23,7 +23,8 @@ import bottle
 
 from api import qbit_model as model
 from api.auth import QBIT_COOKIE
-from api.responses import json_body, status_for
+from api.responses import ApiError, json_body
+from api.web import answer_errors
 from gateway.arr.registry import ArrRegistry
 from gateway.auth import Auth
 from gateway.clock import Clock
@@ -55,37 +56,27 @@ NO_OPS = (
 )
 
 
-class QbitError(Exception):
+class QbitError(ApiError):
     """Raised by handlers: answered as plain text with this status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def text(body: str, status: int = 200) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(body, status=status, headers={"Content-Type": "text/plain; charset=UTF-8"})
 
 
+_plain_errors = answer_errors(lambda status, message: text(message, status))
+
+
 def qbit_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Like ``api_errors`` but qBit-style: plain text, and a 500 never says more than that."""
+    guarded = _plain_errors(func)
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            return guarded(*args, **kwargs)
         except bottle.MultipartError:   # an HTTPError, but a body the client broke: say so in text
             return text("Bad Request: unreadable multipart body", 400)
-        except bottle.HTTPResponse:
-            raise
-        except QbitError as exc:
-            return text(exc.message, exc.status)
-        except Exception as exc:
-            status, message = status_for(exc)
-            if status >= 500:
-                log.error("%s %s: %s", bottle.request.method, bottle.request.path, exc,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
-            return text(message, status)
     return wrapper
 
 

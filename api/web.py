@@ -25,21 +25,30 @@ Guard = Callable[[bottle.BaseRequest], None]
 MAX_BODY = 32 << 20   # a .torrent is kilobytes; anything this large is refused unread
 
 
-def api_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn any exception from a handler into a JSON error (logged once, here)."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except bottle.HTTPResponse:
-            raise
-        except Exception as exc:
-            status, message = status_for(exc)
-            if status >= 500:
-                log.error("%s %s: %s", bottle.request.method, bottle.request.path, exc,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
-            return json_error(status, message)
-    return wrapper
+Render = Callable[[int, str], bottle.HTTPResponse]
+
+
+def answer_errors(render: Render) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A handler decorator: any exception becomes ``render(status, message)`` through
+    ``api.responses.ERROR_TABLE``, logged once, here; a traceback only at DEBUG."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except Exception as exc:
+                status, message = status_for(exc)
+                if status >= 500:
+                    log.error("%s %s: %s", bottle.request.method, bottle.request.path, exc,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                return render(status, message)
+        return wrapper
+    return decorate
+
+
+api_errors = answer_errors(json_error)   # the JSON {"error", "code"} of every /api route
 
 
 def _default_error(error: bottle.HTTPError) -> str:
