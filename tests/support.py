@@ -47,6 +47,10 @@ class FakeClock:
         self.advance(seconds)
 
 
+POLL_INTERVAL = 0.02
+_NEVER = threading.Event()   # never set: waiting on it is the pause between two polls
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -56,7 +60,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        _NEVER.wait(POLL_INTERVAL)
 
 
 def infohash(label: str) -> str:
