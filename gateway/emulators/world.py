@@ -6,6 +6,14 @@ and delegates the Real-Debrid torrent state machine and unrestrict/CDN logic
 to ``RdState`` (``rd_state.py``).  Everything time-dependent reads
 ``EmuClock`` (virtual time, ``clock.py``).
 
+Rate limits are per (provider, token) and count every API call, refused ones
+included, as Real-Debrid documents.  The default ``rate_window="sliding"``
+refuses a call once ``rate_limit`` calls fall in the last ``rate_period``
+seconds (``ratelimit.SlidingWindow``); ``"bucket"`` keeps the older token
+bucket, which starts full and so admits up to twice the limit in the first
+period.  ``busiest_window`` and ``count_status`` read the request log back so
+tests can prove a client stayed within budget.
+
 HTTP-independent on purpose: ``realdebrid.py`` and ``cdn.py`` translate the
 ``RdError`` raised here into responses, and tests may call the world directly.
 
@@ -41,13 +49,15 @@ from .model import (
     RdFile,
     RdTorrent,
 )
+from .ratelimit import SlidingWindow
+from .ratelimit import busiest_window as _busiest_window
 from .rd_state import RdState
 
 __all__ = [
-    "ACTIVE_STATUSES", "DEFAULT_KNOBS", "ERROR_FLAGS", "KNOWN_FLAGS", "RD", "RD_ERROR_NAMES",
-    "RD_HOST", "SLOT_STATUSES", "Account", "CatalogEntry", "CatalogFile", "CdnError",
-    "EmuClock", "FaultRule", "RdDownload", "RdError", "RdFile", "RdState", "RdTorrent",
-    "World", "iso", "parse_time", "utc_day",
+    "ACTIVE_STATUSES", "DEFAULT_KNOBS", "ERROR_FLAGS", "KNOWN_FLAGS", "RATE_WINDOWS", "RD",
+    "RD_ERROR_NAMES", "RD_HOST", "SLOT_STATUSES", "Account", "CatalogEntry", "CatalogFile",
+    "CdnError", "EmuClock", "FaultRule", "RdDownload", "RdError", "RdFile", "RdState",
+    "RdTorrent", "World", "iso", "parse_time", "utc_day",
 ]
 
 DEFAULT_KNOBS: dict[str, Any] = {
@@ -68,12 +78,19 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "cdn_traffic_status": 503,
     "cdn_bandwidth": None,  # bytes/s (real time) shared by all CDN streams
     "x_error_header": None,  # True → per-case X-Error on CDN failures; str → fixed value
-    "rate_limit": 250,  # requests/min per token; None disables
+    "rate_limit": 250,  # requests per rate_period per token; None disables
+    "rate_period": 60.0,  # s; RD documents 250 requests per minute
+    "rate_window": "sliding",  # "sliding" (exact window) or "bucket" (legacy token bucket)
     "send_retry_after": True,
     "premium_days": 365.0,  # default for new accounts
     "auto_accounts": False,  # unknown tokens become fresh accounts instead of 401
     "log_limit": 500_000,  # oldest half of the log is dropped beyond this
 }
+
+RATE_WINDOWS = ("sliding", "bucket")
+_RATE_KNOBS = frozenset({"rate_limit", "rate_period", "rate_window"})
+
+RD_API_PREFIX = "/rest/1.0"  # where the RD API is mounted (realdebrid.PREFIX)
 
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ID_SPACE = 36**13
@@ -81,11 +98,15 @@ _ID_MULT = 2**127 - 1  # prime, coprime with 36 → the scramble is a bijection
 
 
 class _Bucket:
-    """Token bucket on the virtual clock; refused calls still consume budget."""
+    """Token bucket on the virtual clock; refused calls still consume budget.
 
-    def __init__(self, per_minute: float, now: float) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+    Legacy (``rate_window="bucket"``): it starts full and refills meanwhile,
+    so up to ``2 * count`` calls pass in the first ``period``.
+    """
+
+    def __init__(self, count: float, period: float, now: float) -> None:
+        self.capacity = float(count)
+        self.rate = count / period
         self.tokens = self.capacity
         self.last = now
 
@@ -97,6 +118,19 @@ class _Bucket:
         if self.tokens >= 0:
             return None
         return (0.0 - self.tokens) / self.rate
+
+
+def _check_rate_knobs(knobs: dict[str, Any]) -> None:
+    """Refuse rate settings the limiters cannot honour (the control plane answers 400)."""
+    if knobs["rate_window"] not in RATE_WINDOWS:
+        raise ValueError(f"rate_window must be one of {RATE_WINDOWS}, got {knobs['rate_window']!r}")
+    period = knobs["rate_period"]
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
+        raise ValueError(f"rate_period must be a number > 0, got {period!r}")
+    limit = knobs["rate_limit"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                              or limit < 0):
+        raise ValueError(f"rate_limit must be null or a number >= 0, got {limit!r}")
 
 
 class World:
@@ -119,7 +153,7 @@ class World:
         self.accounts: dict[str, Account] = {}
         self.rd = RdState(self)
         self.faults: list[FaultRule] = []
-        self.buckets: dict[tuple[str, str], _Bucket] = {}
+        self.limiters: dict[tuple[str, str], SlidingWindow | _Bucket] = {}
         self._log: list[dict[str, Any]] = []
         self._log_base = 0
         self._counter = 0
@@ -138,9 +172,10 @@ class World:
         if unknown:
             raise ValueError(f"unknown knob(s): {sorted(unknown)}")
         with self.lock:
+            _check_rate_knobs({**self.knobs, **values})
             self.knobs.update(values)
-            if "rate_limit" in values:
-                self.buckets = {}
+            if _RATE_KNOBS & set(values):
+                self.limiters = {}  # budgets counted under the old rules no longer apply
             return dict(self.knobs)
 
     def now(self) -> float:
@@ -314,16 +349,42 @@ class World:
     # ------------------------------------------------------------- rate limit
 
     def rate_check(self, provider: str, token: str) -> float | None:
-        """None if the call may proceed, else the Retry-After in seconds."""
-        per_minute = self.knobs["rate_limit"]
-        if not per_minute:
-            return None
+        """Count one call: None if it may proceed, else the Retry-After in seconds."""
         with self.lock:
+            if not self.knobs["rate_limit"]:
+                return None
             now = self.now()
-            bucket = self.buckets.get((provider, token))
-            if bucket is None:
-                bucket = self.buckets[(provider, token)] = _Bucket(float(per_minute), now)
-            return bucket.take(now)
+            limiter = self.limiters.get((provider, token))
+            if limiter is None:
+                limiter = self.limiters[(provider, token)] = self._new_limiter(now)
+            return limiter.take(now)
+
+    def _new_limiter(self, now: float) -> SlidingWindow | _Bucket:
+        count, period = self.knobs["rate_limit"], float(self.knobs["rate_period"])
+        if self.knobs["rate_window"] == "bucket":
+            return _Bucket(float(count), period, now)
+        # A fractional limit cannot be met exactly; round down, but always allow one call.
+        return SlidingWindow(max(1, int(count)), period)
+
+    def busiest_window(self, token: str | None = None, period: float | None = None,
+                       path_prefix: str = RD_API_PREFIX) -> int:
+        """Most logged calls (any status) in any ``period`` window; all tokens unless given.
+
+        Refused calls are included on purpose: the provider counts them too.
+        Only what the log still holds is seen (see the ``log_limit`` knob).
+        """
+        if period is None:
+            period = float(self.knobs["rate_period"])
+        with self.lock:
+            times = [e["t"] for e in self._log
+                     if e["path"].startswith(path_prefix) and (token is None or e["token"] == token)]
+        return _busiest_window(times, period)
+
+    def count_status(self, status: int, path_prefix: str = RD_API_PREFIX) -> int:
+        """How many logged answers under ``path_prefix`` had ``status`` (e.g. 429)."""
+        with self.lock:
+            return sum(1 for e in self._log
+                       if e["status"] == status and e["path"].startswith(path_prefix))
 
     # ----------------------------------------------------------------- faults
 

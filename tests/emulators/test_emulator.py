@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.emulators import Emulator, file_bytes
+from gateway.emulators import Emulator, SlidingWindow, busiest_window, file_bytes
 from gateway.emulators.sample import sample_library
 from gateway.emulators.world import World
 
@@ -360,7 +360,7 @@ def test_rate_limit(emu: Emulator, rd: requests.Session) -> None:
     refused = rd.get(api(emu, "/user"))
     assert (refused.status_code, refused.json()["error_code"]) == (429, 34)
     assert int(refused.headers["Retry-After"]) >= 1
-    emu.world.clock.advance(12)  # one token back, but the refused call spent it
+    emu.world.clock.advance(12)  # the five calls at t=0 still fill the window
     assert rd.get(api(emu, "/user")).status_code == 429
     emu.world.clock.advance(60)
     assert rd.get(api(emu, "/user")).status_code == 200
@@ -394,3 +394,147 @@ def test_control_plane(emu: Emulator) -> None:
     assert requests.post(base + "/knobs", json={"nope": 1}).status_code == 400
     requests.post(base + "/revoke", json={"token": "ctl"})
     assert requests.get(api(emu, "/user"), headers=h).status_code == 401
+
+
+# ------------------------------------------------------- sliding-window limits
+
+T0 = 1_700_000_000.0  # a whole epoch second: integer advances stay exact in floats
+
+
+def takes(w: SlidingWindow, times: list[float]) -> list[float | None]:
+    return [w.take(t) for t in times]
+
+
+def test_sliding_window_no_burst_at_start() -> None:
+    w = SlidingWindow(5, 60)
+    answers = takes(w, [0, 0, 0, 0, 0, 0, 12, 24, 36, 48, 59.5])
+    assert answers[:5] == [None] * 5  # a token bucket would also admit 12, 24, 36, 48
+    assert all(a is not None for a in answers[5:])
+
+
+def test_sliding_window_admits_exactly_count_per_window() -> None:
+    w, t, accepted = SlidingWindow(5, 10), 0.0, []
+    while t < 100:  # a polite client: waits the Retry-After it is given
+        retry = w.take(t)
+        if retry is None:
+            accepted.append(t)
+            t += 0.25
+        else:
+            t += retry
+    assert busiest_window(accepted, 10) == 5
+    assert len(accepted) == 50  # never fewer: the full budget is usable every window
+
+
+def test_sliding_window_refused_calls_count() -> None:
+    w = SlidingWindow(2, 10)
+    assert takes(w, [0, 1]) == [None, None]
+    assert w.take(5) == 6  # the oldest stamp (t=1) leaves at 11
+    # Only one accepted call (t=1) is in (0, 10], but the refusal at 5 counts too.
+    assert w.take(10) == 5
+    assert w.take(15) is None
+
+
+def test_sliding_window_retry_after_is_exact() -> None:
+    def filled() -> SlidingWindow:
+        w = SlidingWindow(3, 60)
+        assert takes(w, [0, 10, 20]) == [None] * 3
+        assert w.take(30) == 40  # window now 10, 20, 30 → passes once 10 has left
+        return w
+
+    assert filled().take(69.5) is not None
+    assert filled().take(70) is None  # half-open: a stamp exactly 60 s old is out
+
+
+def test_sliding_window_memory_is_bounded() -> None:
+    w = SlidingWindow(5, 60)
+    answers = takes(w, [i * 0.001 for i in range(10_000)])
+    assert answers.count(None) == 5 and len(w) == 5
+    assert w.take(10_000) is None and len(w) == 1  # idle stamps expire
+
+
+def test_sliding_window_survives_clock_going_backwards() -> None:
+    w = SlidingWindow(1, 10)
+    assert w.take(100) is None
+    assert w.take(50) == 10  # treated as no time passing since t=100
+    assert w.take(110) is None
+
+
+def test_sliding_window_rejects_bad_parameters() -> None:
+    with pytest.raises(ValueError):
+        SlidingWindow(0, 60)
+    with pytest.raises(ValueError):
+        SlidingWindow(5, 0)
+
+
+def test_busiest_window() -> None:
+    assert busiest_window([], 60) == 0
+    assert busiest_window([5], 60) == 1
+    assert busiest_window([0, 59.9, 60], 60) == 2  # half-open: 0 and 60 never share one
+    assert busiest_window([100, 0, 30, 1, 2, 130], 60) == 4  # unsorted input; 0, 1, 2, 30
+    assert busiest_window([1, 1, 1], 0.001) == 3
+    assert busiest_window(iter([3.0, 1.0, 2.0]), 1) == 1
+    with pytest.raises(ValueError):
+        busiest_window([1], 0)
+
+
+def test_rate_limit_sliding_window_http(emu: Emulator, rd: requests.Session) -> None:
+    emu.world.clock.set(T0)
+    emu.world.set_knobs(rate_limit=5)
+    assert [rd.get(api(emu, "/user")).status_code for _ in range(5)] == [200] * 5
+    refused = rd.get(api(emu, "/user"))
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "60")
+    emu.world.clock.advance(59)
+    late = rd.get(api(emu, "/user"))
+    assert (late.status_code, late.headers["Retry-After"]) == (429, "1")
+    emu.world.clock.advance(1)  # the t=0 calls leave; the refusal at t=59 still counts
+    assert [rd.get(api(emu, "/user")).status_code for _ in range(5)] == [200] * 4 + [429]
+
+    assert emu.world.count_status(429) == 3 and emu.world.count_status(200) == 9
+    assert emu.world.busiest_window(TOKEN) == 7  # 6 calls at t=0 + the refusal at t=59
+    assert emu.world.busiest_window(TOKEN, period=1) == 6
+    assert emu.world.busiest_window("someone-else") == 0
+
+
+def test_rate_limit_is_per_token(emu: Emulator, rd: requests.Session) -> None:
+    emu.world.set_knobs(rate_limit=2)
+    emu.world.add_account("other")
+    assert [rd.get(api(emu, "/user")).status_code for _ in range(3)] == [200, 200, 429]
+    other = {"Authorization": "Bearer other"}
+    assert requests.get(api(emu, "/user"), headers=other).status_code == 200
+    assert emu.world.busiest_window() == 4 and emu.world.busiest_window("other") == 1
+
+
+def test_rate_window_knobs(world: World) -> None:
+    world.clock.set(T0)
+    world.set_knobs(rate_limit=5, rate_window="bucket")
+    admitted = 0
+    for t in [0] * 5 + [12, 24, 36, 48]:
+        world.clock.set(T0 + t)
+        admitted += world.rate_check("rd", TOKEN) is None
+    assert admitted == 9  # legacy bucket: starts full and refills, so 9 pass in one minute
+
+    world.set_knobs(rate_window="sliding", rate_limit=1, rate_period=10)  # resets limiters
+    assert world.rate_check("rd", TOKEN) is None
+    assert world.rate_check("rd", TOKEN) == 10
+    world.set_knobs(rate_period=10)  # any rate knob resets the counts
+    assert world.rate_check("rd", TOKEN) is None
+    world.set_knobs(rate_limit=None)
+    assert all(world.rate_check("rd", TOKEN) is None for _ in range(10))
+
+    for bad in ({"rate_window": "leaky"}, {"rate_period": 0}, {"rate_period": "60"},
+                {"rate_limit": -1}, {"rate_limit": "250"}):
+        with pytest.raises(ValueError):
+            world.set_knobs(**bad)
+    assert world.knobs["rate_window"] == "sliding" and world.knobs["rate_period"] == 10
+
+
+def test_rate_knobs_over_control_plane(emu: Emulator, rd: requests.Session) -> None:
+    base = emu.origin + "/__emu"
+    assert requests.post(base + "/knobs", json={"rate_window": "leaky"}).status_code == 400
+    assert requests.post(base + "/knobs", json={"rate_period": -1}).status_code == 400
+    r = requests.post(base + "/knobs", json={"rate_limit": 1, "rate_period": 30,
+                                              "rate_window": "bucket"})
+    assert r.status_code == 200 and (r.json()["rate_period"], r.json()["rate_window"]) == (30, "bucket")
+    assert [rd.get(api(emu, "/user")).status_code for _ in range(2)] == [200, 429]
+    state = requests.get(base + "/state").json()
+    assert state["knobs"]["rate_window"] == "bucket" and state["knobs"]["rate_limit"] == 1
