@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
+from gateway.providers.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -21,17 +22,23 @@ class Capabilities:
     cache_check: bool = False        # a working instant-availability endpoint
     usenet: bool = False             # takes NZBs
     downloads_list: bool = False     # lists generated links (RD /downloads)
+    recent_first: bool = False       # list_recent: the newest page plus the account's total, in one call
 
 
 class Provider(Protocol):
     name: str                        # the configured debrid name
     kind: str                        # "realdebrid", ...
     capabilities: Capabilities
+    budget: Budget                   # the account's request budget, shared by all its callers
 
     def account(self) -> Account: ...
 
     def list_torrents(self) -> list[Torrent]:
         """Every torrent in the account, files possibly empty (bare list items)."""
+
+    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
+        """The ``limit`` newest torrents and how many the account has (None: unknown).
+        Only when ``capabilities.recent_first``: it is what makes an idle refresh cheap."""
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         """One torrent with its files. Raises NotFound."""

@@ -1,10 +1,12 @@
-"""All provider HTTP: one session per provider with timeouts, a rate limiter,
-one retry policy and redacted logging.
+"""All provider HTTP: one session per provider account with timeouts, the
+account's request budget (``budget.py``), one retry policy and redacted logging.
 
 The retry decision is made *after* the provider module parsed the error body
 into ``gateway.errors`` (providers.md §1.2): a 503 that carries RD's
 ``hoster_unavailable`` is ``FileGone`` and is never retried blindly; a bare
-503 or a 429 is.
+503 or a 429 is. A 429 pauses the whole account in its budget, so its retry,
+like every other caller's next call, waits there; other retries back off on
+the injected clock.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from gateway.clock import Clock
 from gateway.errors import ProviderError, RateLimited, Unavailable
+from gateway.providers.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -36,34 +38,6 @@ ErrorParser = Callable[[requests.Response], ProviderError]
 def redact(url: str) -> str:
     """A URL fit for logs: query secrets masked, CDN paths shortened."""
     return _SECRET_QUERY.sub(r"\1****", url)
-
-
-class RateLimiter:
-    """Token bucket: ``count`` calls per ``period`` seconds, bursts up to ``count``.
-
-    ``acquire`` reserves a slot under the lock and sleeps outside it, so no
-    lock is held while a caller waits or does I/O.
-    """
-
-    def __init__(self, count: int, period: float, clock: Clock) -> None:
-        self._rate = count / period
-        self._capacity = float(count)
-        self._tokens = float(count)
-        self._clock = clock
-        self._stamp = clock.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, waiting if the bucket is empty; returns the wait."""
-        with self._lock:
-            now = self._clock.monotonic()
-            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            self._tokens -= 1.0
-            wait = 0.0 if self._tokens >= 0 else -self._tokens / self._rate
-        if wait > 0:
-            self._clock.sleep(wait)
-        return wait
 
 
 def make_session(user_agent: str = "", proxy: str = "", pool: int = 16) -> requests.Session:
@@ -93,41 +67,56 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 
 class ProviderHTTP:
-    """One provider's HTTP client: base URL, auth header, limiter, retries."""
+    """One provider account's HTTP client: base URL, auth header, request budget, retries."""
 
     def __init__(self, base_url: str, headers: dict[str, str], clock: Clock, *,
-                 limiter: RateLimiter | None, session: requests.Session,
+                 budget: Budget, session: requests.Session,
                  max_retries: int = MAX_RETRIES, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
+        self.budget = budget
         self._headers = headers
         self._clock = clock
-        self._limiter = limiter
         self._session = session
         self._max_retries = max_retries
         self._timeout = timeout
 
     def close(self) -> None:
+        self.budget.flush()
         self._session.close()
 
-    def request(self, method: str, path: str, parse_error: ErrorParser, **kwargs: Any) -> requests.Response:
-        """Send with retries; returns a < 400 response or raises a ``ProviderError``."""
+    def request(self, method: str, path: str, parse_error: ErrorParser, *, scope: str = "",
+                **kwargs: Any) -> requests.Response:
+        """Send with retries; returns a < 400 response or raises a ``ProviderError``.
+
+        Every attempt takes a slot of the budget (``scope`` names a sub-limit,
+        such as creating torrents).
+        """
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt = 0
         while True:
-            error = self._attempt(method, url, parse_error, kwargs)
-            if isinstance(error, requests.Response):
-                return error
+            with self.budget.call(scope):
+                outcome = self._attempt(method, url, parse_error, kwargs)
+            if isinstance(outcome, requests.Response):
+                self.budget.note_success()
+                return outcome
+            error = outcome
             attempt += 1
+            # A 429 pauses the account even when this call gives up: the others must hold off too.
+            delay = self._pause(error) if isinstance(error, RateLimited) else _backoff(attempt)
             if attempt > self._max_retries or not _retryable(error, method):
                 raise error
-            delay = self._backoff(attempt, error)
             log.info("%s %s: %s; retry %d in %.1fs", method, redact(url), error, attempt, delay)
-            self._clock.sleep(delay)
+            if not isinstance(error, RateLimited):
+                self._clock.sleep(delay)   # a 429's retry waits in the budget instead
+
+    def _pause(self, error: RateLimited) -> float:
+        if error.retry_after is None:
+            return self.budget.backoff_pause()
+        self.budget.pause(error.retry_after)
+        return error.retry_after
 
     def _attempt(self, method: str, url: str, parse_error: ErrorParser,
                  kwargs: dict[str, Any]) -> requests.Response | ProviderError:
-        if self._limiter is not None:
-            self._limiter.acquire()
         try:
             extra = kwargs.get("headers") or {}
             rest = {k: v for k, v in kwargs.items() if k != "headers"}
@@ -144,11 +133,9 @@ class ProviderHTTP:
             return response
         return parse_error(response)
 
-    @staticmethod
-    def _backoff(attempt: int, error: ProviderError) -> float:
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(error.retry_after, BACKOFF_CAP)
-        return min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_CAP)
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_CAP)
 
 
 def _retryable(error: ProviderError, method: str) -> bool:

@@ -130,11 +130,12 @@ class RealDebrid:
     """The Real-Debrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "realdebrid"
-    capabilities = Capabilities(select_files=True, cache_check=False, downloads_list=True)
+    capabilities = Capabilities(select_files=True, cache_check=False, downloads_list=True, recent_first=True)
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float) -> None:
         self.name = name
         self._http = http
+        self.budget = http.budget
         self._clock = clock
         self._link_ttl = link_ttl
 
@@ -158,6 +159,18 @@ class RealDebrid:
 
     def list_torrents(self) -> list[Torrent]:
         return [_parse_torrent(self.name, item) for item in self._paged("torrents")]
+
+    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
+        """RD lists newest first and sends X-Total-Count on every page (204 when empty)."""
+        response = self._call("GET", "torrents", params={"offset": 0, "limit": limit})
+        total = response.headers.get("X-Total-Count", "")
+        count = int(total) if total.isdigit() else None
+        if response.status_code == 204 or not response.content:
+            return [], count if count is not None else 0
+        page = response.json()
+        if not isinstance(page, list):
+            raise errors.Unavailable("real-debrid: torrents: the answer is not a list")
+        return [_parse_torrent(self.name, item) for item in page], count
 
     def _paged(self, path: str) -> list[dict[str, Any]]:
         """Page with offset/limit until X-Total-Count is reached or a 204 ends it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from gateway import errors
@@ -9,7 +11,7 @@ from gateway.config import parse_config
 from gateway.emulators.server import Emulator
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider
-from tests.support import FakeClock, infohash
+from tests.support import FakeClock, infohash, wait_until
 
 
 def client(emu: Emulator, token: str = "tok", clock: FakeClock | None = None, rate: str = "off"):  # type: ignore[no-untyped-def]
@@ -60,12 +62,23 @@ def test_bare_503_is_retried_with_backoff(emu) -> None:  # type: ignore[no-untyp
     assert account.premium and clock.slept == [0.5, 1.0]
 
 
-def test_rate_limiter_spaces_calls(emu) -> None:  # type: ignore[no-untyped-def]
+def test_budget_spaces_calls(emu) -> None:  # type: ignore[no-untyped-def]
     clock = FakeClock()
     rd = client(emu, clock=clock, rate="2/second")
-    for _ in range(6):
-        rd.account()
-    assert clock.slept and sum(clock.slept) == pytest.approx(2.0, abs=0.01)   # 4 calls past the burst of 2
+    t0 = clock.monotonic()
+    done: list[float] = []
+
+    def six_calls() -> None:
+        for _ in range(6):
+            rd.account()
+            done.append(clock.monotonic() - t0)
+
+    threading.Thread(target=six_calls, daemon=True).start()
+    for finished in (2, 4, 6):
+        wait_until(lambda n=finished: len(done) == n and (n == 6 or rd.budget.waiting == 1))
+        clock.advance(1.0)
+    assert done == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]   # two per second, no burst; nothing sleeps
+    assert clock.slept == []
 
 
 def test_cached_magnet_flow(emu) -> None:  # type: ignore[no-untyped-def]
