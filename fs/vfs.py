@@ -29,7 +29,6 @@ Errors are built-in ``OSError`` subclasses; each frontend maps them once.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,8 +39,6 @@ from fs.streams import ActiveStreams
 from gateway.library.library import Library
 from gateway.library.snapshot import DirNode, FileNode, FileRef, Node, Snapshot
 from gateway.library.streaming import Streamer
-
-LISTING_CACHE = 256
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,35 @@ class Entry:
     content_type: str
     ref: FileRef | None = None
     files: int = 0          # torrent folders: how many files they hold (size is their total)
+
+
+class Lookup:
+    """One resolved path: its entry, and for a directory its members on demand.
+
+    ``token`` is the tree node behind the path: while a request for the same
+    path finds the same token, the directory's members are unchanged, so a
+    frontend may key what it renders on it (nodes outlive snapshots while
+    their torrents do not change).
+    """
+
+    __slots__ = ("entry", "token")
+
+    def __init__(self, entry: Entry, node: Node) -> None:
+        self.entry = entry
+        self.token = node
+
+    def members(self) -> tuple[Entry, ...]:
+        if not isinstance(self.token, DirNode):
+            raise NotADirectoryError(self.entry.name)
+        return _listing(self.token)
+
+
+def _listing(node: DirNode) -> tuple[Entry, ...]:
+    """Sorted entries, computed once per directory node and kept on the node."""
+    cached = node.cache
+    if cached is None:
+        cached = node.cache = tuple(_entry(node.children[name]) for name in sorted(node.children))
+    return cached  # type: ignore[return-value]
 
 
 def _entry(node: Node) -> Entry:
@@ -69,7 +95,6 @@ class VFS:
         self._files = files
         self.streams = ActiveStreams()
         self._usage: tuple[int, tuple[int, int]] = (-1, (0, 0))
-        self._listings: OrderedDict[tuple[int, int], tuple[Entry, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -86,26 +111,15 @@ class VFS:
         return _entry(self._node(path))
 
     def listdir(self, path: str) -> Sequence[Entry]:
-        snapshot = self.snapshot
-        node = self._node(path, snapshot)
+        node = self._node(path)
         if not isinstance(node, DirNode):
             raise NotADirectoryError(path)
-        return self._listing(snapshot.generation, node)
+        return _listing(node)
 
-    def _listing(self, generation: int, node: DirNode) -> tuple[Entry, ...]:
-        """Sorted entries, computed once per directory per snapshot."""
-        key = (generation, id(node))
-        with self._lock:
-            cached = self._listings.get(key)
-            if cached is not None:
-                self._listings.move_to_end(key)
-                return cached
-        entries = tuple(_entry(node.children[name]) for name in sorted(node.children))
-        with self._lock:
-            self._listings[key] = entries
-            while len(self._listings) > LISTING_CACHE:
-                self._listings.popitem(last=False)
-        return entries
+    def lookup(self, path: str) -> Lookup:
+        """Resolve ``path`` once for a request that needs its entry and maybe its members."""
+        node = self._node(path)
+        return Lookup(_entry(node), node)
 
     def open(self, path: str, reader: str = "vfs", end: int | None = None) -> FileHandle:
         """``end``: the last byte the caller expects to read, when it knows (an HTTP Range)."""

@@ -3,8 +3,10 @@
 WsgiDAV serves OPTIONS, GET and HEAD (with Range and If-Range against our
 stable ETags) and DELETE through ``GatewayDAVProvider``. PROPFIND is answered
 by ``DavFront`` in front of it: a multistatus for a collection is
-rendered once per snapshot and cached, because WsgiDAV's generic path builds
-a resource and an lxml tree per member (about 1.7 s for 10,000 members).
+rendered once and cached while the path leads to the same tree node (nodes
+outlive snapshots while their torrents do not change), because WsgiDAV's
+generic path builds a resource and an lxml tree per member (about 1.7 s for
+10,000 members). A request's path is resolved once (``VFS.lookup``).
 Errors from the VFS map to HTTP in one table, ``_dav_error``.
 """
 
@@ -30,8 +32,9 @@ from wsgidav.dav_error import (
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 from wsgidav.wsgidav_app import WsgiDAVApp
 
+from fs.paths import split
 from fs.ranges import parse_range
-from fs.vfs import VFS, Entry
+from fs.vfs import VFS, Entry, Lookup
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -253,12 +256,14 @@ class DavFront:
         self._app = app
         self._vfs = vfs
         self._prefix = href_prefix.rstrip("/")
-        self._cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[object, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         environ.setdefault("wsgidav.auth.user_name", "")
+        if _escapes(environ):
+            return _not_found(start_response, head=method == "HEAD")
         if method == "PROPFIND":
             return self._propfind(environ, start_response)
         if method == "DELETE":
@@ -283,8 +288,6 @@ class DavFront:
         except GatewayError as exc:
             log.warning("DELETE %s: %s", environ.get("PATH_INFO"), exc)
             return _reply(start_response, "502 Bad Gateway", b"the provider refused the delete\n", "text/plain")
-        with self._lock:
-            self._cache.clear()
         start_response("204 No Content", [("Content-Length", "0")])
         return [b""]
 
@@ -311,52 +314,48 @@ class DavFront:
     def _propfind(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         depth = environ.get("HTTP_DEPTH", "infinity").strip().lower()
         path = _path_info(environ)
-        if depth not in ("0", "1") and self._is_collection(path):
+        try:
+            found = self._vfs.lookup(path)   # the one resolution of this request's path
+        except OSError:
+            return _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+        if depth not in ("0", "1") and found.entry.is_dir:   # depth means nothing on a file
             body = (b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
                     b"<D:propfind-finite-depth/></D:error>")
             return _reply(start_response, "403 Forbidden", body, "application/xml; charset=utf-8")
         try:
             props = parse_propfind(_read_body(environ))
-            payload = self._render(path, depth, props)
         except BadPropfind as exc:
             return _reply(start_response, "400 Bad Request", f"bad PROPFIND body: {exc}\n".encode(), "text/plain")
-        except OSError:
-            return _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+        payload = self._render(path, "0" if depth == "0" else "1", props, found)
         return _reply(start_response, "207 Multi-Status", payload, "application/xml; charset=utf-8")
 
-    def _is_collection(self, path: str) -> bool:
-        """Depth means nothing on a file; only a collection refuses 'infinity'."""
-        try:
-            return self._vfs.stat(path).is_dir
-        except OSError:
-            return True
-
-    def _render(self, path: str, depth: str, props: tuple[Prop, ...] | None) -> bytes:
-        generation = self._vfs.generation()
-        key = (generation, path, depth, props)
+    def _render(self, path: str, depth: str, props: tuple[Prop, ...] | None, found: Lookup) -> bytes:
+        """A rendering is kept per request shape and reused while the path resolves to
+        the same tree node: nodes outlive snapshots while their torrents do not change,
+        so a sync batch elsewhere in the library does not throw this away."""
+        key = (path, depth, props)
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None:
+            if cached is not None and cached[0] is found.token:
                 self._cache.move_to_end(key)
-                return cached
-        payload = self._build(path, depth, props)
+                return cached[1]
+        payload = self._build(path, depth, props, found)
         with self._lock:
-            for stale in [k for k in self._cache if k[0] != generation]:
-                del self._cache[stale]   # renders of an old snapshot are never asked for again
-            self._cache[key] = payload
+            self._cache[key] = (found.token, payload)
+            self._cache.move_to_end(key)
             while len(self._cache) > PROPFIND_CACHE:
                 self._cache.popitem(last=False)
         return payload
 
-    def _build(self, path: str, depth: str, props: tuple[Prop, ...] | None) -> bytes:
-        entry = self._vfs.stat(path)
+    def _build(self, path: str, depth: str, props: tuple[Prop, ...] | None, found: Lookup) -> bytes:
+        entry = found.entry
         clean = "/" + "/".join(p for p in path.split("/") if p)
         base = self._prefix + quote(clean.rstrip("/"), safe="/")
         own = base + "/" if entry.is_dir else base or "/"
         out = ['<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">',
                _response(own, entry, props)]
         if entry.is_dir and depth != "0":
-            for child in self._vfs.listdir(path):
+            for child in found.members():
                 href = f"{base}/{quote(child.name, safe='')}" + ("/" if child.is_dir else "")
                 out.append(_response(href, child, props))
         out.append("</D:multistatus>")
@@ -370,6 +369,26 @@ def _path_info(environ: dict[str, Any]) -> str:
         return unquote(raw.encode("latin-1").decode("utf-8"))
     except UnicodeError:
         return unquote(raw)
+
+
+def _escapes(environ: dict[str, Any]) -> bool:
+    """A path with '..' (plain or %2e%2e) or NUL names nothing in the tree.
+
+    It must be refused here: WsgiDAV answers it with a 400 from inside its
+    generator ``__call__``, where the body is lost after the headers went out
+    (``Content-Length: 421``, no bytes), so the client hangs until it times out.
+    """
+    try:
+        split(_path_info(environ))
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def _not_found(start_response: StartResponse, *, head: bool) -> list[bytes]:
+    """The 404 of every method; a HEAD gets the headers only (cheroot sends what it is given)."""
+    body = _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+    return [b""] if head else body
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

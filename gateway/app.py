@@ -34,7 +34,7 @@ from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
-from gateway.providers import build_providers
+from gateway.providers import MetaJournal, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
 from gateway.server import ServerThread, make_server
@@ -77,8 +77,7 @@ class Gateway:
             self.workers.append(expiry.start())
         for name in self.providers if workers else ():
             interval = self.config.debrid(name).torrents_refresh_interval  # type: ignore[union-attr]
-            worker = PeriodicWorker(f"refresh-{name}", interval,
-                                    lambda n=name: self.library.refresh(n), self.clock)
+            worker = PeriodicWorker(f"sync-{name}", interval, self.library.syncs[name].step, self.clock)
             self.workers.append(worker.start())
         if workers:
             self.imports.start()
@@ -93,9 +92,12 @@ class Gateway:
             self.mount.stop()
         if self.server is not None:
             self.server.stop()
+        for provider in self.providers.values():
+            provider.budget.close()   # calls waiting for a slot give up, so every worker can stop
         self.imports.stop()
         for worker in self.workers:
             worker.stop()
+        self.library.close()
         if self.files is not None:
             self.files.close()
         for provider in self.providers.values():
@@ -109,12 +111,11 @@ class Gateway:
 
 
 def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
+    """In-memory figures only (no provider call, no lock held over I/O): answers at once."""
     gateway = gateway_ref[0]
     snapshot = gateway.library.snapshot()
     return {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
-            "providers": {name: {"last_refresh": gateway.library.last_refresh.get(name, 0),
-                                 "error": gateway.library.last_error.get(name, "")}
-                          for name in gateway.providers}}
+            "providers": gateway.library.sync_stats()}
 
 
 def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
@@ -124,6 +125,7 @@ def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "cache": gateway.files.stats() if gateway.files is not None else None,
             "served_bytes": gateway.vfs.streams.served_bytes,
             "streams": gateway.vfs.streams.snapshot(),
+            "library": gateway.library.sync_stats(),
             "mount": {"type": gateway.config.mount.type, "path": gateway.mount.path if gateway.mount else "",
                       "mounted": gateway.mount.mounted if gateway.mount else False}}
 
@@ -161,7 +163,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     os.makedirs(config.config_dir, exist_ok=True)
     store = Store(os.path.join(config.config_dir, "decypharr.db"))
     auth = Auth(store, clock)
-    providers = build_providers(config.debrids, clock)
+    providers = build_providers(config.debrids, clock,
+                                lambda name: MetaJournal(store.get_meta, store.set_meta, f"budget:{name}"))
     library = Library(config, providers, store, clock)
     ttl = min((d.auto_expire_links_after for d in config.debrids), default=86400.0)
     links = LinkResolver(library, clock, ttl)
@@ -180,6 +183,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                             stream_url=_stream_url(config, lambda: ref[0].port, auth),
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"))
     library.set_categories(imports.category_map)
+    library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 class TorrentStatus(enum.StrEnum):
@@ -22,9 +23,12 @@ class TorrentStatus(enum.StrEnum):
         return self in (TorrentStatus.ERROR, TorrentStatus.DEAD)
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of a torrent at the provider. ``path`` is relative, '/'-separated."""
+class RemoteFile(NamedTuple):
+    """One file of a torrent at the provider. ``path`` is relative, '/'-separated.
+
+    A named tuple, not a dataclass: a large library holds a million of these,
+    and a tuple is built about five times faster and is smaller.
+    """
 
     id: int
     path: str
@@ -33,7 +37,7 @@ class RemoteFile:
     link: str = ""   # the provider's restricted link (RD) or direct URL; "" until ready
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Torrent:
     """A torrent in a provider account. ``files`` is empty in bare list results."""
 

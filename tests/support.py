@@ -136,3 +136,36 @@ def rclone_mount(webdav_url: str, mountpoint: str) -> Iterator[str]:
                        capture_output=True)
         proc.terminate()
         proc.wait(10)
+
+
+class VirtualClock:
+    """The emulator's clock, frozen: gateway and provider share one time, moved by the test.
+
+    A request is stamped by the provider at the same virtual time the
+    gateway's budget saw, so rate windows can be checked exactly; ``wait``
+    and ``sleep`` block (in short real pauses) until the test moves time on.
+    """
+
+    def __init__(self, emulator_clock: Any) -> None:
+        self._emu = emulator_clock
+        self._emu.set_speed(0)
+
+    def now(self) -> float:
+        return float(self._emu.now())
+
+    def monotonic(self) -> float:
+        return float(self._emu.now())
+
+    def advance(self, seconds: float) -> None:
+        self._emu.advance(seconds)
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        deadline = self.now() + timeout
+        while not event.is_set() and self.now() < deadline:
+            event.wait(0.002)
+        return event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        deadline = self.now() + seconds
+        while self.now() < deadline:
+            _NEVER.wait(0.002)

@@ -29,6 +29,7 @@ from gateway.imports.torrentmeta import TorrentMetaError, parse_magnet, parse_to
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers.base import Provider
+from gateway.providers.budget import Lane, lane
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,13 @@ class ImportManager:
             if remove_from_debrid and record.provider_id:
                 self._library.delete((record.provider, record.provider_id))
         if gone:
-            self._library.rebuild()
+            self._library.recategorize()
         return len(gone)
 
     def set_category(self, hashes: list[str], category: str) -> None:
         for h in hashes:
             self._edit(h, category=category)
-        self._library.rebuild()
+        self._library.recategorize()
 
     def set_tags(self, hashes: list[str], tags: list[str], add: bool) -> None:
         """Add ``tags`` to, or remove them from, each record (unknown hashes are ignored)."""
@@ -212,6 +213,10 @@ class ImportManager:
             self._wake.notify_all()
 
     def _work(self) -> None:
+        with lane(Lane.IMPORTS):   # provider calls wait behind readers, ahead of the library sync
+            self._work_loop()
+
+    def _work_loop(self) -> None:
         while not self._stop.is_set():
             record = self._claim()
             if record is None:
@@ -406,7 +411,7 @@ class ImportManager:
             return
         done = self._save(record.with_changes(state=ImportState.COMPLETE, progress=1.0, speed=0,
                                               content_path=content_path, completed_on=self._clock.now(), error=""))
-        self._library.rebuild()
+        self._library.recategorize()
         log.info("%s: ready at %s", done.hash, content_path)
         self._notify(done)
 

@@ -35,6 +35,7 @@ Predicate = Callable[[TorrentView, float], bool]
 class Group:
     name: str
     predicate: Predicate
+    timed: bool = False   # membership changes with time alone (``last_added``)
 
 
 def _in_all(view: TorrentView, now: float) -> bool:
@@ -80,7 +81,7 @@ def custom_group(folder: CustomFolder) -> Group:
     """Every filter must pass (AND), over complete torrents only."""
     def member(view: TorrentView, now: float) -> bool:
         return not view.bad and all(_TESTS[kind](view, value, now) for kind, value in folder.filters)
-    return Group(folder.name, member)
+    return Group(folder.name, member, timed=any(kind == "last_added" for kind, _ in folder.filters))
 
 
 def build_groups(categories: tuple[str, ...], custom: tuple[CustomFolder, ...],

@@ -1,26 +1,30 @@
 """The library: every torrent of every provider account, served from snapshots.
 
-``refresh(provider)`` runs in a worker thread: it lists the provider, fetches
-details only for torrents it has not seen complete before, persists the
-index and swaps in a new ``Snapshot``. Request threads call ``snapshot()``
-and never wait on a provider. A provider that fails during a refresh leaves
-the last snapshot in place.
+Request threads call ``snapshot()`` and never wait on a provider or on a
+rebuild. Every change to the tree (a sync batch, an import, a delete, a file
+found dead) is queued as ``Changes`` for one writer thread, which merges what
+is queued and derives the next snapshot from the current one
+(``gateway/library/index.py``). Callers that must see their change at once
+(an import, a DELETE) wait for it to be published; a reader marking a file
+bad does not wait.
+
+Each account has an ``AccountSync`` (``gateway/library/sync.py``) that lists
+it and fetches details progressively within its request budget.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 
 from gateway import errors
 from gateway.clock import Clock
 from gateway.config import Config
-from gateway.library.groups import build_groups
-from gateway.library.snapshot import Snapshot, build_snapshot
-from gateway.models import Torrent, TorrentStatus
+from gateway.library.index import Changes, TreeIndex
+from gateway.library.snapshot import Snapshot
+from gateway.library.sync import AccountSync
+from gateway.models import Torrent
 from gateway.providers.base import Provider
 from gateway.store import Store
 
@@ -28,7 +32,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 CategorySource = Callable[[], dict[Key, str]]
-DETAIL_WORKERS = 4
+PUBLISH_TIMEOUT = 30.0   # how long a caller waits for its change to reach the tree
 
 
 class Library:
@@ -38,23 +42,33 @@ class Library:
         self._providers = providers
         self._store = store
         self._clock = clock
-        self._categories = categories or dict
-        self._lock = threading.Lock()          # guards _torrents/_bad and the swap; never held over I/O
-        self._torrents: dict[Key, Torrent] = {t.key: t for t in store.load_library()}
-        self._bad: set[Key] = set()
-        self._generation = 0
-        self._snapshot: Snapshot | None = None   # built on first use, once the categories are wired
-        self.last_refresh: dict[str, float] = {}
-        self.last_error: dict[str, str] = {}
+        self._index = TreeIndex(config.folder_naming, config.categories, config.custom_folders,
+                                categories or dict, clock)
+        self._loaded: list[Torrent] | None = store.load_library()
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()            # guards the queue and the first build
+        self._queued = Changes()
+        self._waiters: list[threading.Event] = []
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.syncs = {name: self._account_sync(p) for name, p in providers.items()}
+
+    def _account_sync(self, provider: Provider) -> AccountSync:
+        debrid = self._config.debrid(provider.name)
+        interval = debrid.torrents_refresh_interval if debrid is not None else 300.0
+        return AccountSync(provider, self._store, self._clock, interval,
+                           known=lambda: self.snapshot().torrents, publish=self._publish_batch)
 
     # ------------------------------------------------------------ reading
 
     def snapshot(self) -> Snapshot:
         snapshot = self._snapshot
         if snapshot is None:
-            with self._lock:
+            with self._lock:   # the first build, from the store: at start-up, before serving
                 if self._snapshot is None:
-                    self._snapshot = self._build()
+                    self._snapshot = self._index.load(self._loaded or [])
+                    self._loaded = None
                 snapshot = self._snapshot
         return snapshot
 
@@ -68,81 +82,29 @@ class Library:
     # ------------------------------------------------------------ writing
 
     def set_categories(self, source: CategorySource) -> None:
-        self._categories = source
+        self._index.set_category_source(source)
         if self._snapshot is not None:
-            self.rebuild()
+            self.recategorize()
 
-    def rebuild(self) -> Snapshot:
-        with self._lock:
-            self._snapshot = self._build()
-            return self._snapshot
-
-    def _build(self) -> Snapshot:
-        """Needs ``_lock`` held (or construction in progress)."""
-        categories = self._categories()
-        groups = build_groups(self._config.categories, self._config.custom_folders,
-                              set(categories.values()))
-        self._generation += 1
-        return build_snapshot(self._generation, self._clock.now(), list(self._torrents.values()),
-                              groups, categories, self._bad, self._config.folder_naming)
+    def recategorize(self) -> None:
+        """Import categories changed: move the torrents whose category did."""
+        self._submit(Changes(categories=True), wait=True)
 
     def refresh(self, name: str) -> bool:
-        """List one provider and swap in a new snapshot; False when the provider failed."""
-        provider = self._providers[name]
-        try:
-            listed = provider.list_torrents()
-        except errors.ProviderError as exc:
-            self.last_error[name] = str(exc)
-            log.warning("%s: listing failed, keeping the last snapshot: %s", name, exc)
-            return False
-        known = {k: t for k, t in self._torrents.items() if k[0] == name}
-        merged = self._with_details(provider, listed, known)
-        self.last_refresh[name] = self._clock.now()
-        self.last_error.pop(name, None)
-        if len(merged) == len(known) and all(known.get(t.key) == t for t in merged):
-            return True   # nothing changed: keep the snapshot, and every listing rendered from it
-        with self._lock:
-            for key in [k for k in self._torrents if k[0] == name]:
-                del self._torrents[key]
-            self._torrents.update((t.key, t) for t in merged)
-            self._snapshot = self._build()
-        self._store.save_library(name, merged)
-        return True
-
-    def _with_details(self, provider: Provider, listed: list[Torrent],
-                      known: dict[Key, Torrent]) -> list[Torrent]:
-        """List items carry no files: fetch details only for torrents that changed."""
-        need = [t for t in listed if _needs_details(t, known.get(t.key))]
-        details: dict[Key, Torrent] = {}
-        if need:
-            with ThreadPoolExecutor(DETAIL_WORKERS, thread_name_prefix="details") as pool:
-                for result in pool.map(lambda t: _details(provider, t), need):
-                    if result is not None:
-                        details[result.key] = result
-        merged = []
-        for item in listed:
-            if item.key in details:
-                merged.append(details[item.key])
-            elif item.key in known and known[item.key].files:
-                merged.append(_keep_files(item, known[item.key]))
-            else:
-                merged.append(item)
-        return merged
+        """List one account and fetch every missing detail now; False when the provider failed."""
+        return self.syncs[name].sync_all()
 
     def add_or_update(self, torrent: Torrent) -> None:
         """A torrent the gateway itself imported appears at once, without waiting for a refresh."""
-        with self._lock:
-            self._torrents[torrent.key] = torrent
-            self._snapshot = self._build()
-        self._store.upsert_library_torrent(torrent)
+        self._store.apply_library([torrent])
+        self._submit(Changes(upserts={torrent.key: torrent}), wait=True)
 
     def mark_bad(self, key: Key, reason: str) -> None:
-        with self._lock:
-            if key in self._bad:
-                return
-            self._bad.add(key)
-            self._snapshot = self._build()
+        """Called on a reader's thread: queued, never built here."""
+        if key in self.snapshot().bad:
+            return
         log.warning("%s/%s: marked bad: %s", key[0], key[1], reason)
+        self._submit(Changes(mark_bad={key}), wait=False)
 
     def delete(self, key: Key) -> None:
         """Delete at the provider, then drop from the index (NotFound counts as done)."""
@@ -150,29 +112,56 @@ class Library:
             self._providers[key[0]].delete(key[1])
         except errors.NotFound:
             pass
+        self._store.apply_library([], [key])
+        self._submit(Changes(deletes={key}), wait=True)
+
+    def _publish_batch(self, changes: Changes) -> None:
+        """A sync batch: waited for, so the sync's next listing compares against it."""
+        self._submit(changes, wait=True)
+
+    # ------------------------------------------------------- the writer
+
+    def _submit(self, changes: Changes, *, wait: bool) -> None:
+        self.snapshot()   # the first build comes before any change
+        done = threading.Event()
         with self._lock:
-            self._torrents.pop(key, None)
-            self._bad.discard(key)
-            self._snapshot = self._build()
-        self._store.delete_library_torrent(*key)
+            self._queued.merge(changes)
+            self._waiters.append(done)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="library-writer", daemon=True)
+                self._writer.start()
+        self._wake.set()
+        if wait and not done.wait(PUBLISH_TIMEOUT):
+            log.error("library: a change was not published within %.0fs", PUBLISH_TIMEOUT)
 
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                changes, self._queued = self._queued, Changes()
+                waiters, self._waiters = self._waiters, []
+            try:
+                if changes:
+                    self._snapshot = self._index.derive(changes)
+            except Exception:   # the writer must survive one bad change; logged once here
+                log.exception("library: deriving the next snapshot failed")
+            for done in waiters:
+                done.set()
 
-def _needs_details(item: Torrent, known: Torrent | None) -> bool:
-    if item.status != TorrentStatus.DOWNLOADED:
-        return False
-    if known is None or not known.files or known.status != TorrentStatus.DOWNLOADED:
-        return True
-    return known.size != item.size or len(known.links) != len(item.links)
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for sync in self.syncs.values():
+            sync.close()
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for done in waiters:   # nobody waits forever on a closed library
+            done.set()
+        if self._writer is not None:
+            self._writer.join(5)
 
+    # ------------------------------------------------------------- stats
 
-def _details(provider: Provider, item: Torrent) -> Torrent | None:
-    try:
-        return provider.get_torrent(item.id)
-    except errors.ProviderError as exc:
-        log.warning("%s/%s: details failed: %s", item.provider, item.id, exc)
-        return None
-
-
-def _keep_files(item: Torrent, known: Torrent) -> Torrent:
-    """A fresh list item with the files we already know."""
-    return replace(item, files=known.files, original_name=known.original_name or item.original_name)
+    def sync_stats(self) -> Mapping[str, dict[str, object]]:
+        return {name: sync.stats() for name, sync in self.syncs.items()}

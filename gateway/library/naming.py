@@ -42,27 +42,33 @@ def folder_name(torrent: Torrent, policy: str) -> str:
 
 def unique_names(torrents: list[Torrent], policy: str) -> dict[tuple[str, str], str]:
     """Names for every torrent; on a clash each clashing torrent gets a suffix
-    derived from its own identity, so the name never depends on what else
-    exists or on listing order."""
-    wanted = {t.key: folder_name(t, policy) for t in torrents}
-    counts: dict[str, int] = {}
-    for name in wanted.values():
-        counts[name.casefold()] = counts.get(name.casefold(), 0) + 1
-    names: dict[tuple[str, str], str] = {}
+    derived from its own identity, so the name never depends on listing order."""
+    buckets: dict[str, list[Torrent]] = {}
     for torrent in torrents:
-        name = wanted[torrent.key]
-        if counts[name.casefold()] > 1:
-            name = f"{name} [{torrent.infohash[:8] or torrent.id}]"
-        names[torrent.key] = name
-    _second_pass(torrents, names)
+        buckets.setdefault(folder_name(torrent, policy).casefold(), []).append(torrent)
+    names: dict[tuple[str, str], str] = {}
+    for bucket in buckets.values():
+        names.update(bucket_names(bucket, policy))
     return names
 
 
-def _second_pass(torrents: list[Torrent], names: dict[tuple[str, str], str]) -> None:
-    """The same infohash at two providers still clashes: add the provider."""
-    seen: dict[str, tuple[str, str]] = {}
-    for torrent in sorted(torrents, key=lambda t: t.key):
-        folded = names[torrent.key].casefold()
-        if folded in seen:
-            names[torrent.key] = f"{names[torrent.key]} [{torrent.provider}-{torrent.id}]"
-        seen[names[torrent.key].casefold()] = torrent.key
+def bucket_names(bucket: list[Torrent], policy: str) -> dict[tuple[str, str], str]:
+    """Names for torrents whose wanted names are equal (ignoring case).
+
+    A pure function of the bucket, so the library can rename just the bucket a
+    change touches. A lone torrent keeps its name; clashing ones get
+    ``[infohash8]``; the same infohash at two accounts gets ``[provider-id]``.
+    """
+    if len(bucket) == 1:
+        return {bucket[0].key: folder_name(bucket[0], policy)}
+    tokens: dict[str, int] = {}
+    for torrent in bucket:
+        token = torrent.infohash[:8] or torrent.id
+        tokens[token] = tokens.get(token, 0) + 1
+    names = {}
+    for torrent in bucket:
+        token = torrent.infohash[:8] or torrent.id
+        if tokens[token] > 1:
+            token = f"{torrent.provider}-{torrent.id}"
+        names[torrent.key] = f"{folder_name(torrent, policy)} [{token}]"
+    return names

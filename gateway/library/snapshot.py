@@ -1,9 +1,10 @@
 """Immutable library snapshots: the whole virtual tree, built off the request path.
 
-A ``Snapshot`` is built from provider torrents in a worker thread and
-swapped in atomically; request threads read the current reference once and
-only do dict lookups. Torrent folder nodes are shared between the groups
-they appear in.
+A ``Snapshot`` is derived from the previous one by the library's writer
+thread (``gateway/library/index.py``) and swapped in atomically; request
+threads read the current reference once and only do dict lookups. Torrent
+folder nodes are shared between the groups they appear in, and between
+snapshots while their torrent does not change.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import mimetypes
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from gateway.library.groups import Group, TorrentView
-from gateway.library.naming import sanitize, split_path, unique_names
-from gateway.models import RemoteFile, Torrent, TorrentStatus
+from gateway.library.naming import sanitize, split_path
+from gateway.models import RemoteFile, Torrent
 
 mimetypes.add_type("video/x-matroska", ".mkv")
 mimetypes.add_type("text/plain", ".srt")
@@ -31,7 +31,7 @@ class FileRef:
     file_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileNode:
     name: str
     size: int
@@ -42,19 +42,44 @@ class FileNode:
     is_dir: bool = False
 
 
-@dataclass(frozen=True)
 class DirNode:
-    name: str
-    mtime: float
-    children: dict[str, Node] = field(default_factory=dict)
-    torrent: tuple[str, str] | None = None   # set on torrent folders
-    is_dir: bool = True
-    size: int = 0        # torrent folders: total of their files
-    files: int = 0       # torrent folders: how many files
+    """A directory. Torrent folders build their children lazily, on first use.
+
+    Nodes are immutable once published and shared between snapshots: an
+    unchanged torrent keeps the same node when the library changes around it,
+    so whatever a frontend cached for that node stays valid (``cache``). A
+    torrent folder's children are built from its ``Torrent`` the first time
+    they are asked for, so a snapshot of 100,000 torrents costs one node per
+    torrent, not one per file. Two threads racing to build them build equal
+    dicts; either one may win.
+    """
+
+    __slots__ = ("name", "mtime", "torrent", "size", "files", "cache", "_children", "_source")
+    is_dir = True
+    etag = ""
+
+    def __init__(self, name: str, mtime: float, children: dict[str, Node] | None = None, *,
+                 torrent: tuple[str, str] | None = None, size: int = 0, files: int = 0,
+                 source: Torrent | None = None) -> None:
+        self.name = name
+        self.mtime = mtime
+        self.torrent = torrent      # set on torrent folders
+        self.size = size            # torrent folders: total of their files
+        self.files = files          # torrent folders: how many files
+        self.cache: object = None   # one slot for a frontend's per-node cache (the VFS listing)
+        self._children = children if children is not None or source is not None else {}
+        self._source = source
 
     @property
-    def etag(self) -> str:
-        return ""
+    def children(self) -> dict[str, Node]:
+        children = self._children
+        if children is None:
+            assert self._source is not None
+            children = self._children = _file_tree(self._source, self.mtime)
+        return children
+
+    def __repr__(self) -> str:
+        return f"DirNode({self.name!r}, torrent={self.torrent})"
 
 
 Node = FileNode | DirNode
@@ -81,24 +106,28 @@ def visible_files(torrent: Torrent) -> list[RemoteFile]:
 
 
 def torrent_folder(torrent: Torrent, name: str) -> DirNode:
-    """The folder of one torrent, keeping the torrent's own sub-folders."""
-    mtime = torrent.added or torrent.ended
+    """The folder of one torrent; its files are laid out when first listed."""
     shown = visible_files(torrent)
-    root = DirNode(name=name, mtime=mtime, torrent=torrent.key,
-                   size=sum(f.size for f in shown), files=len(shown))
-    for file in shown:
+    return DirNode(name, torrent.added or torrent.ended, None, torrent=torrent.key,
+                   size=sum(f.size for f in shown), files=len(shown), source=torrent)
+
+
+def _file_tree(torrent: Torrent, mtime: float) -> dict[str, Node]:
+    """A torrent's selected files, keeping the torrent's own sub-folders."""
+    root: dict[str, Node] = {}
+    for file in visible_files(torrent):
         parts = split_path(file.path) or [sanitize(str(file.id))]
-        node = root
+        children = root
         for part in parts[:-1]:
-            child = node.children.get(part)
+            child = children.get(part)
             if not isinstance(child, DirNode):
-                child = DirNode(name=part, mtime=mtime)
-                node.children[part] = child
-            node = child
+                child = DirNode(part, mtime)
+                children[part] = child
+            children = child.children
         leaf = parts[-1]
-        if leaf in node.children:   # two files with one path: keep both, visibly
+        if leaf in children:   # two files with one path: keep both, visibly
             leaf = f"{leaf} [{file.id}]"
-        node.children[leaf] = FileNode(
+        children[leaf] = FileNode(
             name=leaf, size=file.size, mtime=mtime, etag=_etag(torrent, file),
             content_type=_content_type(leaf), ref=FileRef(torrent.provider, torrent.id, file.id))
     return root
@@ -130,27 +159,3 @@ class Snapshot:
                 return None
             node = child
         return node
-
-
-def build_snapshot(generation: int, now: float, torrents: list[Torrent], groups: list[Group],
-                   categories: dict[tuple[str, str], str], bad: set[tuple[str, str]],
-                   naming: str) -> Snapshot:
-    """Lay out every group. Torrents that are neither complete nor failed stay out."""
-    shown = [t for t in torrents
-             if (t.status == TorrentStatus.DOWNLOADED and t.files) or t.status.failed or t.key in bad]
-    names = unique_names(shown, naming)
-    bad_keys = frozenset(t.key for t in shown if t.status.failed or t.key in bad)
-    folders = {t.key: torrent_folder(t, names[t.key]) for t in shown}
-    views = [TorrentView(t, names[t.key], categories.get(t.key, ""), t.key in bad_keys) for t in shown]
-    children: dict[str, Node] = {}
-    for group in groups:
-        members = {v.folder: folders[v.torrent.key] for v in views if group.predicate(v, now)}
-        children[group.name] = DirNode(name=group.name, mtime=_newest(members, now), children=members)
-    root = DirNode(name="", mtime=_newest(children, now), children=children)
-    return Snapshot(generation=generation, built_at=now, root=root,
-                    torrents={t.key: t for t in torrents}, folders=names, bad=bad_keys)
-
-
-def _newest(children: dict[str, Node], default: float) -> float:
-    """A group's mtime is its newest member's, never "now" (stable for clients)."""
-    return max((child.mtime for child in children.values()), default=default)

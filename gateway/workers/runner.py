@@ -12,6 +12,10 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicWorker:
+    """Runs ``job`` every ``interval`` seconds. A job that returns a float says
+    itself how long to wait before its next run (0: at once), which is how an
+    account's sync keeps fetching details between its listings."""
+
     def __init__(self, name: str, interval: float, job: Callable[[], object], clock: Clock,
                  *, run_first: bool = True) -> None:
         self.name = name
@@ -42,9 +46,13 @@ class PeriodicWorker:
             self._clock.wait(self._wake, self._interval)
             self._wake.clear()
         while not self._stop.is_set():
+            delay = self._interval
             try:
-                self._job()
+                result = self._job()
+                if isinstance(result, float):
+                    delay = result
             except Exception:   # a worker must survive any one bad run; logged once here
                 log.exception("%s: run failed", self.name)
-            self._clock.wait(self._wake, self._interval)
-            self._wake.clear()
+            if delay > 0:
+                self._clock.wait(self._wake, delay)
+                self._wake.clear()

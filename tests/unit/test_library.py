@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from gateway.config import parse_config
-from gateway.library.groups import build_groups
+from typing import Any
+
+from gateway.config import CustomFolder, parse_config
+from gateway.library.index import TreeIndex
 from gateway.library.naming import folder_name, sanitize, unique_names
-from gateway.library.snapshot import build_snapshot
 from gateway.models import RemoteFile, Torrent, TorrentStatus
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+def build_snapshot(now: float, torrents: list[Torrent], categories: tuple[str, ...] = (),
+                   custom: tuple[CustomFolder, ...] = (), used: dict[tuple[str, str], str] | None = None) -> Any:
+    index = TreeIndex("filename", categories, custom, lambda: dict(used or {}), _Clock(now))  # type: ignore[arg-type]
+    return index.load(torrents)
 
 
 def torrent(tid: str, name: str, files: list[tuple[str, int]], *, status: TorrentStatus = TorrentStatus.DOWNLOADED,
@@ -51,8 +66,7 @@ def test_groups_categories_and_custom_folders() -> None:
     show = torrent("s", "Show S01E01", [("ep.mkv", 2 << 20)], added=now - 3600)
     movie = torrent("m", "Movie", [("movie.mkv", 10), ("sample.mkv", 1)], added=now - 10 * 86400)
     bad = torrent("d", "Dead", [("gone.mkv", 5)], status=TorrentStatus.DEAD)
-    groups = build_groups(cfg.categories, cfg.custom_folders, {"tv"})
-    snap = build_snapshot(1, now, [show, movie, bad], groups, {show.key: "tv"}, set(), "filename")
+    snap = build_snapshot(now, [show, movie, bad], cfg.categories, cfg.custom_folders, {show.key: "tv"})
     members = {name: sorted(node.children) for name, node in snap.root.children.items()}  # type: ignore[union-attr]
     assert members["__all__"] == ["Movie", "Show S01E01"]
     assert members["__bad__"] == ["Dead"]
@@ -64,8 +78,7 @@ def test_groups_categories_and_custom_folders() -> None:
 
 def test_subfolders_and_duplicate_paths() -> None:
     t = torrent("a", "Pack", [("Season 1/e1.mkv", 1), ("Season 1/e1.mkv", 2), ("/abs/../x.mkv", 3)])
-    groups = build_groups((), (), set())
-    snap = build_snapshot(1, 0, [t], groups, {}, set(), "filename")
+    snap = build_snapshot(0, [t])
     pack = snap.resolve(["__all__", "Pack"])
     assert sorted(pack.children) == ["Season 1", "abs"]   # type: ignore[union-attr]
     assert sorted(snap.resolve(["__all__", "Pack", "Season 1"]).children) == ["e1.mkv", "e1.mkv [2]"]  # type: ignore[union-attr]

@@ -1,0 +1,253 @@
+"""The tree model behind snapshots: each snapshot is derived from the last one.
+
+``TreeIndex`` is mutable and has one writer (the library's writer thread).
+``derive(changes)`` applies a set of torrent changes and returns the next
+immutable ``Snapshot``, touching only what the changes reach:
+
+- the changed torrents, and the other torrents whose folder name depends on
+  them (the same wanted name, ignoring case: a clash renames both);
+- the groups those torrents enter or leave. A group's member dict is copied
+  once per derive when it changes; an untouched group keeps its node.
+
+A torrent whose data and name did not change keeps its folder node, so what
+frontends cached for it (listings, PROPFIND renders) stays valid. Changing
+the set of groups (a category comes into use) rebuilds everything, which is
+rare and still cheap, since torrent folders lay out their files lazily.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock
+from gateway.config import CustomFolder
+from gateway.library.groups import Group, TorrentView, build_groups
+from gateway.library.naming import bucket_names, folder_name
+from gateway.library.snapshot import DirNode, Node, Snapshot, torrent_folder
+from gateway.models import Torrent, TorrentStatus
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+CategorySource = Callable[[], dict[Key, str]]
+TIMED_GROUPS_EVERY = 60.0   # seconds between re-evaluations of time-dependent groups
+
+
+@dataclass
+class Changes:
+    """What one derive applies; several queued ``Changes`` merge into one."""
+
+    upserts: dict[Key, Torrent] = field(default_factory=dict)
+    deletes: set[Key] = field(default_factory=set)
+    mark_bad: set[Key] = field(default_factory=set)
+    categories: bool = False    # re-read the category source
+
+    def merge(self, other: Changes) -> None:
+        for key in other.upserts:
+            self.deletes.discard(key)
+        self.upserts.update(other.upserts)
+        for key in other.deletes:
+            self.upserts.pop(key, None)
+        self.deletes |= other.deletes
+        self.mark_bad |= other.mark_bad
+        self.categories = self.categories or other.categories
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.deletes or self.mark_bad or self.categories)
+
+
+def shown(torrent: Torrent, bad: bool) -> bool:
+    """Complete torrents with known files, and failed or broken ones (in ``__bad__``).
+
+    A torrent whose files are not known yet stays out: a folder must never
+    appear empty and fill in later (Plex remembers an empty folder).
+    """
+    return (torrent.status == TorrentStatus.DOWNLOADED and bool(torrent.files)) or torrent.status.failed or bad
+
+
+class TreeIndex:
+    def __init__(self, naming: str, categories: tuple[str, ...], custom: tuple[CustomFolder, ...],
+                 category_source: CategorySource, clock: Clock) -> None:
+        self._naming = naming
+        self._category_config = categories
+        self._custom = custom
+        self._category_source = category_source
+        self._clock = clock
+        self.generation = 0
+        self.torrents: dict[Key, Torrent] = {}
+        self.categories: dict[Key, str] = {}
+        self.bad: set[Key] = set()                 # marked bad by readers or repair
+        self._nodes: dict[Key, DirNode] = {}       # shown torrents' folders
+        self._names: dict[Key, str] = {}           # shown torrents' folder names
+        self._owners: dict[str, Key] = {}          # casefolded folder name → torrent
+        self._wanted: dict[Key, str] = {}          # casefolded wanted name, before clash suffixes
+        self._buckets: dict[str, set[Key]] = {}
+        self._bad_shown: set[Key] = set()
+        self._groups: list[Group] = []
+        self._members: dict[str, dict[str, Node]] = {}
+        self._group_nodes: dict[str, DirNode] = {}
+        self._timed_at = 0.0
+        self.snapshot: Snapshot | None = None
+
+    def set_category_source(self, source: CategorySource) -> None:
+        self._category_source = source
+
+    # ----------------------------------------------------------- deriving
+
+    def load(self, torrents: Iterable[Torrent]) -> Snapshot:
+        """The first snapshot, from the persisted index."""
+        self.torrents = {t.key: t for t in torrents}
+        self.categories = self._category_source()
+        return self._rebuild(self._clock.now())
+
+    def derive(self, changes: Changes) -> Snapshot:
+        now = self._clock.now()
+        touched = self._apply(changes)
+        groups = build_groups(self._category_config, self._custom, set(self.categories.values()))
+        if self.snapshot is None or [g.name for g in groups] != [g.name for g in self._groups]:
+            return self._rebuild(now)
+        changed: set[str] = set()
+        candidates = self._candidates(touched)
+        old = {key: self._unplace(key, changed) for key in candidates}
+        for key in touched:
+            self._rebucket(key)
+        for key in sorted(candidates):
+            self._place(key, old.get(key), now, changed)
+        changed |= self._timed_groups(now)
+        return self._publish(now, changed)
+
+    def _apply(self, changes: Changes) -> dict[Key, str | None]:
+        """Update torrents, bad marks and categories; returns touched keys → old wanted name."""
+        keys = set(changes.upserts) | changes.deletes | (changes.mark_bad - self.bad)
+        if changes.categories:
+            fresh = self._category_source()
+            keys |= {k for k in fresh.keys() | self.categories.keys() if fresh.get(k) != self.categories.get(k)}
+            self.categories = fresh
+        touched = {key: self._wanted.get(key) for key in keys}
+        self.torrents.update(changes.upserts)
+        for key in changes.deletes:
+            self.torrents.pop(key, None)
+            self.bad.discard(key)
+        self.bad |= changes.mark_bad & self.torrents.keys()
+        return touched
+
+    def _candidates(self, touched: dict[Key, str | None]) -> set[Key]:
+        """The touched torrents plus every torrent sharing an old or new wanted name with one."""
+        names = {name for name in touched.values() if name is not None}
+        for key in touched:
+            torrent = self.torrents.get(key)
+            if torrent is not None and shown(torrent, key in self.bad):
+                names.add(folder_name(torrent, self._naming).casefold())
+        keys = set(touched)
+        for name in names:
+            keys |= self._buckets.get(name, set())
+        return keys
+
+    def _rebucket(self, key: Key) -> None:
+        old = self._wanted.pop(key, None)
+        if old is not None:
+            bucket = self._buckets[old]
+            bucket.discard(key)
+            if not bucket:
+                del self._buckets[old]
+        torrent = self.torrents.get(key)
+        if torrent is not None and shown(torrent, key in self.bad):
+            name = folder_name(torrent, self._naming).casefold()
+            self._wanted[key] = name
+            self._buckets.setdefault(name, set()).add(key)
+
+    def _unplace(self, key: Key, changed: set[str]) -> DirNode | None:
+        """Take a torrent's folder out of every group; returns the node for reuse."""
+        node = self._nodes.pop(key, None)
+        if node is None:
+            return None
+        name = self._names.pop(key)
+        self._owners.pop(name.casefold(), None)
+        self._bad_shown.discard(key)
+        for group in self._groups:
+            members = self._members[group.name]
+            if members.get(name) is node:
+                self._writable(group.name, changed).pop(name)
+        return node
+
+    def _place(self, key: Key, old: DirNode | None, now: float, changed: set[str] | None) -> None:
+        torrent = self.torrents.get(key)
+        bad = key in self.bad or (torrent is not None and torrent.status.failed)
+        if torrent is None or not shown(torrent, key in self.bad):
+            return
+        name = self._final_name(key)
+        reuse = old is not None and old.name == name and old._source == torrent
+        node = old if reuse and old is not None else torrent_folder(torrent, name)
+        self._nodes[key], self._names[key] = node, name
+        self._owners[name.casefold()] = key
+        if bad:
+            self._bad_shown.add(key)
+        view = TorrentView(torrent, name, self.categories.get(key, ""), bad)
+        for group in self._groups:
+            if group.predicate(view, now):
+                self._writable(group.name, changed)[name] = node
+
+    def _final_name(self, key: Key) -> str:
+        bucket = [self.torrents[k] for k in self._buckets[self._wanted[key]]]
+        name = bucket_names(bucket, self._naming)[key]
+        owner = self._owners.get(name.casefold())
+        if owner is not None and owner != key:   # a literal name equal to another's suffixed one
+            name = f"{name} [{key[0]}-{key[1]}]"
+        return name
+
+    def _writable(self, group: str, changed: set[str] | None) -> dict[str, Node]:
+        """The group's member dict, copied once per derive before its first change."""
+        if changed is not None and group not in changed:
+            changed.add(group)
+            self._members[group] = dict(self._members[group])
+        return self._members[group]
+
+    def _timed_groups(self, now: float) -> set[str]:
+        """Groups like ``last_added`` change with time: re-evaluate them now and then."""
+        timed = [g for g in self._groups if g.timed]
+        if not timed or now - self._timed_at < TIMED_GROUPS_EVERY:
+            return set()
+        self._timed_at = now
+        for group in timed:
+            self._members[group.name] = {
+                self._names[key]: node for key, node in self._nodes.items()
+                if group.predicate(self._view(key), now)}
+        return {g.name for g in timed}
+
+    def _view(self, key: Key) -> TorrentView:
+        return TorrentView(self.torrents[key], self._names[key], self.categories.get(key, ""),
+                           key in self._bad_shown)
+
+    def _rebuild(self, now: float) -> Snapshot:
+        """Everything from scratch (first load, or the set of groups changed)."""
+        old = self._nodes
+        self._groups = build_groups(self._category_config, self._custom, set(self.categories.values()))
+        self._members = {g.name: {} for g in self._groups}
+        self._group_nodes = {}
+        self._nodes, self._names, self._owners, self._bad_shown = {}, {}, {}, set()
+        self._wanted, self._buckets = {}, {}
+        for key in self.torrents:
+            self._rebucket(key)
+        for key in sorted(self._wanted):
+            self._place(key, old.get(key), now, None)
+        self._timed_at = now
+        return self._publish(now, {g.name for g in self._groups})
+
+    def _publish(self, now: float, changed: set[str]) -> Snapshot:
+        for name in changed:
+            members = self._members[name]
+            self._group_nodes[name] = DirNode(name, _newest(members, now), members)
+        groups: dict[str, Node] = {g.name: self._group_nodes[g.name] for g in self._groups}
+        root = DirNode("", _newest(groups, now), groups)
+        self.generation += 1
+        self.snapshot = Snapshot(generation=self.generation, built_at=now, root=root,
+                                 torrents=dict(self.torrents), folders=dict(self._names),
+                                 bad=frozenset(self._bad_shown))
+        return self.snapshot
+
+
+def _newest(children: dict[str, Node], default: float) -> float:
+    """A group's mtime is its newest member's, never "now" (stable for clients)."""
+    return max((child.mtime for child in children.values()), default=default)
