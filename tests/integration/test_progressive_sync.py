@@ -9,6 +9,7 @@ while the budget, not the machine, sets the pace.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -142,3 +143,18 @@ def test_a_reader_goes_ahead_of_queued_background_calls(limited: Emulator, tmp_p
         driver.done.set()
         gateway.stop()
     assert limited.world.count_status(429) == 0
+
+
+def test_health_answers_at_once_while_the_provider_hangs(emulator: Emulator, tmp_path: Any) -> None:
+    emulator.world.add_fault({"path_regex": f"^{RD}/", "delay_ms": 3000})
+    gateway = build(gateway_config(emulator, str(tmp_path / "c")), None).start()
+    budget = gateway.providers["realdebrid"].budget
+    try:
+        wait_until(lambda: budget.in_flight, 5, "the sync's listing to hang at the provider")
+        began = time.monotonic()
+        health = requests.get(f"http://127.0.0.1:{gateway.port}/health", timeout=1).json()
+        assert time.monotonic() - began < 1.0
+        assert health["providers"]["realdebrid"]["budget"]["in_flight"] == 1
+    finally:
+        emulator.world.clear_faults()
+        gateway.stop()
