@@ -231,7 +231,8 @@ class AccountSync:
             with lane(Lane.BACKGROUND):
                 return self._provider.get_torrent(key[1])
         except errors.NotFound:
-            return replace(self._pending[key], status=TorrentStatus.ERROR, status_detail="gone")
+            log.info("%s/%s: deleted at the provider while queued", self.name, key[1])
+            return None   # the next full listing drops it
         except errors.ProviderError as exc:
             log.warning("%s/%s: details failed: %s", self.name, key[1], exc)
             return None
@@ -244,8 +245,6 @@ class AccountSync:
             for key, torrent in results:
                 self._in_flight.discard(key)
                 item = self._pending.pop(key, None)
-                if torrent is not None and torrent.status_detail == "gone":
-                    continue   # deleted at the provider while queued; the next full listing drops it
                 if torrent is not None:
                     fetched.append(torrent if item is None else replace(torrent, added=torrent.added or item.added))
         self._record(fetched, set())
