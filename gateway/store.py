@@ -154,7 +154,8 @@ def _torrent_to_json(torrent: Torrent) -> str:
 
 def _torrent_from_json(text: str) -> Torrent:
     data = json.loads(text)
-    files = tuple(RemoteFile(f[0], f[1], f[2], bool(f[3]), f[4]) for f in data.pop("files"))
+    # One C call per file: ``selected`` stays the stored 0/1, which compares and tests like the bool.
+    files = tuple(map(RemoteFile._make, data.pop("files")))
     data["status"] = TorrentStatus(data["status"])
     data["links"] = tuple(data.get("links", ()))
     return Torrent(files=files, **data)

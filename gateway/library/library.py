@@ -14,9 +14,11 @@ it and fetches details progressively within its request budget.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from gateway import errors
 from gateway.clock import Clock
@@ -44,7 +46,8 @@ class Library:
         self._clock = clock
         self._index = TreeIndex(config.folder_naming, config.categories, config.custom_folders,
                                 categories or dict, clock)
-        self._loaded: list[Torrent] | None = store.load_library()
+        with _paused_gc():
+            self._loaded: list[Torrent] | None = store.load_library()
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()            # guards the queue and the first build
         self._queued = Changes()
@@ -67,8 +70,10 @@ class Library:
         if snapshot is None:
             with self._lock:   # the first build, from the store: at start-up, before serving
                 if self._snapshot is None:
-                    self._snapshot = self._index.load(self._loaded or [])
+                    with _paused_gc():
+                        self._snapshot = self._index.load(self._loaded or [])
                     self._loaded = None
+                    gc.freeze()   # what start-up made lives on: later collections need not walk it
                 snapshot = self._snapshot
         return snapshot
 
@@ -165,3 +170,16 @@ class Library:
 
     def sync_stats(self) -> Mapping[str, dict[str, object]]:
         return {name: sync.stats() for name, sync in self.syncs.items()}
+
+
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Loading a large library makes millions of objects that all live on; the cyclic
+    collector would walk them over and over while they are made (three times slower)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
