@@ -15,9 +15,9 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
@@ -165,13 +165,17 @@ class GatewayDAVProvider(DAVProvider):
 
 # ------------------------------------------------------------------ PROPFIND
 
-def _http_date(ts: float) -> str:
-    return formatdate(ts, usegmt=True)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _iso_date(ts: float) -> str:
-    import datetime as dt
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _dates(ts: float) -> tuple[str, str]:
+    """(RFC 1123, ISO 8601) from one gmtime: a 100,000-member listing formats 200,000 dates,
+    and email.utils.formatdate plus datetime.strftime took half its render time."""
+    t = time.gmtime(ts)
+    clock = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    http = f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} {clock} GMT"
+    return http, f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{clock}Z"
 
 
 def _escape(text: str) -> str:
@@ -179,11 +183,12 @@ def _escape(text: str) -> str:
 
 
 def _prop_values(entry: Entry) -> dict[str, str]:
+    modified, created = _dates(entry.mtime)
     values = {
         "resourcetype": "<D:collection/>" if entry.is_dir else "",
         "displayname": _escape(entry.name),
-        "getlastmodified": _http_date(entry.mtime),
-        "creationdate": _iso_date(entry.mtime),
+        "getlastmodified": modified,
+        "creationdate": created,
         "getcontenttype": _escape(entry.content_type),
     }
     if not entry.is_dir:
@@ -202,7 +207,22 @@ def _empty_element(prop: Prop) -> str:
     return f'<X:{name} xmlns:X="{_escape(namespace)}"/>'
 
 
+def _allprop(href: str, entry: Entry) -> str:
+    """``_response`` for allprop in one format: what a plain PROPFIND of a large group costs."""
+    modified, created = _dates(entry.mtime)
+    kind = "<D:resourcetype><D:collection/></D:resourcetype>" if entry.is_dir else "<D:resourcetype/>"
+    head = f"<D:response><D:href>{_escape(href)}</D:href><D:propstat><D:prop>{kind}"
+    tail = "" if entry.is_dir else (f"<D:getcontentlength>{entry.size}</D:getcontentlength>"
+                                    f'<D:getetag>"{entry.etag}"</D:getetag>')
+    return (f"{head}<D:displayname>{_escape(entry.name)}</D:displayname>"
+            f"<D:getlastmodified>{modified}</D:getlastmodified><D:creationdate>{created}</D:creationdate>"
+            f"<D:getcontenttype>{_escape(entry.content_type)}</D:getcontenttype>{tail}"
+            "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
+
+
 def _response(href: str, entry: Entry, props: tuple[Prop, ...] | None) -> str:
+    if props is None:
+        return _allprop(href, entry)
     values = _prop_values(entry)
     wanted = props if props is not None else tuple(("DAV:", name) for name in values)
     have = [name for ns, name in wanted if ns == "DAV:" and name in values]

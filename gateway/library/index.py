@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from gateway.clock import Clock
 from gateway.config import CustomFolder
+from gateway.library.frozenmap import FrozenMap
 from gateway.library.groups import Group, TorrentView, build_groups
 from gateway.library.naming import bucket_names, folder_name
 from gateway.library.snapshot import DirNode, Node, Snapshot, torrent_folder
@@ -83,11 +84,16 @@ class TreeIndex:
         self._names: dict[Key, str] = {}           # shown torrents' folder names
         self._owners: dict[str, Key] = {}          # casefolded folder name → torrent
         self._wanted: dict[Key, str] = {}          # casefolded wanted name, before clash suffixes
+        self._plain: dict[Key, str] = {}           # the wanted name itself (a lone torrent's folder)
         self._buckets: dict[str, set[Key]] = {}
         self._bad_shown: set[Key] = set()
         self._groups: list[Group] = []
         self._members: dict[str, dict[str, Node]] = {}
         self._group_nodes: dict[str, DirNode] = {}
+        self._mtimes: dict[str, float] = {}        # each group's newest member time
+        self._stale_mtimes: set[str] = set()       # groups that lost their newest member
+        self._torrents_view: FrozenMap[Key, Torrent] = FrozenMap()
+        self._names_view: FrozenMap[Key, str] = FrozenMap()
         self._timed_at = 0.0
         self.snapshot: Snapshot | None = None
 
@@ -116,6 +122,8 @@ class TreeIndex:
         for key in sorted(candidates):
             self._place(key, old.get(key), now, changed)
         changed |= self._timed_groups(now)
+        self._torrents_view = self._torrents_view.evolve({k: self.torrents.get(k) for k in touched})
+        self._names_view = self._names_view.evolve({k: self._names.get(k) for k in candidates})
         return self._publish(now, changed)
 
     def _apply(self, changes: Changes) -> dict[Key, str | None]:
@@ -147,6 +155,7 @@ class TreeIndex:
 
     def _rebucket(self, key: Key) -> None:
         old = self._wanted.pop(key, None)
+        self._plain.pop(key, None)
         if old is not None:
             bucket = self._buckets[old]
             bucket.discard(key)
@@ -154,8 +163,9 @@ class TreeIndex:
                 del self._buckets[old]
         torrent = self.torrents.get(key)
         if torrent is not None and shown(torrent, key in self.bad):
-            name = folder_name(torrent, self._naming).casefold()
-            self._wanted[key] = name
+            plain = folder_name(torrent, self._naming)
+            name = plain.casefold()
+            self._wanted[key], self._plain[key] = name, plain
             self._buckets.setdefault(name, set()).add(key)
 
     def _unplace(self, key: Key, changed: set[str]) -> DirNode | None:
@@ -170,6 +180,8 @@ class TreeIndex:
             members = self._members[group.name]
             if members.get(name) is node:
                 self._writable(group.name, changed).pop(name)
+                if node.mtime >= self._mtimes.get(group.name, node.mtime):
+                    self._stale_mtimes.add(group.name)
         return node
 
     def _place(self, key: Key, old: DirNode | None, now: float, changed: set[str] | None) -> None:
@@ -188,10 +200,12 @@ class TreeIndex:
         for group in self._groups:
             if group.predicate(view, now):
                 self._writable(group.name, changed)[name] = node
+                self._mtimes[group.name] = max(self._mtimes.get(group.name, node.mtime), node.mtime)
 
     def _final_name(self, key: Key) -> str:
-        bucket = [self.torrents[k] for k in self._buckets[self._wanted[key]]]
-        name = bucket_names(bucket, self._naming)[key]
+        keys = self._buckets[self._wanted[key]]
+        lone = len(keys) == 1
+        name = self._plain[key] if lone else bucket_names([self.torrents[k] for k in keys], self._naming)[key]
         owner = self._owners.get(name.casefold())
         if owner is not None and owner != key:   # a literal name equal to another's suffixed one
             name = f"{name} [{key[0]}-{key[1]}]"
@@ -214,6 +228,7 @@ class TreeIndex:
             self._members[group.name] = {
                 self._names[key]: node for key, node in self._nodes.items()
                 if group.predicate(self._view(key), now)}
+            self._stale_mtimes.add(group.name)
         return {g.name for g in timed}
 
     def _view(self, key: Key) -> TorrentView:
@@ -226,24 +241,30 @@ class TreeIndex:
         self._groups = build_groups(self._category_config, self._custom, set(self.categories.values()))
         self._members = {g.name: {} for g in self._groups}
         self._group_nodes = {}
+        self._mtimes, self._stale_mtimes = {}, set()
         self._nodes, self._names, self._owners, self._bad_shown = {}, {}, {}, set()
-        self._wanted, self._buckets = {}, {}
+        self._wanted, self._plain, self._buckets = {}, {}, {}
         for key in self.torrents:
             self._rebucket(key)
         for key in sorted(self._wanted):
             self._place(key, old.get(key), now, None)
         self._timed_at = now
+        self._torrents_view = FrozenMap(dict(self.torrents))
+        self._names_view = FrozenMap(dict(self._names))
         return self._publish(now, {g.name for g in self._groups})
 
     def _publish(self, now: float, changed: set[str]) -> Snapshot:
         for name in changed:
             members = self._members[name]
-            self._group_nodes[name] = DirNode(name, _newest(members, now), members)
+            if name in self._stale_mtimes or not members:
+                self._mtimes[name] = _newest(members, now)   # rare: the newest member left
+            self._group_nodes[name] = DirNode(name, self._mtimes[name], members)
+        self._stale_mtimes.clear()
         groups: dict[str, Node] = {g.name: self._group_nodes[g.name] for g in self._groups}
         root = DirNode("", _newest(groups, now), groups)
         self.generation += 1
         self.snapshot = Snapshot(generation=self.generation, built_at=now, root=root,
-                                 torrents=dict(self.torrents), folders=dict(self._names),
+                                 torrents=self._torrents_view, folders=self._names_view,
                                  bad=frozenset(self._bad_shown))
         return self.snapshot
 

@@ -165,6 +165,7 @@ class Library:
             done.set()
         if self._writer is not None:
             self._writer.join(5)
+        gc.unfreeze()   # a stopped library's cycles must be collectable (tests start many in one process)
 
     # ------------------------------------------------------------- stats
 

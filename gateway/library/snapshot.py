@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import mimetypes
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.library.naming import sanitize, split_path
@@ -138,8 +139,8 @@ class Snapshot:
     generation: int
     built_at: float
     root: DirNode
-    torrents: dict[tuple[str, str], Torrent]
-    folders: dict[tuple[str, str], str]        # torrent key → folder name
+    torrents: Mapping[tuple[str, str], Torrent]   # every torrent, shown or not
+    folders: Mapping[tuple[str, str], str]        # shown torrent key → folder name
     bad: frozenset[tuple[str, str]]
 
     def file(self, ref: FileRef) -> tuple[Torrent, RemoteFile] | None:
