@@ -102,12 +102,14 @@ def _start_demo_emulator() -> Any:
 
 def _serve(config: Config, emulator: Any) -> int:
     from gateway.app import build
+    from gateway.server import tune_interpreter
 
     stop = threading.Event()
     # Installed before the FUSE mount starts: libfuse only takes signals still at their
     # default, and its SIGHUP handler would end the mount while the gateway runs on.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
+    tune_interpreter()
     gateway = build(config).start()
     host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
     base = f"http://{host}:{gateway.port}{config.prefix}"

@@ -7,6 +7,7 @@ plugins and error handling never wrap WebDAV responses.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -14,8 +15,17 @@ from cheroot import wsgi
 
 log = logging.getLogger(__name__)
 
+SWITCH_INTERVAL = 0.0005   # seconds a thread may hold the interpreter while others wait
 MIN_THREADS = 16
 MAX_THREADS = 128
+
+
+def tune_interpreter() -> None:
+    """For the serving process (the CLI), once: request threads wait for the interpreter after
+    every socket call, and with the default 5 ms switch interval a sync parsing a
+    100,000-torrent listing made each PROPFIND wait ~20 ms. A shorter interval hands the
+    interpreter over sooner, at a small cost in throughput for the background work."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:

@@ -50,6 +50,7 @@ from gateway.imports.records import AddRequest  # noqa: E402
 from gateway.library.groups import ALL  # noqa: E402
 from gateway.library.snapshot import DirNode  # noqa: E402
 from gateway.models import Torrent  # noqa: E402
+from gateway.server import tune_interpreter  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Library at scale (scripts/bench_scale.py)"
@@ -267,6 +268,38 @@ def timed_median(fn: Callable[[], tuple[float, int]], runs: int) -> list[float]:
 
 # ------------------------------------------------------------------ phases
 
+def phase_restart_process(config: Config, session: requests.Session, n: int, res: dict[str, Any]) -> None:
+    """What a user's restart costs: a new ``python -m gateway`` on the warm store, from spawn
+    until a PROPFIND of ``__all__`` answers with every member."""
+    port = free_port()
+    raw = {"bind_address": "127.0.0.1", "port": port, "use_auth": False,
+           "debrids": [{"name": "realdebrid", "api_key": TOKEN, "api_url": config.debrids[0].api_url,
+                        "rate_limit": "off", "torrents_refresh_interval": "15s"}]}
+    Path(config.config_dir, "config.json").write_text(json.dumps(raw))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", config.config_dir],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+    try:
+        url = f"http://127.0.0.1:{port}/webdav/{ALL}/"
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                elapsed, count = propfind(session, url)
+                break
+            if time.perf_counter() - t0 > 60 or proc.poll() is not None:
+                raise RuntimeError("the restarted gateway did not serve")
+            time.sleep(0.05)
+        res["restart_process_s"] = round(time.perf_counter() - t0, 2)
+        res["restart_process_listing_s"] = round(elapsed, 2)
+        if count != n:
+            raise RuntimeError(f"restart: {count} members in {ALL}, expected {n}")
+        note(f"restart in a new process to a {n}-member listing: {res['restart_process_s']} s "
+             f"(the listing itself {res['restart_process_listing_s']} s)")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def phase_restart(config: Config, session: requests.Session, n: int, res: dict[str, Any]) -> Gateway:
     t0 = time.perf_counter()
     gw = build(config).start()
@@ -430,6 +463,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         note(f"local tree of {res['rclone_folders']} x {per} sparse files in {res['tree_s']} s")
         config = gateway_config(emu.origin + "/rest/1.0", os.path.join(tmp.name, "config"))
 
+        tune_interpreter()   # as the CLI does for the serving process
         started = time.perf_counter()
         gw = build(config).start()
         res["first_sync_s"] = round(first_sync(gw, session, n, started), 1)
@@ -440,6 +474,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gw = None
         res["rss_after_stop_mb"] = rss_mb()
 
+        phase_restart_process(config, session, n, res)
         gw = phase_restart(config, session, n, res)
         res["rss_after_restart_mb"] = rss_mb()
         phase_all_listing(gw, session, n, res)
@@ -492,9 +527,11 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"< {tg['rss_mb']:.0f} MB", verdict(res["rss_after_sync_mb"] < tg["rss_mb"])),
         ("  RSS after stopping that gateway / after the restart / at the end",
          f"{res['rss_after_stop_mb']} / {res['rss_after_restart_mb']} / {res['rss_end_mb']} MB", "", ""),
-        (f"restart to serving (warm store): build + start + PROPFIND D:1 {ALL} with {n} members",
-         f"{res['restart_s']} s (build+start {res['restart_build_s']} s)", f"< {tg['restart_s']:.0f} s",
-         verdict(res["restart_s"] < tg["restart_s"])),
+        (f"restart to serving (warm store), a new process: spawn until PROPFIND D:1 {ALL} answers {n} members",
+         f"{res['restart_process_s']} s (the listing {res['restart_process_listing_s']} s)",
+         f"< {tg['restart_s']:.0f} s", verdict(res["restart_process_s"] < tg["restart_s"])),
+        ("  the same in the benchmark process, after stopping the first gateway",
+         f"{res['restart_s']} s (build+start {res['restart_build_s']} s)", "", ""),
         (f"PROPFIND D:1 {ALL}, first render (after the restart)", f"{res['all_first_s']} s",
          f"< {tg['all_first_s']:.0f} s", verdict(res["all_first_s"] < tg["all_first_s"])),
         (f"PROPFIND D:1 {ALL}, first render after one change", f"{res['all_after_change_s']} s",

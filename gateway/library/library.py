@@ -60,7 +60,8 @@ class Library:
     def _account_sync(self, provider: Provider) -> AccountSync:
         debrid = self._config.debrid(provider.name)
         interval = debrid.torrents_refresh_interval if debrid is not None else 300.0
-        return AccountSync(provider, self._store, self._clock, interval,
+        stored = sum(1 for t in self._loaded or () if t.provider == provider.name)
+        return AccountSync(provider, self._store, self._clock, interval, stored=stored,
                            known=lambda: self.snapshot().torrents, publish=self._publish_batch)
 
     # ------------------------------------------------------------ reading

@@ -7,7 +7,9 @@ What one account's sync does, step by step (``step()`` runs on its worker):
   with what it knows. Only when the count does not add up, or when the last
   full listing is older than ``FULL_LISTING_EVERY`` (5 minutes), does it list
   everything: that is how torrents deleted at the provider disappear. A
-  refresh that finds nothing new costs one call and almost no CPU.
+  refresh that finds nothing new costs one call and almost no CPU. A restart
+  counts the store as a fresh full listing, so a complete library costs one
+  call at start too; an interrupted first sync does not add up, and lists.
 - **Details.** A list item has no files. Torrents that are complete and new
   (or changed) wait in a queue, newest first, and are fetched in the
   budget's background lane, so readers and imports always go first.
@@ -70,7 +72,8 @@ def _keep_files(item: Torrent, known: Torrent) -> Torrent:
 
 class AccountSync:
     def __init__(self, provider: Provider, store: Store, clock: Clock, interval: float, *,
-                 known: Callable[[], Mapping[Key, Torrent]], publish: Callable[[Changes], None]) -> None:
+                 known: Callable[[], Mapping[Key, Torrent]], publish: Callable[[Changes], None],
+                 stored: int = 0) -> None:
         self.name = provider.name
         self._provider = provider
         self._store = store
@@ -86,9 +89,11 @@ class AccountSync:
         self._pool: ThreadPoolExecutor | None = None
         self._closing = threading.Event()
         self._next_listing = 0.0
-        self._last_full: float | None = None
+        # A warm start trusts the store like a recent full listing: when the newest page and the
+        # account's count agree with it, one call is enough (the next full listing is 5 min away).
+        self._last_full: float | None = clock.monotonic() if stored else None
         self._last_publish = clock.monotonic()
-        self.listed = 0
+        self.listed = stored
         self.last_listing = 0.0      # wall time of the last successful listing
         self.error = ""
         self.calls = {"listing": 0, "details": 0}
