@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 
 class TorrentStatus(enum.StrEnum):
@@ -37,6 +39,55 @@ class RemoteFile(NamedTuple):
     link: str = ""   # the provider's restricted link (RD) or direct URL; "" until ready
 
 
+class StoredFiles(Sequence[RemoteFile]):
+    """A torrent's files as the store keeps them, decoded on first use.
+
+    A restart loads 100,000 torrents with a million files; most are never
+    listed before the next change, and decoding them all took most of the
+    start-up. Length, and the size and count of the selected files (what a
+    torrent folder shows before it is opened), are known without decoding.
+    The raw text is kept: a second thread may be decoding it at the same time.
+    """
+
+    __slots__ = ("_raw", "_count", "shown", "_files")
+
+    def __init__(self, raw: str, count: int, shown: tuple[int, int]) -> None:
+        self._raw = raw
+        self._count = count
+        self.shown = shown          # (bytes, files) of the selected files
+        self._files: tuple[RemoteFile, ...] | None = None
+
+    def _decoded(self) -> tuple[RemoteFile, ...]:
+        files = self._files
+        if files is None:
+            files = self._files = tuple(map(RemoteFile._make, json.loads(self._raw)))
+        return files
+
+    @overload
+    def __getitem__(self, index: int) -> RemoteFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RemoteFile]: ...
+    def __getitem__(self, index: Any) -> Any:
+        return self._decoded()[index]
+
+    def __iter__(self) -> Iterator[RemoteFile]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        return isinstance(other, Sequence) and self._decoded() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._decoded())
+
+    def __repr__(self) -> str:
+        return f"StoredFiles({self._count} files)"
+
+
 @dataclass(frozen=True, slots=True)
 class Torrent:
     """A torrent in a provider account. ``files`` is empty in bare list results."""
@@ -50,7 +101,7 @@ class Torrent:
     progress: float        # 0..1
     added: float           # epoch seconds, from the provider
     ended: float = 0.0
-    files: tuple[RemoteFile, ...] = ()
+    files: Sequence[RemoteFile] = ()   # a tuple, or StoredFiles when loaded from the store
     status_detail: str = ""   # the provider's own status word (virus, magnet_error, ...)
     speed: int = 0
     seeders: int = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from gateway.config import Config
 from gateway.models import RemoteFile
@@ -25,6 +26,6 @@ def wanted(file: RemoteFile, config: Config) -> bool:
     return config.allow_samples or not is_sample(file.path)
 
 
-def select(files: tuple[RemoteFile, ...], config: Config) -> list[int]:
+def select(files: Sequence[RemoteFile], config: Config) -> list[int]:
     """File ids to select, in ascending order (RD maps links to files in id order)."""
     return sorted(f.id for f in files if wanted(f, config))

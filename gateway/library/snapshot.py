@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.library.naming import sanitize, split_path
-from gateway.models import RemoteFile, Torrent
+from gateway.models import RemoteFile, StoredFiles, Torrent
 
 mimetypes.add_type("video/x-matroska", ".mkv")
 mimetypes.add_type("text/plain", ".srt")
@@ -107,10 +107,15 @@ def visible_files(torrent: Torrent) -> list[RemoteFile]:
 
 
 def torrent_folder(torrent: Torrent, name: str) -> DirNode:
-    """The folder of one torrent; its files are laid out when first listed."""
-    shown = visible_files(torrent)
+    """The folder of one torrent; its files are laid out (and decoded) when first listed."""
+    files = torrent.files
+    if isinstance(files, StoredFiles):
+        size, count = files.shown
+    else:
+        shown = visible_files(torrent)
+        size, count = sum(f.size for f in shown), len(shown)
     return DirNode(name, torrent.added or torrent.ended, None, torrent=torrent.key,
-                   size=sum(f.size for f in shown), files=len(shown), source=torrent)
+                   size=size, files=count, source=torrent)
 
 
 def _file_tree(torrent: Torrent, mtime: float) -> dict[str, Node]:

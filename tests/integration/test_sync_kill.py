@@ -26,7 +26,8 @@ def _persisted(config_dir: Path) -> set[str]:
         rows = db.execute("SELECT data FROM library_torrents").fetchall()
     finally:
         db.close()
-    return {json.loads(row[0])["name"] for row in rows if json.loads(row[0])["files"]}
+    heads = [json.loads(row[0].partition("\n")[0]) for row in rows]   # the torrent; its files follow
+    return {head["name"] for head in heads if head.get("nfiles")}
 
 
 def _visible(url: str) -> set[str]:
