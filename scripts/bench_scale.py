@@ -281,14 +281,15 @@ def phase_restart_process(config: Config, session: requests.Session, n: int, res
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     try:
-        url = f"http://127.0.0.1:{port}/webdav/{ALL}/"
-        while True:
+        while True:   # serving: the first answer, from the whole tree (built before the port opens)
             with contextlib.suppress(requests.ConnectionError):
-                elapsed, count = propfind(session, url)
-                break
+                if session.get(f"http://127.0.0.1:{port}/health", timeout=HTTP_TIMEOUT).ok:
+                    break
             if time.perf_counter() - t0 > 60 or proc.poll() is not None:
                 raise RuntimeError("the restarted gateway did not serve")
-            time.sleep(0.05)
+            time.sleep(0.02)
+        res["restart_process_serving_s"] = round(time.perf_counter() - t0, 2)
+        elapsed, count = propfind(session, f"http://127.0.0.1:{port}/webdav/{ALL}/")
         res["restart_process_s"] = round(time.perf_counter() - t0, 2)
         res["restart_process_listing_s"] = round(elapsed, 2)
         if count != n:
@@ -527,9 +528,11 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"< {tg['rss_mb']:.0f} MB", verdict(res["rss_after_sync_mb"] < tg["rss_mb"])),
         ("  RSS after stopping that gateway / after the restart / at the end",
          f"{res['rss_after_stop_mb']} / {res['rss_after_restart_mb']} / {res['rss_end_mb']} MB", "", ""),
-        (f"restart to serving (warm store), a new process: spawn until PROPFIND D:1 {ALL} answers {n} members",
-         f"{res['restart_process_s']} s (the listing {res['restart_process_listing_s']} s)",
-         f"< {tg['restart_s']:.0f} s", verdict(res["restart_process_s"] < tg["restart_s"])),
+        ("restart to serving (warm store), a new process: spawn until the first answer (/health)",
+         f"{res['restart_process_serving_s']} s", f"< {tg['restart_s']:.0f} s",
+         verdict(res["restart_process_serving_s"] < tg["restart_s"])),
+        (f"  then until a PROPFIND D:1 of {ALL} has answered all {n} members",
+         f"{res['restart_process_s']} s (the listing {res['restart_process_listing_s']} s)", "", ""),
         ("  the same in the benchmark process, after stopping the first gateway",
          f"{res['restart_s']} s (build+start {res['restart_build_s']} s)", "", ""),
         (f"PROPFIND D:1 {ALL}, first render (after the restart)", f"{res['all_first_s']} s",
