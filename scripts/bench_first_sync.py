@@ -25,10 +25,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,9 +38,19 @@ from typing import Any
 from urllib.parse import unquote
 
 import requests
+from benchkit import (
+    ROOT,
+    EmulatorProcess,
+    add_output_flags,
+    machine,
+    make_note,
+    markdown_section,
+    new_session,
+    publish,
+    shut_down,
+    verdict,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## First sync inside the budget (scripts/bench_first_sync.py)"
 TOKEN = "bench"
 TORRENTS = 10_000
@@ -58,20 +66,7 @@ TARGET_TTFB_S = 1.0
 HTTP_TIMEOUT = (10.0, 60.0)
 
 
-def note(msg: str) -> None:
-    print(f"[first-sync {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def new_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False   # loopback only
-    return session
+note = make_note("first-sync")
 
 
 # ------------------------------------------------------------------ emulator
@@ -83,56 +78,6 @@ def make_torrent(i: int) -> dict[str, Any]:
     added = dt.datetime(2021, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
     return {"hash": hashlib.sha1(f"first-sync-{i}".encode()).hexdigest(), "name": name, "files": files,
             "added": added.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
-
-
-class Emulator:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self._out = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.emulators", "--port", str(self.port), "--token", TOKEN],
-            cwd=str(ROOT), stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.session = new_session()
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.proc.returncode}")
-            with contextlib.suppress(requests.RequestException):
-                if self.session.get(self.origin + "/__emu/state", timeout=1.0).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("emulator not ready")
-
-    def set_knobs(self, **knobs: Any) -> dict[str, Any]:
-        r = self.session.post(self.origin + "/__emu/knobs", json=knobs, timeout=HTTP_TIMEOUT)
-        r.raise_for_status()
-        return dict(r.json())
-
-    def seed(self, count: int) -> None:
-        for start in range(0, count, SEED_BATCH):
-            batch = [make_torrent(i) for i in range(start, min(count, start + SEED_BATCH))]
-            r = self.session.post(self.origin + "/__emu/library", json={"token": TOKEN, "torrents": batch},
-                                  timeout=HTTP_TIMEOUT)
-            r.raise_for_status()
-
-    def api_log(self) -> list[dict[str, Any]]:
-        r = self.session.get(self.origin + "/__emu/log", params={"path_prefix": API_PREFIX}, timeout=HTTP_TIMEOUT)
-        r.raise_for_status()
-        return list(r.json()["entries"])
-
-    def stop(self) -> None:
-        self.session.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out.close()
 
 
 def busiest_window(times: list[float], period: float) -> int:
@@ -288,7 +233,7 @@ def after_restart(gw: GatewayProcess, session: requests.Session, res: dict[str, 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     res: dict[str, Any] = {"torrents": args.torrents}
-    emu = Emulator()
+    emu = EmulatorProcess(TOKEN, timeout=HTTP_TIMEOUT)
     tmp = tempfile.TemporaryDirectory(prefix="bench-first-sync-")
     session = new_session()
     gw: GatewayProcess | None = None
@@ -297,7 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res["knobs"] = {k: v for k, v in emu.set_knobs(rate_limit=RATE_LIMIT, rate_period=RATE_PERIOD,
                                                         rate_window="sliding").items() if k.startswith("rate_")}
         t = time.perf_counter()
-        emu.seed(args.torrents)
+        emu.seed(args.torrents, make_torrent, SEED_BATCH)
         note(f"emulator seeded with {args.torrents} torrents in {time.perf_counter() - t:.1f}s")
         config_dir = Path(tmp.name) / "config"
         write_config(config_dir, emu.origin + API_PREFIX)
@@ -314,7 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res["stats_at_300s"] = sync_stats(session, gw.base)
             note(f"{LONG_POINT:.0f}s (restart at {restart_at - start:.0f}s): "
                  f"{res['visible'][int(LONG_POINT)]} visible; {res['stats_at_300s']}")
-        entries = emu.api_log()
+        entries = emu.log_entries(path_prefix=API_PREFIX)
         res["api_calls"] = len(entries)
         res["busiest_60s"] = busiest_window([float(e["t"]) for e in entries], RATE_PERIOD)
         res["status_429"] = sum(1 for e in entries if e["status"] == 429)
@@ -323,17 +268,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if gw is not None:
             gw.stop()
-        session.close()
-        emu.stop()
-        with contextlib.suppress(Exception):
-            tmp.cleanup()
+        shut_down(session, emu, tmp)
 
 
 # ------------------------------------------------------------------ output
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
 
 def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     vis = res["visible"]
@@ -364,64 +302,29 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def table(res: dict[str, Any]) -> str:
-    body = rows(res)
-    head = ("metric", "value", "target", "")
-    widths = [max(len(head[i]), *(len(r[i]) for r in body)) for i in range(4)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
-    return "\n".join(lines)
-
-
 def command(args: argparse.Namespace) -> str:
     return ".venv/bin/python scripts/bench_first_sync.py" + (" --short" if args.short else "")
 
 
 def section(res: dict[str, Any], args: argparse.Namespace) -> str:
-    machine = (f"{os.cpu_count()} CPUs, {platform.system().lower()}, Python {platform.python_version()}, "
-               f"{dt.date.today().isoformat()}")
-    lines = [SECTION, "",
-             f"Run on {machine}. Emulator in a subprocess seeded with {res['torrents']:,} downloaded torrents "
+    intro = (f"Run on {machine()}. Emulator in a subprocess seeded with {res['torrents']:,} downloaded torrents "
              f"(1-3 small files each, distinct added times) and enforcing {RATE_LIMIT} calls per "
              f"{RATE_PERIOD:.0f} s per token (sliding window); the gateway is `python -m gateway` in its own "
              "subprocess with the default Real-Debrid budget (250/minute) and `torrents_refresh_interval` 15s, "
              f"in real time. Times count from the gateway's start; it is SIGKILLed at ~{KILL_AT:.0f} s and "
-             "restarted on the same config dir.", "",
-             "| measure | result | target | |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(res)]
-    lines += ["", f"Reproduce with `{command(args)}` (whole run {res['run_s']} s).", ""]
-    return "\n".join(lines)
-
-
-def write_docs(text: str) -> None:
-    doc = DOCS.read_text(encoding="utf-8")
-    start = doc.find(SECTION)
-    if start < 0:
-        DOCS.write_text(doc.rstrip("\n") + "\n\n" + text, encoding="utf-8")
-        return
-    end = doc.find("\n## ", start + len(SECTION))
-    tail = doc[end + 1:] if end >= 0 else ""
-    DOCS.write_text(doc[:start] + text + ("\n" + tail if tail else ""), encoding="utf-8")
+             "restarted on the same config dir.")
+    footer = f"Reproduce with `{command(args)}` (whole run {res['run_s']} s)."
+    return markdown_section(SECTION, intro, rows(res), footer)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="First sync of 10,000 torrents inside a 250/minute budget.")
     p.add_argument("--torrents", type=int, default=TORRENTS)
     p.add_argument("--short", action="store_true", help="skip the 300 s point")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--write-docs", action="store_true", help=f"write the section in {DOCS.relative_to(ROOT)}")
+    add_output_flags(p)
     args = p.parse_args(argv)
     res = run(args)
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(table(res))
-        print(f"\ncommand: {command(args)}  (whole run {res['run_s']} s)")
-    if args.write_docs:
-        write_docs(section(res, args))
-        note(f"wrote the section in {DOCS}")
-    return 0
+    return publish(res, rows(res), command(args), args, SECTION, lambda: section(res, args), note)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,8 +38,23 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from benchkit import (
+    ROOT,
+    EmulatorProcess,
+    add_output_flags,
+    free_port,
+    machine,
+    make_note,
+    markdown_section,
+    new_session,
+    publish,
+    reexec_with_malloc_arena_max,
+    release_cheroot_stats,
+    rss_mb,
+    shut_down,
+    verdict,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import Gateway, build  # noqa: E402
@@ -52,7 +65,6 @@ from gateway.library.snapshot import DirNode  # noqa: E402
 from gateway.models import Torrent  # noqa: E402
 from gateway.server import tune_interpreter  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Library at scale (scripts/bench_scale.py)"
 TOKEN = "bench"
 SEED_BATCH = 1000
@@ -69,28 +81,7 @@ TARGETS = {"rss_mb": 1024.0, "restart_s": 5.0, "all_first_s": 3.0, "all_median_m
            "folder_ratio": 1.5, "swap_ms": 50.0, "idle_cpu_pct": 5.0}
 
 
-def note(msg: str) -> None:
-    print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def new_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False   # loopback only
-    return session
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
-    return float("nan")
+note = make_note("scale")
 
 
 def cpu_seconds() -> float:
@@ -121,47 +112,6 @@ def make_torrent(i: int, per: int) -> dict[str, Any]:
     added = dt.datetime(2019, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
     return {"hash": hashlib.sha1(f"scale-{i}".encode()).hexdigest(), "name": name, "files": files,
             "added": added.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
-
-
-class Emulator:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self._out = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.emulators", "--port", str(self.port), "--token", TOKEN,
-             "--no-rate-limit"],
-            cwd=str(ROOT), stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.session = new_session()
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.proc.returncode}")
-            with contextlib.suppress(requests.RequestException):
-                if self.session.get(self.origin + "/__emu/state", timeout=1.0).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("emulator not ready")
-
-    def seed(self, count: int, per: int) -> None:
-        for start in range(0, count, SEED_BATCH):
-            batch = [make_torrent(i, per) for i in range(start, min(count, start + SEED_BATCH))]
-            r = self.session.post(self.origin + "/__emu/library", json={"token": TOKEN, "torrents": batch},
-                                  timeout=HTTP_TIMEOUT)
-            r.raise_for_status()
-
-    def stop(self) -> None:
-        self.session.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._out.close()
 
 
 # ------------------------------------------------------------------ rclone
@@ -210,14 +160,6 @@ def gateway_config(api_url: str, config_dir: str, mount_path: str = "") -> Confi
     if mount_path:
         raw["mount"] = {"type": "fuse", "mount_path": mount_path}
     return parse_config(raw, config_dir)
-
-
-def release_cheroot_stats() -> None:
-    """cheroot keeps every server in logging.statistics, which would keep a stopped gateway alive."""
-    stats = getattr(logging, "statistics", None)
-    if isinstance(stats, dict):
-        for key in [k for k in stats if str(k).startswith("Cheroot HTTPServer")]:
-            del stats[key]
 
 
 def stop_gateway(gw: Gateway) -> None:
@@ -447,7 +389,7 @@ def phase_qbit(gw: Gateway, session: requests.Session, res: dict[str, Any]) -> N
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n, per = args.torrents, args.files_per_torrent
     res: dict[str, Any] = {"torrents": n, "files_per_torrent": per, "files": n * per}
-    emu = Emulator()
+    emu = EmulatorProcess(TOKEN, "--no-rate-limit", timeout=HTTP_TIMEOUT)
     tmp = tempfile.TemporaryDirectory(prefix="bench-scale-")
     session = new_session()
     gw: Gateway | None = None
@@ -455,7 +397,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         emu.wait_ready()
         t = time.perf_counter()
-        emu.seed(n, per)
+        emu.seed(n, lambda i: make_torrent(i, per), SEED_BATCH)
         res["seed_s"] = round(time.perf_counter() - t, 1)
         note(f"emulator seeded with {n} x {per} in {res['seed_s']} s")
         tree = Path(tmp.name) / "tree"
@@ -506,17 +448,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 gw.stop()
         if rclone is not None:
             rclone.stop()
-        session.close()
-        emu.stop()
-        with contextlib.suppress(Exception):
-            tmp.cleanup()
+        shut_down(session, emu, tmp)
 
 
 # ------------------------------------------------------------------ output
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
 
 def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     tg = TARGETS
@@ -566,16 +501,6 @@ def rows(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def table(res: dict[str, Any]) -> str:
-    body = rows(res)
-    head = ("metric", "value", "target", "")
-    widths = [max(len(head[i]), *(len(r[i]) for r in body)) for i in range(4)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
-    return "\n".join(lines)
-
-
 def command(args: argparse.Namespace) -> str:
     extra = "" if args.torrents == 100_000 and args.files_per_torrent == 10 else \
         f" --torrents {args.torrents} --files-per-torrent {args.files_per_torrent}"
@@ -583,57 +508,31 @@ def command(args: argparse.Namespace) -> str:
 
 
 def section(res: dict[str, Any], args: argparse.Namespace) -> str:
-    machine = (f"{os.cpu_count()} CPUs, {platform.system().lower()}, Python {platform.python_version()}, "
-               f"{dt.date.today().isoformat()}")
-    lines = [SECTION, "",
-             f"Run on {machine}. Emulator in a subprocess (rate limiting off) seeded with {res['torrents']:,} "
+    intro = (f"Run on {machine()}. Emulator in a subprocess (rate limiting off) seeded with {res['torrents']:,} "
              f"torrents x {res['files_per_torrent']} files in {res['seed_s']} s; the gateway in the benchmark "
              "process (`MALLOC_ARENA_MAX=2`, `rate_limit` off, `torrents_refresh_interval` 15s). rclone "
              f"serves a local tree of {res['rclone_folders']:,} folders x {res['files_per_torrent']} sparse "
              f"files of the same per-folder shape, created in {res['tree_s']} s. The restart row starts the "
-             "workers too, so the sync's first full listing runs alongside the first PROPFIND.", "",
-             "| measure | result | target | |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(res)]
-    lines += ["", f"Reproduce with `{command(args)}` (whole run {res['run_s']} s; root, fuse3 and rclone "
-              "for every row).", ""]
-    return "\n".join(lines)
-
-
-def write_docs(text: str) -> None:
-    doc = DOCS.read_text(encoding="utf-8")
-    start = doc.find(SECTION)
-    if start < 0:
-        DOCS.write_text(doc.rstrip("\n") + "\n\n" + text, encoding="utf-8")
-        return
-    end = doc.find("\n## ", start + len(SECTION))
-    tail = doc[end + 1:] if end >= 0 else ""
-    DOCS.write_text(doc[:start] + text + ("\n" + tail if tail else ""), encoding="utf-8")
+             "workers too, so the sync's first full listing runs alongside the first PROPFIND.")
+    footer = (f"Reproduce with `{command(args)}` (whole run {res['run_s']} s; root, fuse3 and rclone "
+              "for every row).")
+    return markdown_section(SECTION, intro, rows(res), footer)
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "MALLOC_ARENA_MAX" not in os.environ:   # measure the gateway as scripts/run starts it
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_ARENA_MAX": "2"})
+    reexec_with_malloc_arena_max()   # measure the gateway as scripts/run starts it
     p = argparse.ArgumentParser(description="The library at 100,000 torrents and 1,000,000 files.")
     p.add_argument("--torrents", type=int, default=100_000)
     p.add_argument("--files-per-torrent", type=int, default=10)
     p.add_argument("--rclone-folders", type=int, default=100_000,
                    help="folders in rclone's local tree (default 100000, capped at --torrents)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--write-docs", action="store_true", help=f"write the section in {DOCS.relative_to(ROOT)}")
+    add_output_flags(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     started = time.perf_counter()
     res = run(args)
     res["run_s"] = round(time.perf_counter() - started, 1)
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(table(res))
-        print(f"\ncommand: {command(args)}  (whole run {res['run_s']} s)")
-    if args.write_docs:
-        write_docs(section(res, args))
-        note(f"wrote the section in {DOCS}")
-    return 0
+    return publish(res, rows(res), command(args), args, SECTION, lambda: section(res, args), note)
 
 
 if __name__ == "__main__":

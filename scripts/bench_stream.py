@@ -32,7 +32,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,8 +42,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from benchkit import DOCS, ROOT, EmulatorProcess, make_note, markdown_table, new_session, percentile, verdict
+from benchkit import write_docs as replace_section
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import Gateway, build  # noqa: E402
@@ -65,80 +65,27 @@ KINDS = ("fuse", "webdav", "direct")
 SCENARIOS = (("loopback, uncapped", None), ("CDN capped at 100 MB/s", 100_000_000))
 RANDOM_CHUNKS = 100      # cold random reads, each in a chunk of its own
 WARM_READS = 1000
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Streaming (scripts/bench_stream.py)"
 
 
-def note(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
-
-
-def session() -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False   # loopback only: never a proxy from the environment
-    return s
+note = make_note("bench")
 
 
 # ----------------------------------------------------------------- emulator
 
-class Emulator:
+class Emulator(EmulatorProcess):
     def __init__(self, workdir: Path) -> None:
-        self.origin = f"http://127.0.0.1:{free_port()}"
-        self._log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 -- closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.emulators", "--port", self.origin.rsplit(":", 1)[1],
-             "--token", TOKEN, "--no-rate-limit"], cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
-        self.http = session()
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the emulator exited with {self.proc.returncode}")
-            try:
-                if self.http.get(self.origin + "/__emu/state", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)   # polling a subprocess that is starting, not synchronising threads
-        raise RuntimeError("the emulator did not start")
-
-    def seed(self, torrents: list[dict[str, Any]]) -> None:
-        for start in range(0, len(torrents), 100):
-            r = self.http.post(self.origin + "/__emu/library", json={"token": TOKEN, "torrents": torrents[start:start + 100]},
-                               timeout=HTTP_TIMEOUT)
-            r.raise_for_status()
+        log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 -- closed in stop()
+        super().__init__(TOKEN, "--no-rate-limit", log=log, timeout=HTTP_TIMEOUT)
 
     def mark(self) -> int:
-        return int(self.http.get(self.origin + "/__emu/log", params={"since": 1 << 60}, timeout=HTTP_TIMEOUT).json()["mark"])
+        return int(self.session.get(self.origin + "/__emu/log", params={"since": 1 << 60}, timeout=HTTP_TIMEOUT).json()["mark"])
 
     def cap(self, rate: int | None) -> None:
-        self.http.post(self.origin + "/__emu/knobs", json={"cdn_bandwidth": rate}, timeout=HTTP_TIMEOUT).raise_for_status()
+        self.set_knobs(cdn_bandwidth=rate)
 
     def cdn_requests(self, since: int) -> list[dict[str, Any]]:
-        r = self.http.get(self.origin + "/__emu/log", params={"since": since, "path_prefix": "/cdn/"}, timeout=HTTP_TIMEOUT)
-        return list(r.json()["entries"])
-
-    def stop(self) -> None:
-        self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        return self.log_entries(since=since, path_prefix="/cdn/")
 
 
 def stream_name(kind: str, scenario: int, run: int) -> str:
@@ -197,7 +144,7 @@ def http_read(url: str, size: int) -> float:
     if shutil.which("curl"):
         return timed(["curl", "-sf", "--noproxy", "*", "-o", "/dev/null", url])
     started = time.perf_counter()
-    with session() as s, s.get(url, stream=True, timeout=HTTP_TIMEOUT) as r:
+    with new_session() as s, s.get(url, stream=True, timeout=HTTP_TIMEOUT) as r:
         got = sum(len(piece) for piece in r.iter_content(1 << 20))
     if got != size:
         raise RuntimeError(f"{url}: {got} of {size} bytes")
@@ -301,10 +248,6 @@ def ffprobe_passes(gw: Gateway, emu: Emulator, mnt: Path, files: int) -> dict[st
 
 # ------------------------------------------------------------------- report
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
 def _sequential_rows(seq: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     label, mib = seq["label"], seq["mib_s"]
     return [
@@ -333,9 +276,7 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
         (f"ffprobe pass 2 over {probe['files']} files: CDN requests", str(probe["second"]["cdn_requests"]), "0",
          verdict(probe["second"]["cdn_requests"] == 0)),
     ]
-    lines = ["| measure | result | target | |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(rows))
 
 
 def write_docs(table: str, res: dict[str, Any]) -> None:
@@ -351,15 +292,7 @@ def write_docs(table: str, res: dict[str, Any]) -> None:
             f"Random reads use `POSIX_FADV_RANDOM`, so each 64 KiB read reaches the gateway.\n\n{table}\n\n"
             f"ffprobe passes took {res['ffprobe']['first']['seconds']} s and {res['ffprobe']['second']['seconds']} s. "
             "Reproduce with `.venv/bin/python scripts/bench_stream.py --write-docs` (root, fuse3 and ffmpeg).\n")
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        following = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("\n" + text[following + 1:] if following >= 0 else "")
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
+    replace_section(SECTION, body)
 
 
 # --------------------------------------------------------------------- main
@@ -390,7 +323,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     gw: Gateway | None = None
     try:
         emu.wait_ready()
-        emu.seed(library(args.stream_mib, args.runs, media, args.files, args.random_mib))
+        torrents = library(args.stream_mib, args.runs, media, args.files, args.random_mib)
+        emu.seed(len(torrents), torrents.__getitem__, 100)
         mnt = workdir / "mnt"
         gw = start_gateway(emu, workdir, mnt, args.cache_dir)
         note(f"gateway on port {gw.port}, mount at {mnt}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import hashlib
@@ -26,20 +27,28 @@ import math
 import os
 import random
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
+from benchkit import (
+    ROOT,
+    EmulatorProcess,
+    make_note,
+    new_session,
+    percentile,
+    reexec_with_malloc_arena_max,
+    release_cheroot_stats,
+    rss_mb,
+)
+from benchkit import table as kit_table
+from benchkit import verdict as kit_verdict
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import Gateway, build  # noqa: E402
@@ -66,21 +75,7 @@ TARGET_RSS_MB = 300.0
 log = logging.getLogger("bench")
 
 
-def note(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[rank - 1]
+note = make_note("bench")
 
 
 def ms(seconds: float) -> float:
@@ -89,30 +84,6 @@ def ms(seconds: float) -> float:
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
-    return float("nan")
-
-
-def release_cheroot_stats(before: set[str]) -> bool:
-    stats = getattr(logging, "statistics", None)
-    if not isinstance(stats, dict):
-        return False
-    added = [k for k in stats if k not in before and str(k).startswith("Cheroot HTTPServer")]
-    for key in added:
-        del stats[key]
-    return bool(added)
-
-
-def new_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False   # loopback only: never a proxy from the environment
-    return session
 
 
 # ------------------------------------------------------------------ library
@@ -152,67 +123,26 @@ def make_torrent(i: int, files_per_torrent: int, rng: random.Random) -> dict[str
 
 # ------------------------------------------------------------------ emulator
 
-class EmulatorProcess:
+class BenchEmulator(EmulatorProcess):
     def __init__(self) -> None:
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.emulators", "--port", str(self.port), "--token", TOKEN,
-             "--no-rate-limit"],
-            cwd=str(ROOT), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.session = new_session()
+        super().__init__(TOKEN, "--no-rate-limit", timeout=HTTP_TIMEOUT)
 
     @property
     def rd_api_url(self) -> str:
         return self.origin + "/rest/1.0"
 
-    def wait_ready(self, timeout: float = EMU_START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.proc.returncode}: {self.output()}")
-            try:
-                if self.session.get(self.origin + "/__emu/state", timeout=1.0).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"emulator not ready after {timeout:.0f}s: {self.output()}")
-
-    def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-2000:]
-
-    def seed(self, torrents: int, files_per_torrent: int) -> None:
+    def seed_library(self, torrents: int, files_per_torrent: int) -> None:
         rng = random.Random(20240601)
-        for start in range(0, torrents, SEED_BATCH):
-            batch = [make_torrent(i, files_per_torrent, rng) for i in range(start, min(torrents, start + SEED_BATCH))]
-            r = self.session.post(self.origin + "/__emu/library", json={"token": TOKEN, "torrents": batch},
-                                  timeout=HTTP_TIMEOUT)
-            r.raise_for_status()
-            if len(r.json()["ids"]) != len(batch):
-                raise RuntimeError("emulator did not seed the whole batch")
+        self.seed(torrents, lambda i: make_torrent(i, files_per_torrent, rng), SEED_BATCH)
 
     def traffic(self) -> int:
         state = self.session.get(self.origin + "/__emu/state", timeout=HTTP_TIMEOUT).json()
         return sum(int(a["traffic_used_today"]) for a in state["accounts"] if a["token"] == TOKEN)
 
-    def stop(self) -> None:
-        self.session.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-
 
 # ------------------------------------------------------------------ gateway
 
-def gateway_config(emu: EmulatorProcess, config_dir: str) -> Config:
+def gateway_config(emu: BenchEmulator, config_dir: str) -> Config:
     raw = {
         "bind_address": "127.0.0.1", "port": 0, "use_auth": False,
         # "off", not "": an empty rate_limit means "the provider's default" (250/minute for
@@ -315,13 +245,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n_torrents, per = args.torrents, args.files_per_torrent
     results: dict[str, Any] = {"torrents": n_torrents, "files": n_torrents * per}
     rng = random.Random(7)
-    emu = EmulatorProcess()
+    emu = BenchEmulator()
     gw: Gateway | None = None
     tmp = tempfile.TemporaryDirectory(prefix="bench-webdav-")
     try:
         emu.wait_ready()
         t = time.perf_counter()
-        emu.seed(n_torrents, per)
+        emu.seed_library(n_torrents, per)
         note(f"emulator on :{emu.port} seeded with {n_torrents} torrents x {per} files "
              f"in {time.perf_counter() - t:.1f}s")
         results["rss_before_gateway_mb"] = peak_rss_mb()
@@ -334,8 +264,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t = time.perf_counter()
         gw.refresh_now()
         results["initial_sync_s"] = round(time.perf_counter() - t, 2)
-        if gw.library.last_error:
-            raise RuntimeError(f"refresh failed: {gw.library.last_error}")
+        failed = {name: sync.error for name, sync in gw.library.syncs.items() if sync.error}
+        if failed:
+            raise RuntimeError(f"refresh failed: {failed}")
         shown = len(gw.library.snapshot().root.children[ALL].children)  # type: ignore[union-attr]
         if shown != n_torrents:
             raise RuntimeError(f"__all__ holds {shown} torrents after the refresh, expected {n_torrents}")
@@ -348,7 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # figures below measure one gateway, not two.
         released = release_cheroot_stats(stats_before)
         gc.collect()
-        phases = results["rss_phases_mb"] = {"sync_gateway_freed": current_rss_mb(), "released": released}
+        phases = results["rss_phases_mb"] = {"sync_gateway_freed": rss_mb(), "released": released}
 
         # 3. cold start on the warm store
         session = new_session()
@@ -366,7 +297,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if count != n_torrents:
             raise RuntimeError(f"PROPFIND listed {count} members, expected {n_torrents}")
         results["cold_first_listing_ms"] = ms(t_listed - t0)
-        phases["cold_start_listed"] = current_rss_mb()
+        phases["cold_start_listed"] = rss_mb()
         results["cold_build_start_ms"] = ms(t_built - t0)
         results["cold_first_propfind_ms"] = ms(t_listed - t_built)
         results["propfind_bytes"] = len(r.content)
@@ -374,7 +305,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         note(f"cold start: first listing after {results['cold_first_listing_ms']} ms")
 
         # 4. PROPFIND Depth:1 on __all__: first (uncached render), then 20 cached
-        gw.library.rebuild()         # a new generation: both the VFS and PROPFIND caches miss
+        one = next(iter(gw.library.snapshot().torrents.values()))
+        # A changed torrent gives __all__ a new node, so both the VFS and PROPFIND caches miss.
+        gw.library.add_or_update(dataclasses.replace(one, ended=one.ended + 1))
         gc.collect()
         first, r = propfind(session, all_url)
         if members(r) != n_torrents:
@@ -388,11 +321,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["propfind_first_ms"] = ms(first)
         results["propfind_median_ms"] = ms(statistics.median(runs))
         results["propfind_p95_ms"] = ms(percentile(runs, 95))
-        phases["propfind_done"] = current_rss_mb()
+        phases["propfind_done"] = rss_mb()
 
         # 5. HEAD and 1 MiB Range GET on random files
         sampler = FileSampler(gw, rng)
-        phases["file_sampler_built"] = current_rss_mb()
+        phases["file_sampler_built"] = rss_mb()
         if sampler.total_files != n_torrents * per:
             raise RuntimeError(f"{sampler.total_files} files in __all__, expected {n_torrents * per}")
         dav = f"{base}/webdav/{ALL}"
@@ -423,7 +356,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["range_p95_ms"] = ms(percentile(ranges, 95))
         results["range_upstream_mib_per_read"] = round((emu.traffic() - traffic0) / MiB / len(ranges), 2)
         note("HEAD and Range GET done")
-        phases["ranges_done"] = current_rss_mb()
+        phases["ranges_done"] = rss_mb()
 
         # 6. sequential throughput: WebDAV versus the CDN directly
         snap = gw.library.snapshot()
@@ -454,11 +387,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["stream_runs_s"] = {"direct": [round(x, 2) for x in direct_s],
                                     "webdav": [round(x, 2) for x in dav_s]}
         note("streaming done")
-        phases["streaming_done"] = current_rss_mb()
+        phases["streaming_done"] = rss_mb()
         session.close()
 
         # 7. memory
-        results["rss_current_mb"] = current_rss_mb()
+        results["rss_current_mb"] = rss_mb()
         results["rss_peak_mb"] = peak_rss_mb()
         return results
     finally:
@@ -471,7 +404,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
+    return kit_verdict(ok, missed="NOT met")
 
 
 def table(res: dict[str, Any]) -> str:
@@ -501,18 +434,11 @@ def table(res: dict[str, Any]) -> str:
         ("  RSS before the gateway / peak after the sync / at the end",
          f"{res['rss_before_gateway_mb']} / {res['rss_after_sync_mb']} / {res['rss_current_mb']} MB", "", ""),
     ]
-    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
-    head = ("metric", "value", "target", "")
-    widths = [max(w, len(h)) for w, h in zip(widths, head, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return kit_table(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "MALLOC_ARENA_MAX" not in os.environ:   # measure the gateway as scripts/run starts it
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "MALLOC_ARENA_MAX": "2"})
+    reexec_with_malloc_arena_max()   # measure the gateway as scripts/run starts it
     p = argparse.ArgumentParser(description="Benchmark the gateway's WebDAV tree against the emulator.")
     p.add_argument("--torrents", type=int, default=10_000, help="torrents in the library (default 10000)")
     p.add_argument("--files-per-torrent", type=int, default=10, help="files per torrent (default 10)")
