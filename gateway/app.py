@@ -75,9 +75,8 @@ class Gateway:
             expiry = PeriodicWorker("cache-expiry", _expiry_interval(self.config.mount.cache_expiry),
                                     self.files.evict_expired, self.clock, run_first=False)
             self.workers.append(expiry.start())
-        for name in self.providers if workers else ():
-            interval = self.config.debrid(name).torrents_refresh_interval  # type: ignore[union-attr]
-            worker = PeriodicWorker(f"sync-{name}", interval, self.library.syncs[name].step, self.clock)
+        for name, sync in self.library.syncs.items() if workers else ():
+            worker = PeriodicWorker(f"sync-{name}", sync.interval, sync.step, self.clock)
             self.workers.append(worker.start())
         if workers:
             self.imports.start()

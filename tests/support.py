@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gateway.app import Gateway, build
@@ -61,6 +62,29 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         _NEVER.wait(POLL_INTERVAL)
+
+
+class WatchedClock(FakeClock):
+    """Counts each thread's waits, so a test can tell that a waiter has looked at the budget again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: Counter[int] = Counter()
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        self.waits[threading.get_ident()] += 1
+        return super().wait(event, timeout)
+
+
+def settle(clock: WatchedClock, threads: Sequence[threading.Thread]) -> None:
+    """Return once each thread still waiting has looked at the budget after this call.
+
+    A thread's second wait since now follows a look that began after now (the
+    first may follow a look taken just before).
+    """
+    before = {t.ident: clock.waits[t.ident] for t in threads}
+    wait_until(lambda: all(clock.waits[t.ident] >= before[t.ident] + 2 or not t.is_alive() for t in threads),
+               what="the waiters to look again")
 
 
 def infohash(label: str) -> str:

@@ -78,7 +78,7 @@ class AccountSync:
         self._provider = provider
         self._store = store
         self._clock = clock
-        self._interval = interval
+        self.interval = interval
         self._known_in_tree = known
         self._publish_changes = publish
         self._lock = threading.Lock()          # guards the queue and the batch, never held over I/O
@@ -104,7 +104,7 @@ class AccountSync:
         """One round: list when due, fetch a batch of details; returns seconds until the next."""
         now = self._clock.monotonic()
         if now >= self._next_listing:
-            self._next_listing = now + self._interval
+            self._next_listing = now + self.interval
             self._list(now)
         if self._pending:
             self._fetch_batch(now + BATCH_SECONDS)
@@ -141,12 +141,12 @@ class AccountSync:
         self.last_listing = self._clock.now()
 
     def _listing(self, now: float) -> None:
-        full = (self._last_full is None or now - self._last_full + self._interval > FULL_LISTING_EVERY
+        full = (self._last_full is None or now - self._last_full + self.interval > FULL_LISTING_EVERY
                 or not self._provider.capabilities.recent_first)
         if not full:
             items, total = self._provider.list_recent(RECENT_PAGE)
             self.calls["listing"] += 1
-            known = self._known()
+            known = self._known({item.key for item in items})
             new = sum(1 for t in items if t.key not in known)
             if total is not None and total == self.listed + new and len(items) <= total:
                 self._merge(items, known, complete=False)
@@ -159,13 +159,22 @@ class AccountSync:
         self._last_full = now
         self.listed = len(items)
 
-    def _known(self) -> dict[Key, Torrent]:
-        """This account's torrents: the tree, plus what is recorded but not yet published."""
+    def _known(self, keys: set[Key] | None = None) -> dict[Key, Torrent]:
+        """This account's torrents: the tree, plus what is recorded but not yet published.
+
+        With ``keys`` only those: the refresh of a newest page looks up its hundred
+        torrents instead of copying a 100,000-torrent account every interval.
+        """
         tree = self._known_in_tree()
         with self._lock:
-            known = {k: t for k, t in tree.items() if k[0] == self.name and k not in self._batch.deletes}
-            known.update(self._batch.upserts)
-            known.update((k, t) for k, t in self._pending.items() if k not in known)
+            gone = self._batch.deletes
+            if keys is None:
+                known = {k: t for k, t in tree.items() if k[0] == self.name and k not in gone}
+            else:
+                known = {k: tree[k] for k in keys if k in tree and k not in gone}
+            known.update((k, t) for k, t in self._batch.upserts.items() if keys is None or k in keys)
+            known.update((k, t) for k, t in self._pending.items()
+                         if k not in known and (keys is None or k in keys))
         return known
 
     def _merge(self, items: list[Torrent], known: Mapping[Key, Torrent], *, complete: bool) -> None:

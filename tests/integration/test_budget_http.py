@@ -8,8 +8,7 @@ from typing import Any
 from gateway.config import parse_config
 from gateway.emulators.server import Emulator
 from gateway.providers import Provider, build_provider
-from tests.support import SAMPLE, TOKEN, wait_until
-from tests.unit.test_budget import WatchedClock, settle
+from tests.support import SAMPLE, TOKEN, WatchedClock, settle, wait_until
 
 RD = "/rest/1.0"
 OTHER = "other-token"

@@ -6,40 +6,16 @@ and ``settle`` tells when every waiter has seen the clock the test just set.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 import pytest
 
+from gateway.emulators.ratelimit import busiest_window
 from gateway.providers.budget import Budget, Lane, Limit, MetaJournal, current_lane, lane
-from tests.support import FakeClock, wait_until
-
-
-class WatchedClock(FakeClock):
-    """Counts each thread's waits, so a test can tell that a waiter has looked at the budget again."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits: Counter[int] = Counter()
-
-    def wait(self, event: threading.Event, timeout: float) -> bool:
-        self.waits[threading.get_ident()] += 1
-        return super().wait(event, timeout)
-
-
-def settle(clock: WatchedClock, threads: Sequence[threading.Thread]) -> None:
-    """Return once each thread still waiting has looked at the budget after this call.
-
-    A thread's second wait since now follows a look that began after now (the
-    first may follow a look taken just before).
-    """
-    before = {t.ident: clock.waits[t.ident] for t in threads}
-    wait_until(lambda: all(clock.waits[t.ident] >= before[t.ident] + 2 or not t.is_alive() for t in threads),
-               what="the waiters to look again")
+from tests.support import FakeClock, WatchedClock, settle, wait_until
 
 
 class Caller(threading.Thread):
@@ -77,12 +53,6 @@ class ListJournal:
         self.saves.append(list(stamps))
 
 
-def busiest(times: Sequence[float], period: float) -> int:
-    """The most grants in any window (t - period, t]."""
-    ordered = sorted(times)
-    return max(bisect.bisect_right(ordered, t) - bisect.bisect_right(ordered, t - period) for t in ordered)
-
-
 def calls(budget: Budget, clock: FakeClock, n: int, grants: list[float]) -> Callable[[], None]:
     def run() -> None:
         for _ in range(n):
@@ -107,7 +77,7 @@ def test_no_window_of_period_ever_holds_more_than_count_even_at_start() -> None:
         wait_until(blocked, what="the callers to block on a full window")
         clock.advance(0.25)
     assert len(grants) == 30
-    assert busiest(grants, 5.0) == 10          # a token bucket would let 2x through in its first period
+    assert busiest_window(grants, 5.0) == 10          # a token bucket would let 2x through in its first period
     assert max(grants) - min(grants) >= 10.0   # 3x count needs two whole periods after the first grant
 
 
