@@ -122,6 +122,7 @@ class DownloadLink:
     expires_at: float              # monotonic deadline after which we re-unrestrict
     download_id: str = ""          # provider id of the link entry (to delete it)
     filename: str = ""
+    key: int = 0                   # which download key made it (``KeyRing`` index)
 
 
 @dataclass(frozen=True)

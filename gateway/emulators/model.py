@@ -8,10 +8,16 @@ Holds no behaviour beyond small per-record helpers, so ``world.py``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 RD = "rd"
+AD = "ad"
+TB = "tb"
+DL = "dl"
+PM = "pm"
+PROVIDER_KEYS = (RD, AD, TB, DL, PM)
 RD_HOST = "real-debrid.com"
 
 ERROR_FLAGS = ("magnet_error", "virus", "error", "dead")
@@ -150,6 +156,30 @@ class RdDownload:
     deleted: bool = False
 
 
+@dataclass(slots=True)
+class CdnLink:
+    """A CDN URL minted by a provider other than RD (``World.mint_link``).
+
+    ``file`` is the item's own file record, so a purge reaches every link to
+    it. ``open_until`` models TorBox's open window: a link first fetched
+    before it keeps working afterwards; one never fetched by then is refused.
+    ``ready`` (Debrid-Link) says whether the bytes exist yet.
+    """
+
+    cdn_token: str
+    provider: str
+    token: str                   # the account whose traffic it spends
+    file: RdFile
+    filename: str
+    created: float
+    expires_at: float | None = None
+    open_until: float | None = None
+    started: bool = False
+    forced_expired: bool = False
+    ready: Callable[[], bool] | None = None
+    owner_id: str = ""           # the provider item it belongs to (for expire/purge by id)
+
+
 @dataclass
 class FaultRule:
     path_regex: str
@@ -168,9 +198,11 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         self._rx = re.compile(self.path_regex)
-        if self.provider_error is not None and self.status is None:
-            # A provider error without an explicit status gets RD's usual one.
-            self.status = _RD_ERROR_STATUS.get(int(self.provider_error.get("code", -1)), 400)
+        code = (self.provider_error or {}).get("code", -1)
+        if self.provider_error is not None and self.status is None and isinstance(code, int):
+            # An RD error code without an explicit status gets RD's usual one; the
+            # other providers' fronts choose the status of their own error codes.
+            self.status = _RD_ERROR_STATUS.get(code, 400)
 
     def matches(self, provider: str | None, method: str, path: str, token: str | None) -> bool:
         if self.provider and self.provider != provider:

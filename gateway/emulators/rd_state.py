@@ -275,7 +275,10 @@ class RdState:
     def unrestrict(self, acc: Account, link: str) -> RdDownload:
         with self.lock:
             link_id, t, f = self.resolve_link(link)
-            if t is None or f is None or t.token != acc.token:
+            # A restricted link is a hoster link: any premium account may unrestrict it
+            # (that is what download_api_keys rely on), unless the knob says otherwise.
+            foreign = t is not None and t.token != acc.token and not self.world.knobs["rd_links_any_account"]
+            if t is None or f is None or foreign:
                 raise RdError(404, 7)
             entry = self.world.catalog.get(t.hash)
             if entry is not None and "infringing_unrestrict" in entry.flags:

@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, unquote
 import bottle
 
 from . import content
-from .world import RD_HOST, Account, RdDownload, RdError, RdTorrent, World, iso
+from .front import Front
+from .world import RD, RD_HOST, Account, RdDownload, RdError, RdTorrent, World, iso
 
 PREFIX = "/rest/1.0"
 MAX_LIMIT = 5000
@@ -439,3 +440,18 @@ def mount_realdebrid(app: bottle.Bottle, world: World) -> RealDebridApi:
     api = RealDebridApi(world)
     api.mount(app)
     return api
+
+
+def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[int, Any]:
+    """RD: the HTTP status RD pairs with the code, body ``{"error", "error_code"}``."""
+    if status == 429 and code is None:
+        code = 34
+    err = RdError(status or 400, int(code) if isinstance(code, int) else -1, message or None)
+    if not status:
+        from .model import _RD_ERROR_STATUS
+        err.status = _RD_ERROR_STATUS.get(err.code, 400)
+    return err.status, err.body()
+
+
+FRONT = Front(key=RD, prefixes=(PREFIX,), mount=mount_realdebrid, extract_token=extract_token,
+              error=_error_shape)

@@ -21,10 +21,21 @@ from typing import Any
 import bottle
 from cheroot import wsgi
 
+from . import alldebrid, debridlink, premiumize, realdebrid, torbox
 from .cdn import mount_cdn
+from .front import Front
 from .realdebrid import PREFIX as RD_PREFIX
-from .realdebrid import extract_token, mount_realdebrid
 from .world import RD, FaultRule, RdError, World, parse_time
+
+# Longest prefixes first: Debrid-Link's /api/v2 lies inside Premiumize's /api.
+FRONTS: tuple[Front, ...] = tuple(sorted(
+    (realdebrid.FRONT, alldebrid.FRONT, torbox.FRONT, debridlink.FRONT, premiumize.FRONT),
+    key=lambda f: -max(len(p) for p in f.prefixes)))
+FRONT_BY_KEY = {f.key: f for f in FRONTS}
+
+
+def front_for(path: str) -> Front | None:
+    return next((f for f in FRONTS if f.owns(path)), None)
 
 log = logging.getLogger("gateway.emulators")
 
@@ -44,12 +55,19 @@ def _json_bytes(obj: Any) -> bytes:
 
 
 def _json_error_handler(err: bottle.HTTPError) -> str:
-    """Unknown routes and crashes answer in RD's error shape, not bottle HTML."""
+    """Unknown routes and crashes answer in the provider's error shape, not bottle HTML."""
     bottle.response.content_type = "application/json; charset=utf-8"
     if err.status_code >= 500:
         log.error("emulator handler crashed: %s\n%s", err.exception, err.traceback)
-    code = {404: 3, 405: 4}.get(err.status_code, -1)
-    return json.dumps(RdError(err.status_code, code).body())
+    front = front_for(_decoded_path(bottle.request.environ))
+    if front is None or front.key == RD:
+        code = {404: 3, 405: 4}.get(err.status_code, -1)
+        return json.dumps(RdError(err.status_code, code).body())
+    world = bottle.request.environ.get("emu.world")
+    status, body = front.error(world, err.status_code, str(err.status_code) if err.status_code == 404 else None,
+                               "Endpoint not found." if err.status_code == 404 else "internal error")
+    bottle.response.status = status
+    return json.dumps(body)
 
 
 def _drop_after(body: Iterable[bytes], limit: int) -> Iterator[bytes]:
@@ -90,7 +108,8 @@ class EmuApp:
         self.world = world
         self.app = bottle.Bottle(catchall=True)
         self.app.default_error_handler = _json_error_handler
-        mount_realdebrid(self.app, world)
+        for front in FRONTS:
+            front.mount(self.app, world)
         mount_cdn(self.app, world)
         self.control = build_control_app(world)
 
@@ -102,11 +121,12 @@ class EmuApp:
         path = _decoded_path(environ)
         if path.startswith("/__emu"):
             return self.control(environ, start_response)
+        environ["emu.world"] = self.world
         provider, kind = self._classify(path)
         if kind == "api" and len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")  # DX calls POST /unrestrict/link/
             environ["PATH_INFO"] = environ["PATH_INFO"].rstrip("/")
-        token = extract_token(environ) if kind == "api" else self._cdn_owner(path)
+        token = FRONT_BY_KEY[provider].extract_token(environ) if kind == "api" and provider else self._cdn_owner(path)
         entry = self.world.log_append({
             "method": method, "path": path, "query": environ.get("QUERY_STRING", ""),
             "status": None, "token": token, "t": self.world.now(), "provider": provider,
@@ -124,20 +144,24 @@ class EmuApp:
         rule = self.world.match_fault(provider, method, path, token)
         if rule is not None and rule.delay_ms:
             time.sleep(rule.delay_ms / 1000.0)  # real time: it simulates network latency
-        if rule is not None and rule.status is not None:
+        if rule is not None and (rule.status is not None or rule.provider_error is not None):
             body: Iterable[bytes] = self._fault_response(rule, provider, method, start)
-        elif kind == "api" and token and (retry := self.world.rate_check(provider or RD, token)):
-            body = self._rate_limited(retry, start)
+        elif kind == "api" and token and (retry := self._rate_check(provider or RD, token, method, path)):
+            body = self._rate_limited(provider or RD, retry, start)
         else:
             body = self.app(environ, start)
         if rule is not None and rule.drop_connection_after_bytes is not None:
             return _drop_after(body, int(rule.drop_connection_after_bytes))
         return body
 
+    def _rate_check(self, provider: str, token: str, method: str, path: str) -> float | None:
+        return self.world.rate_check(provider, token, FRONT_BY_KEY[provider].scope(method, path))
+
     @staticmethod
     def _classify(path: str) -> tuple[str | None, str]:
-        if path.startswith(RD_PREFIX + "/") or path == RD_PREFIX:
-            return RD, "api"
+        front = front_for(path)
+        if front is not None:
+            return front.key, "api"
         if path.startswith("/cdn/"):
             return path.split("/")[2] or None, "cdn"
         if path.startswith("/rd-link/"):
@@ -147,17 +171,19 @@ class EmuApp:
     def _cdn_owner(self, path: str) -> str | None:
         parts = path.split("/")
         if len(parts) > 3 and parts[1] == "cdn":
-            d = self.world.cdn_links.get(parts[3])
-            return d.token if d else None
+            return self.world.cdn_owner(parts[2], parts[3])
         return None
 
     def _fault_response(self, rule: FaultRule, provider: str | None, method: str,
                         start: StartResponse) -> list[bytes]:
         headers = {str(k): str(v) for k, v in rule.headers.items()}
+        status = int(rule.status or 0)
         if rule.provider_error is not None:
             pe = rule.provider_error
-            err = RdError(int(rule.status or 500), int(pe.get("code", -1)), pe.get("error"))
-            data = _json_bytes(err.body())
+            front = FRONT_BY_KEY.get(provider or RD, FRONT_BY_KEY[RD])
+            message = str(pe.get("message") or pe.get("error") or "")
+            status, payload = front.error(self.world, status, pe.get("code"), message)
+            data = _json_bytes(payload)
             headers.setdefault("Content-Type", "application/json; charset=utf-8")
         elif isinstance(rule.body, str):
             data = rule.body.encode()
@@ -170,11 +196,12 @@ class EmuApp:
         if method == "HEAD":
             data = b""
         headers["Content-Length"] = str(len(data))
-        start(_status_line(int(rule.status or 500)), list(headers.items()))
+        start(_status_line(status or 500), list(headers.items()))
         return [data]
 
-    def _rate_limited(self, retry_after: float, start: StartResponse) -> list[bytes]:
-        data = _json_bytes(RdError(429, 34).body())
+    def _rate_limited(self, provider: str, retry_after: float, start: StartResponse) -> list[bytes]:
+        _, payload = FRONT_BY_KEY[provider].error(self.world, 429, None, "Too many requests")
+        data = _json_bytes(payload)
         headers = [("Content-Type", "application/json; charset=utf-8"),
                    ("Content-Length", str(len(data)))]
         if self.world.knobs["send_retry_after"]:
@@ -342,6 +369,12 @@ def _control_guard(fn: Callable[[], bottle.HTTPResponse]) -> Callable[[], bottle
 # ---------------------------------------------------------------------- server
 
 
+# The base path each gateway provider client is configured with (its ``api_url``).
+API_PATHS = {"realdebrid": RD_PREFIX, "alldebrid": "/v4", "torbox": "/v1/api",
+             "debridlink": "/api/v2", "premiumize": "/api"}
+KEYS = {"realdebrid": "rd", "alldebrid": "ad", "torbox": "tb", "debridlink": "dl", "premiumize": "pm"}
+
+
 class _QuietServer(wsgi.Server):
     """cheroot writes errors to stderr; route them to logging instead."""
 
@@ -380,6 +413,10 @@ class Emulator:
     @property
     def rd_api_url(self) -> str:
         return self.origin + RD_PREFIX
+
+    def api_url(self, provider: str) -> str:
+        """The base URL a client of ``provider`` ("realdebrid", "alldebrid", ...) is given."""
+        return self.origin + API_PATHS[provider]
 
     def start(self) -> Emulator:
         if self._server is not None:

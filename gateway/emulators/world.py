@@ -28,9 +28,13 @@ import random
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from . import content
+from .ad_state import AdState
 from .clock import EmuClock, iso, parse_time, utc_day
+from .dl_state import DlState
+from .front import ProviderState
 from .model import (
     ACTIVE_STATUSES,
     ERROR_FLAGS,
@@ -43,15 +47,18 @@ from .model import (
     CatalogEntry,
     CatalogFile,
     CdnError,
+    CdnLink,
     FaultRule,
     RdDownload,
     RdError,
     RdFile,
     RdTorrent,
 )
+from .pm_state import PmState
 from .ratelimit import SlidingWindow
 from .ratelimit import busiest_window as _busiest_window
 from .rd_state import RdState
+from .tb_state import TbState
 
 __all__ = [
     "ACTIVE_STATUSES", "DEFAULT_KNOBS", "ERROR_FLAGS", "KNOWN_FLAGS", "RATE_WINDOWS", "RD",
@@ -72,6 +79,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "rd_check_unavailable_status": 404,
     "rd_traffic_error_code": 36,
     "rd_legacy_instant_availability": False,
+    "rd_links_any_account": True,  # another account's restricted link unrestricts too
     "dead_delay": 0.0,  # s after a purged unrestrict before status `dead`
     "cdn_expired_status": 404,
     "cdn_purged_status": 404,
@@ -85,10 +93,21 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "premium_days": 365.0,  # default for new accounts
     "auto_accounts": False,  # unknown tokens become fresh accounts instead of 401
     "log_limit": 500_000,  # oldest half of the log is dropped beyond this
+    # The other providers' documented limits (providers.md §8.5), as [count, period_s]
+    # windows; "<key>/<scope>" adds a window for that scope (TorBox's creates).
+    # ``rate_limit: null`` switches these off too.
+    "rates": {"ad": [[12, 1.0], [600, 60.0]], "tb": [[300, 60.0]], "tb/create": [[60, 3600.0]],
+              "dl": [[60, 60.0]], "pm": []},
+    # CDN answer to an expired link, per provider (RD uses cdn_expired_status).
+    "cdn_expired_statuses": {"ad": 404, "tb": 403, "dl": 410, "pm": 404},
 }
 
+STATE_CLASSES: dict[str, type[ProviderState]] = {"ad": AdState, "tb": TbState, "dl": DlState, "pm": PmState}
+for _cls in STATE_CLASSES.values():
+    DEFAULT_KNOBS.update(_cls.KNOBS)
+
 RATE_WINDOWS = ("sliding", "bucket")
-_RATE_KNOBS = frozenset({"rate_limit", "rate_period", "rate_window"})
+_RATE_KNOBS = frozenset({"rate_limit", "rate_period", "rate_window", "rates"})
 
 RD_API_PREFIX = "/rest/1.0"  # where the RD API is mounted (realdebrid.PREFIX)
 
@@ -149,9 +168,11 @@ class World:
 
     def _clear(self) -> None:
         self.catalog: dict[str, CatalogEntry] = {}
-        self.cached: dict[str, set[str]] = {RD: set()}
+        self.cached: dict[str, set[str]] = {RD: set(), **{k: set() for k in STATE_CLASSES}}
         self.accounts: dict[str, Account] = {}
         self.rd = RdState(self)
+        self.states: dict[str, ProviderState] = {k: cls(self) for k, cls in STATE_CLASSES.items()}
+        self.links: dict[str, CdnLink] = {}
         self.faults: list[FaultRule] = []
         self.limiters: dict[tuple[str, str], SlidingWindow | _Bucket] = {}
         self._log: list[dict[str, Any]] = []
@@ -348,16 +369,32 @@ class World:
 
     # ------------------------------------------------------------- rate limit
 
-    def rate_check(self, provider: str, token: str) -> float | None:
+    def rate_check(self, provider: str, token: str, scope: str = "") -> float | None:
         """Count one call: None if it may proceed, else the Retry-After in seconds."""
         with self.lock:
             if not self.knobs["rate_limit"]:
                 return None
             now = self.now()
+            if provider != RD:
+                return self._rates_check(provider, token, scope, now)
             limiter = self.limiters.get((provider, token))
             if limiter is None:
                 limiter = self.limiters[(provider, token)] = self._new_limiter(now)
             return limiter.take(now)
+
+    def _rates_check(self, provider: str, token: str, scope: str, now: float) -> float | None:
+        """Every window of the provider (and of the call's scope) counts the call."""
+        rates = self.knobs["rates"]
+        keys = [provider] + ([f"{provider}/{scope}"] if scope else [])
+        waits = []
+        for key in keys:
+            for i, (count, period) in enumerate(rates.get(key) or ()):
+                limiter = self.limiters.get((f"{key}#{i}", token))
+                if limiter is None:
+                    limiter = self.limiters[(f"{key}#{i}", token)] = SlidingWindow(max(1, int(count)), float(period))
+                waits.append(limiter.take(now))
+        late = [w for w in waits if w is not None]
+        return max(late) if late else None
 
     def _new_limiter(self, now: float) -> SlidingWindow | _Bucket:
         count, period = self.knobs["rate_limit"], float(self.knobs["rate_period"])
@@ -472,6 +509,10 @@ class World:
         return self.rd.list_torrents(token, active_first)
 
     def seed_library(self, token: str, entries: Iterable[dict[str, Any]]) -> list[str]:
+        """Finished items for ``token``, at whichever provider that account belongs to."""
+        acc = self.accounts.get(token)
+        if acc is not None and acc.provider != RD:
+            return self.states[acc.provider].seed_library(token, list(entries))
         return self.rd.seed_library(token, entries)
 
     def resolve_link(self, link: str) -> tuple[str, RdTorrent | None, RdFile | None]:
@@ -489,8 +530,58 @@ class World:
     def delete_download(self, token: str, download_id: str) -> None:
         self.rd.delete_download(token, download_id)
 
-    def cdn_resolve(self, provider: str, cdn_token: str) -> tuple[RdDownload, Account | None]:
-        return self.rd.cdn_resolve(provider, cdn_token)
+    def cdn_resolve(self, provider: str, cdn_token: str) -> tuple[RdDownload | CdnLink, Account | None]:
+        if provider == RD:
+            return self.rd.cdn_resolve(provider, cdn_token)
+        return self._link_resolve(provider, cdn_token)
+
+    def cdn_owner(self, provider: str, cdn_token: str) -> str | None:
+        """The account a CDN URL spends (for the request log)."""
+        d = self.rd.cdn_links.get(cdn_token) if provider == RD else self.links.get(cdn_token)
+        return d.token if d else None
+
+    # ------------------------------------------- CDN links of the other providers
+
+    def mint_link(self, provider: str, token: str, file: RdFile, filename: str, *,
+                  ttl: float | None = None, open_ttl: float | None = None,
+                  ready: Any = None, owner_id: str = "") -> CdnLink:
+        """A new CDN URL for one file (AD unlock, TB requestdl, DL/PM direct links)."""
+        now = self.now()
+        link = CdnLink(cdn_token=self.new_id() + self.new_id(), provider=provider, token=token, file=file,
+                       filename=filename, created=now, expires_at=None if ttl is None else now + ttl,
+                       open_until=None if open_ttl is None else now + open_ttl, ready=ready,
+                       owner_id=owner_id)
+        with self.lock:
+            self.links[link.cdn_token] = link
+        return link
+
+    def link_url(self, link: CdnLink) -> str:
+        return f"{self.origin}/cdn/{link.provider}/{link.cdn_token}/{quote(link.filename)}"
+
+    def link_expired(self, link: CdnLink) -> bool:
+        now = self.now()
+        if link.forced_expired or (link.expires_at is not None and now >= link.expires_at):
+            return True
+        # TorBox: a link must be opened within its window; one already started keeps working.
+        return link.open_until is not None and not link.started and now >= link.open_until
+
+    def _link_resolve(self, provider: str, cdn_token: str) -> tuple[CdnLink, Account | None]:
+        with self.lock:
+            link = self.links.get(cdn_token)
+            if link is None or link.provider != provider:
+                raise CdnError(404, "link_not_found")
+            if self.link_expired(link):
+                status = self.knobs["cdn_expired_statuses"].get(provider, 404)
+                raise CdnError(int(status), "link_expired")
+            if link.file.purged:
+                raise CdnError(int(self.knobs["cdn_purged_status"]), "file_not_available")
+            if link.ready is not None and not link.ready():
+                raise CdnError(404, "file_not_ready")
+            acc = self.accounts.get(link.token)
+            if acc is not None and self.traffic_exhausted(acc):
+                raise CdnError(int(self.knobs["cdn_traffic_status"]), "bandwidth_exceeded")
+            link.started = True
+            return link, acc
 
     def cdn_url(self, d: RdDownload) -> str:
         return self.rd.cdn_url(d)
@@ -498,12 +589,27 @@ class World:
     def purge(self, infohash: str | None = None, item_id: str | None = None,
               file: int | str | None = None, provider: str = RD,
               uncache: bool = True) -> int:
-        return self.rd.purge(infohash, item_id, file, provider, uncache)
+        if provider == RD:
+            return self.rd.purge(infohash, item_id, file, provider, uncache)
+        n = self.states[provider].purge(infohash, item_id, file)
+        if uncache and infohash:
+            with self.lock:
+                self.cached.get(provider, set()).discard(infohash.lower())
+        return n
 
     def expire_links(self, provider: str = RD, token: str | None = None,
                      all: bool = False, link: str | None = None) -> int:
-        # ``provider`` is accepted for API symmetry; only RD links exist today.
-        return self.rd.expire_links(token, all, link)
+        if provider == RD:
+            return self.rd.expire_links(token, all, link)
+        with self.lock:
+            n = 0
+            for d in self.links.values():
+                if d.provider != provider or (token and d.token != token):
+                    continue
+                if all or (link and (d.cdn_token in link or link == d.owner_id)):
+                    d.forced_expired = True
+                    n += 1
+            return n
 
     # ------------------------------------------------------------------ state
 
@@ -519,6 +625,8 @@ class World:
                 "cached": {p: len(s) for p, s in self.cached.items()},
                 "accounts": [self._account_state(a) for a in self.accounts.values()],
                 "torrents": {tok: len(ts) for tok, ts in self.by_token.items()},
+                "items": {a.token: self.states[a.provider].count(a.token)
+                          for a in self.accounts.values() if a.provider in self.states},
                 "downloads": len(self.downloads),
                 "faults": [r.describe() for r in self.faults],
                 "log_size": self.log_mark(),

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
 from gateway.providers.budget import Budget
+from gateway.providers.keys import KeyRing
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Provider(Protocol):
     kind: str                        # "realdebrid", ...
     capabilities: Capabilities
     budget: Budget                   # the account's request budget, shared by all its callers
+    keys: KeyRing                    # keys for download links: the main one, then download_api_keys
 
     def account(self) -> Account: ...
 
@@ -48,12 +50,20 @@ class Provider(Protocol):
 
     def add_torrent_file(self, data: bytes) -> str: ...
 
+    def add_nzb(self, data: bytes, name: str) -> str:
+        """Only when ``capabilities.usenet``: an NZB job, returned as an id that
+        ``get_torrent``, ``delete`` and ``unrestrict`` accept like a torrent's."""
+
+    def add_nzb_url(self, url: str, name: str) -> str:
+        """Only when ``capabilities.usenet``: the provider fetches the NZB itself."""
+
     def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None: ...
 
     def delete(self, torrent_id: str) -> None: ...
 
     def unrestrict(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
-        """A fetchable URL for one file. Raises FileGone when storage lost it."""
+        """A fetchable URL for one file, made with ``keys`` (the link's ``key`` says which).
+        Raises FileGone when storage lost it, QuotaExceeded when no key has traffic left."""
 
     def active_count(self) -> ActiveCount: ...
 

@@ -16,14 +16,19 @@ import requests
 
 from gateway import errors
 from gateway.clock import Clock
+from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
+from gateway.providers.budget import Budget, Limit
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.keys import KeyRing
+from gateway.providers.wiring import account_http, download_keys
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://api.real-debrid.com/rest/1.0"
 PAGE_LIMIT = 1000
+SUBLIMITS: dict[str, Limit] = {}
 
 _STATUS = {
     "magnet_conversion": TorrentStatus.METADATA,
@@ -126,16 +131,31 @@ def _parse_torrent(provider: str, raw: dict[str, Any]) -> Torrent:
     )
 
 
+def _json(response: requests.Response, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.Unavailable(f"real-debrid: {path}: answer is not JSON", code="bad_json") from None
+
+
+def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> RealDebrid:
+    http = account_http(cfg, DEFAULT_URL, clock, budget)
+    return RealDebrid(cfg.name, http, clock, cfg.auto_expire_links_after,
+                      download_keys(cfg, DEFAULT_URL, clock, http))
+
+
 class RealDebrid:
     """The Real-Debrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "realdebrid"
     capabilities = Capabilities(select_files=True, cache_check=False, downloads_list=True, recent_first=True)
 
-    def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float) -> None:
+    def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
+                 keys: KeyRing | None = None) -> None:
         self.name = name
         self._http = http
         self.budget = http.budget
+        self.keys = keys or KeyRing(name, [http], [""], clock)
         self._clock = clock
         self._link_ttl = link_ttl
 
@@ -143,14 +163,11 @@ class RealDebrid:
         return self._http.request(method, path, _parse_error, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._call(method, path, **kwargs)
-        try:
-            return response.json()
-        except ValueError:
-            raise errors.Unavailable(f"real-debrid: {path}: answer is not JSON") from None
+        return _json(self._call(method, path, **kwargs), path)
 
     def close(self) -> None:
-        self._http.close()
+        for client in self.keys.clients:
+            client.close()
 
     def account(self) -> Account:
         raw = self._json("GET", "user")
@@ -212,10 +229,20 @@ class RealDebrid:
     def unrestrict(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
         if not file.link:
             raise errors.FileGone(f"real-debrid: {torrent.id}: file {file.id} has no link", code="no_link")
-        raw = self._json("POST", "unrestrict/link", data={"link": file.link})
-        return DownloadLink(url=str(raw["download"]), size=int(raw.get("filesize", file.size) or file.size),
-                            expires_at=self._clock.monotonic() + self._link_ttl,
-                            download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
+        def with_key(http: ProviderHTTP, key: int) -> DownloadLink:
+            raw = _json(http.request("POST", "unrestrict/link", _parse_error, data={"link": file.link}),
+                        "unrestrict/link")
+            return DownloadLink(url=str(raw["download"]), size=int(raw.get("filesize", file.size) or file.size),
+                                expires_at=self._clock.monotonic() + self._link_ttl,
+                                download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),
+                                key=key)
+        return self.keys.call(with_key)
+
+    def add_nzb(self, data: bytes, name: str) -> str:
+        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
+
+    def add_nzb_url(self, url: str, name: str) -> str:
+        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
 
     def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
         raise errors.BadRequest("real-debrid: instantAvailability is disabled", code="disabled_endpoint")

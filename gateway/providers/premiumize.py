@@ -1,0 +1,16 @@
+"""Premiumize client (stub: built by the premiumize work)."""
+
+from __future__ import annotations
+
+from gateway.clock import Clock
+from gateway.config import DebridConfig
+from gateway.errors import ConfigError
+from gateway.providers.base import Provider
+from gateway.providers.budget import Budget, Limit
+
+DEFAULT_URL = "https://www.premiumize.me/api"
+SUBLIMITS: dict[str, Limit] = {}
+
+
+def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> Provider:
+    raise ConfigError(f"debrids.{cfg.name}.provider", "premiumize is not supported yet")
