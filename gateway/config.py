@@ -111,6 +111,7 @@ class DebridConfig:
     auto_expire_links_after: float = 86400.0
     proxy: str = ""
     user_agent: str = ""
+    priority: int | None = None      # adds try lower first; None: config order
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,13 @@ class Config:
     def debrid(self, name: str) -> DebridConfig | None:
         return next((d for d in self.debrids if d.name == name), None)
 
+    @property
+    def debrid_order(self) -> tuple[str, ...]:
+        """Account names in the order adds try them: ``priority`` (lower first), else config order."""
+        ranked = sorted(enumerate(self.debrids),
+                        key=lambda pair: (pair[0] if pair[1].priority is None else pair[1].priority, pair[0]))
+        return tuple(d.name for _, d in ranked)
+
 
 # ---------------------------------------------------------------- validation
 
@@ -270,6 +278,7 @@ def _parse_debrid(key: str, raw: Any) -> DebridConfig:
         "torrents_refresh_interval": parse_duration,
         "download_links_refresh_interval": parse_duration,
         "auto_expire_links_after": parse_duration, "proxy": _str, "user_agent": _str,
+        "priority": lambda k, v: None if v is None else _int(k, v, 0),
     }
     cfg: DebridConfig = _section(key, {**raw, "name": name, "provider": provider, "rate_limit": rate},
                                  DebridConfig, parsers)

@@ -5,7 +5,8 @@
   exists and opens (the mount may lag behind the library).
 - ``strm``: one ``<file>.strm`` per media file holding the streaming URL.
 - ``download``: the bytes copied into ``content_path``, resumable.
-- ``none``: nothing written; ``content_path`` points into the mount.
+- ``none``: nothing written, done once the provider has the files; ``content_path``
+  points into the mount when there is one, else at ``save_path/<name>``.
 
 ``content_path`` follows qBittorrent: the file itself for a single-file
 torrent, ``save_path/<name>`` for a multi-file one.
@@ -58,8 +59,9 @@ def _rel(file: ImportFile) -> str:
 
 def content_path(record: ImportRecord, base: str) -> str:
     """qBittorrent's rule: a single-file torrent is its file; any other torrent is its
-    root folder, however many of its files were selected."""
-    if len(record.files) == 1 and "/" not in _rel(record.files[0]):
+    root folder, however many of its files were selected. An NZB job is always its
+    folder: SABnzbd's ``storage`` is the job folder the *arr empties and deletes."""
+    if record.kind != "nzb" and len(record.files) == 1 and "/" not in _rel(record.files[0]):
         return os.path.join(base, _rel(record.files[0]))
     return os.path.join(base, sanitize(record.folder or record.name))
 
@@ -192,6 +194,10 @@ def _copy(record: ImportRecord, file: ImportFile, out: str, ctx: ActionContext, 
 
 
 def _none(record: ImportRecord, ctx: ActionContext) -> str:
+    """Nothing to write, and nothing to wait for: the provider has the files (contract §6).
+    The path names the mount's copy when there is a mount, else ``{save_path}/{name}``."""
+    if not ctx.mount_path:
+        return content_path(record, record.save_path)
     targets = _targets(record, ctx)
     if _is_single(record):
         return targets[0][1]

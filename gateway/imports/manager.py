@@ -23,6 +23,7 @@ from gateway import errors
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.imports import actions
+from gateway.imports.nzb import parse_nzb
 from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
 from gateway.imports.selection import select
 from gateway.imports.torrentmeta import TorrentMetaError, parse_magnet, parse_torrent_file
@@ -66,8 +67,12 @@ class ImportManager:
     def get(self, infohash: str) -> ImportRecord | None:
         return self._records.get(infohash.lower())
 
-    def list(self, category: str | None = None, hashes: set[str] | None = None) -> list[ImportRecord]:
+    def list(self, category: str | None = None, hashes: set[str] | None = None,
+             kind: str | None = None) -> list[ImportRecord]:
+        """Records, oldest first; ``kind`` "torrent" or "nzb" keeps the qBit and SAB views apart."""
         records = list(self._records.values())
+        if kind is not None:
+            records = [r for r in records if r.kind == kind]
         if category is not None:
             records = [r for r in records if r.category == category]
         if hashes is not None:
@@ -123,7 +128,12 @@ class ImportManager:
     def save_path(self, category: str) -> str:
         return self.categories().get(category) or self.default_save_path(category)
 
+    def takes_nzbs(self) -> bool:
+        return any(p.capabilities.usenet for p in self._library.providers.values())
+
     def _new_record(self, request: AddRequest) -> tuple[ImportRecord, bytes]:
+        if request.nzb:
+            return self._nzb_record(request), request.nzb
         if request.torrent_file:
             meta = parse_torrent_file(request.torrent_file)
             infohash, name, magnet = meta.infohash, meta.name, ""
@@ -142,6 +152,18 @@ class ImportManager:
             content_path=os.path.join(save_path, name), files=files, size=sum(f.size for f in files),
             tags=request.tags)
         return record, request.torrent_file
+
+    def _nzb_record(self, request: AddRequest) -> ImportRecord:
+        meta = parse_nzb(request.nzb)
+        name = request.nzb_name or meta.md5
+        files = tuple(ImportFile(path, size) for path, size in meta.files)
+        save_path = self.save_path(request.category)
+        return ImportRecord(
+            hash=meta.md5, name=name, category=request.category, kind="nzb",
+            action=request.action or self._config.default_download_action, has_torrent_file=True,
+            debrid=request.debrid, download_uncached=request.download_uncached, added_on=self._clock.now(),
+            save_path=save_path, content_path=os.path.join(save_path, name), files=files,
+            size=meta.size, tags=request.tags, nzb_url=request.nzb_url)
 
     # -------------------------------------------------------------- deleting
 
@@ -296,35 +318,87 @@ class ImportManager:
             self._later(record, RETRY_LATER, error=f"will retry: {exc}")
 
     def _providers_for(self, record: ImportRecord) -> list[Provider]:
+        """The accounts that may take it, in the order adds try them (``priority``)."""
         providers = self._library.providers
         wanted = record.debrid or self._arr_debrid(record.category)
         if wanted:
-            return [providers[wanted]] if wanted in providers else []
-        return list(providers.values())
+            names: tuple[str, ...] = (wanted,) if wanted in providers else ()
+        else:
+            names = tuple(n for n in self._config.debrid_order if n in providers)
+        chosen = [providers[n] for n in names]
+        if record.kind == "nzb":
+            chosen = [p for p in chosen if p.capabilities.usenet]
+        return chosen
 
     def _arr_debrid(self, category: str) -> str:
         arr = next((a for a in self._config.arrs if a.name == category), None)
         return arr.selected_debrid if arr else ""
 
     def _submit(self, record: ImportRecord) -> None:
-        candidates = self._providers_for(record)
-        if not candidates:
-            self._fail(record, f"no configured provider named {record.debrid or 'any'}")
+        """Offer it to the next account of this round; one account per step.
+
+        An account that turns it down for a reason another may not share (not
+        cached, slots full, a content filter, quota, down) is recorded and the
+        next one is tried; a refusal every account would share ends the import.
+        """
+        everyone = self._providers_for(record)
+        if not everyone:
+            kind = "NZBs (configure a torbox or premiumize account)" if record.kind == "nzb" else "it"
+            self._fail(record, f"no configured account takes {kind}"
+                       + (f" named {record.debrid!r}" if record.debrid else ""))
             return
-        last: errors.ProviderError | None = None
+        candidates = [p for p in everyone if p.name not in record.tried]
+        if not candidates:
+            self._round_over(record)
+            return
+        provider = candidates[0]
         crashed_mid_add = record.submitting
         record = self._save(record.with_changes(submitting=True))
-        for provider in candidates:
-            try:
-                torrent_id = self._existing(provider, record, fresh=crashed_mid_add) or self._send(provider, record)
-            except (errors.Blocked, errors.BadRequest) as exc:
-                last = exc      # this provider will not take it; another may
-                continue
-            self._save(record.with_changes(provider=provider.name, provider_id=torrent_id, error="",
-                                           state=ImportState.METADATA, next_try=0.0, submitting=False))
+        try:
+            if not self._cache_ok(provider, record):
+                self._turned_down(record, provider, "not cached (download_uncached is off)")
+                return
+            torrent_id = self._existing(provider, record, fresh=crashed_mid_add) or self._send(provider, record)
+        except (errors.BadRequest, errors.NotFound) as exc:
+            self._fail(record.with_changes(provider_attempts=_attempt(record, provider.name, _why(exc))),
+                       f"{provider.name} rejected it: {exc.code or exc}")
             return
-        assert last is not None
-        raise last
+        except errors.ProviderError as exc:   # Blocked (451), SlotsFull, QuotaExceeded, AuthError, Unavailable
+            self._turned_down(record, provider, _why(exc))
+            return
+        self._save(record.with_changes(
+            provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
+            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")))
+
+    def _cache_ok(self, provider: Provider, record: ImportRecord) -> bool:
+        """Where the provider still has a cache check, ask it first: cheaper than an add
+        (TorBox allows 60 adds an hour) and nothing to delete afterwards."""
+        if not provider.capabilities.cache_check or record.kind == "nzb":
+            return True
+        if self._uncached_ok(record.with_changes(provider=provider.name)):
+            return True
+        return bool(provider.check_cached([record.hash]).get(record.hash, False))
+
+    def _turned_down(self, record: ImportRecord, provider: Provider, why: str) -> None:
+        """Record the refusal and move on to the next account at once."""
+        log.info("%s: %s turned it down: %s", record.hash, provider.name, why)
+        self._save(record.with_changes(
+            provider="", provider_id="", submitting=False, tried=record.tried + (provider.name,),
+            provider_attempts=_attempt(record, provider.name, why), next_try=0.0,
+            error=f"{provider.name}: {why}"))
+
+    def _round_over(self, record: ImportRecord) -> None:
+        """Every account turned it down in this round: fail, or start again later when
+        one of the refusals may pass (slots, quota, an outage)."""
+        round_ = record.provider_attempts[-len(record.tried):]
+        reasons = "; ".join(f"{name}: {why}" for name, why in round_)
+        transient = [why for _, why in round_ if why.startswith(TRANSIENT)]
+        if not transient:
+            self._fail(record.with_changes(tried=()), f"no account took it ({reasons})")
+            return
+        slots = any(why.startswith(_SLOTS) for why in transient)
+        self._later(record, RETRY_LATER, tried=(), state=ImportState.QUEUED if slots else record.state,
+                    error=f"will retry: {reasons}")
 
     def _existing(self, provider: Provider, record: ImportRecord, *, fresh: bool) -> str:
         """A torrent with this hash already in the account (a resumed or repeated add).
@@ -339,9 +413,11 @@ class ImportManager:
         return ""
 
     def _send(self, provider: Provider, record: ImportRecord) -> str:
-        torrent_file = self._repo.torrent_file(record.hash) if record.has_torrent_file else b""
-        if torrent_file:
-            return provider.add_torrent_file(torrent_file)
+        payload = self._repo.torrent_file(record.hash) if record.has_torrent_file else b""
+        if record.kind == "nzb":
+            return provider.add_nzb(payload, record.name)
+        if payload:
+            return provider.add_torrent_file(payload)
         magnet = record.magnet or f"magnet:?xt=urn:btih:{record.hash}"
         return provider.add_magnet(magnet)
 
@@ -362,7 +438,7 @@ class ImportManager:
 
     def _metadata_wait(self, record: ImportRecord) -> None:
         if self._clock.now() - record.added_on > CONVERSION_GRACE and not self._uncached_ok(record):
-            self._fail(record, "the provider could not resolve the magnet (still converting)")
+            self._not_cached(record, "the magnet is still converting: not cached")
             return
         self._later(record, METADATA_POLL, state=ImportState.METADATA)
 
@@ -389,11 +465,19 @@ class ImportManager:
     def _downloading(self, provider: Provider, record: ImportRecord, torrent: Torrent) -> None:
         if not self._uncached_ok(record):
             provider.delete(torrent.id)
-            self._fail(record, f"not cached at {record.provider} and download_uncached is off")
+            self._not_cached(record, "not cached (download_uncached is off)")
             return
         state = ImportState.QUEUED if torrent.status == TorrentStatus.QUEUED else ImportState.DOWNLOADING
         self._later(record, self._config.refresh_interval, state=state, progress=min(torrent.progress, 0.99),
                     speed=torrent.speed, seeders=torrent.seeders, error="")
+
+    def _not_cached(self, record: ImportRecord, why: str) -> None:
+        """The add-then-check probe said no: the next account may have it cached."""
+        provider = self._library.provider(record.provider)
+        attempts = record.provider_attempts
+        if attempts and attempts[-1] == (provider.name, "added"):
+            attempts = attempts[:-1]   # the add becomes the refusal
+        self._turned_down(record.with_changes(provider_attempts=attempts), provider, why)
 
     def _complete(self, record: ImportRecord, torrent: Torrent) -> None:
         self._library.add_or_update(torrent)
@@ -439,3 +523,23 @@ def _remove_output(record: ImportRecord, download_folder: str) -> None:
         os.unlink(target)
     elif os.path.isdir(target):
         shutil.rmtree(target, ignore_errors=True)
+
+
+MAX_ATTEMPTS_SHOWN = 20
+_SLOTS = "too many active downloads"
+# Refusals that may pass with time: a round that met one starts again later instead of failing.
+TRANSIENT = (_SLOTS, "quota exhausted", "account problem", "provider unavailable", "rate limited")
+
+
+def _attempt(record: ImportRecord, name: str, outcome: str) -> tuple[tuple[str, str], ...]:
+    return (record.provider_attempts + ((name, outcome),))[-MAX_ATTEMPTS_SHOWN:]
+
+
+def _why(exc: errors.ProviderError) -> str:
+    """A short reason for the import record: the error's kind and the provider's own code."""
+    kinds = {errors.Blocked: "refused", errors.SlotsFull: "too many active downloads",
+             errors.QuotaExceeded: "quota exhausted", errors.AuthError: "account problem",
+             errors.Unavailable: "provider unavailable", errors.RateLimited: "rate limited",
+             errors.BadRequest: "rejected", errors.NotFound: "not found"}
+    kind = next((label for cls, label in kinds.items() if isinstance(exc, cls)), "failed")
+    return f"{kind}: {exc.code}" if exc.code else kind

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from gateway.store import Store
@@ -66,6 +66,11 @@ class ImportRecord:
     next_try: float = 0.0            # wall-clock time before which no poll happens
     submitting: bool = False         # set before the provider add, so a crash mid-add is detected
     deleted: bool = False
+    kind: str = "torrent"            # "torrent" or "nzb"
+    nzb_url: str = ""                # an NZB the provider fetches itself (SAB addurl)
+    # Every provider attempt, oldest first: (account, outcome), e.g. ("realdebrid", "refused: infringing_file").
+    provider_attempts: tuple[tuple[str, str], ...] = ()
+    tried: tuple[str, ...] = ()      # accounts that turned it down in the current round of adds
 
     def with_changes(self, **changes: Any) -> ImportRecord:
         return replace(self, **changes)
@@ -86,6 +91,9 @@ class AddRequest:
     debrid: str = ""
     download_uncached: bool | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    nzb: bytes = b""                 # an uploaded NZB (``nzb_name`` names the job)
+    nzb_url: str = ""                # or an NZB link
+    nzb_name: str = ""
 
 
 def _to_row(record: ImportRecord) -> tuple[str, str, str, float, str]:
@@ -101,7 +109,10 @@ def _from_row(text: str) -> ImportRecord:
     data["state"] = ImportState(data["state"])
     data["files"] = tuple(ImportFile(p, s, bool(sel)) for p, s, sel in data["files"])
     data["tags"] = tuple(data.get("tags", ()))
-    return ImportRecord(**data)
+    data["provider_attempts"] = tuple((str(a), str(b)) for a, b in data.get("provider_attempts", ()))
+    data["tried"] = tuple(data.get("tried", ()))
+    known = {f.name for f in fields(ImportRecord)}
+    return ImportRecord(**{k: v for k, v in data.items() if k in known})
 
 
 class ImportRepo:
