@@ -70,8 +70,11 @@ def shown(torrent: Torrent, bad: bool) -> bool:
 
 class TreeIndex:
     def __init__(self, naming: str, categories: tuple[str, ...], custom: tuple[CustomFolder, ...],
-                 category_source: CategorySource, clock: Clock) -> None:
+                 category_source: CategorySource, clock: Clock, account_rank: dict[str, int] | None = None) -> None:
         self._naming = naming
+        self._rank_of = account_rank or {}         # account name → its place in the priority order
+        self._by_hash: dict[str, set[Key]] = {}    # infohash → the keys holding it (several accounts)
+        self._hash_of: dict[Key, str] = {}
         self._category_config = categories
         self._custom = custom
         self._category_source = category_source
@@ -94,6 +97,7 @@ class TreeIndex:
         self._stale_mtimes: set[str] = set()       # groups that lost their newest member
         self._torrents_view: FrozenMap[Key, Torrent] = FrozenMap()
         self._names_view: FrozenMap[Key, str] = FrozenMap()
+        self._placements_view: FrozenMap[str, tuple[Key, ...]] = FrozenMap()
         self._timed_at = 0.0
         self.snapshot: Snapshot | None = None
 
@@ -105,6 +109,9 @@ class TreeIndex:
     def load(self, torrents: Iterable[Torrent]) -> Snapshot:
         """The first snapshot, from the persisted index."""
         self.torrents = {t.key: t for t in torrents}
+        self._by_hash, self._hash_of = {}, {}
+        for key, torrent in self.torrents.items():
+            self._rehash(key, torrent)
         self.categories = self._category_source()
         return self._rebuild(self._clock.now())
 
@@ -123,7 +130,9 @@ class TreeIndex:
             self._place(key, old.get(key), now, changed)
         changed |= self._timed_groups(now)
         self._torrents_view = self._torrents_view.evolve({k: self.torrents.get(k) for k in touched})
-        self._names_view = self._names_view.evolve({k: self._names.get(k) for k in candidates})
+        self._names_view = self._names_view.evolve({k: self._folder_of(k) for k in candidates})
+        hashes = {t.infohash for k in touched if (t := self.torrents.get(k)) is not None and t.infohash}
+        self._placements_view = self._placements_view.evolve({h: self._placements(h) for h in hashes})
         return self._publish(now, changed)
 
     def _apply(self, changes: Changes) -> dict[Key, str | None]:
@@ -133,20 +142,81 @@ class TreeIndex:
             fresh = self._category_source()
             keys |= {k for k in fresh.keys() | self.categories.keys() if fresh.get(k) != self.categories.get(k)}
             self.categories = fresh
-        touched = {key: self._wanted.get(key) for key in keys}
+        keys |= self._siblings(keys)
         self.torrents.update(changes.upserts)
         for key in changes.deletes:
             self.torrents.pop(key, None)
             self.bad.discard(key)
         self.bad |= changes.mark_bad & self.torrents.keys()
-        return touched
+        for key in list(keys):
+            self._rehash(key, self.torrents.get(key))
+        keys |= self._siblings(keys)   # a new placement joins the ones already there
+        return {key: self._wanted.get(key) for key in keys}
+
+    # ------------------------------------------------- several accounts, one folder
+
+    def _siblings(self, keys: set[Key]) -> set[Key]:
+        """Every placement sharing an infohash with one of ``keys``: which one is shown may change."""
+        out: set[Key] = set()
+        for key in keys:
+            h = self._hash_of.get(key)
+            if h:
+                out |= self._by_hash.get(h, set())
+        return out
+
+    def _rehash(self, key: Key, torrent: Torrent | None) -> None:
+        old = self._hash_of.pop(key, None)
+        if old:
+            group = self._by_hash[old]
+            group.discard(key)
+            if not group:
+                del self._by_hash[old]
+        if torrent is not None and torrent.infohash:
+            self._hash_of[key] = torrent.infohash
+            self._by_hash.setdefault(torrent.infohash, set()).add(key)
+
+    def _rank(self, key: Key) -> tuple[bool, bool, int, Key]:
+        """Healthy and complete first, then the account's priority."""
+        torrent = self.torrents[key]
+        broken = key in self.bad or torrent.status.failed
+        return (broken, torrent.status != TorrentStatus.DOWNLOADED, self._rank_of.get(key[0], 1 << 30), key)
+
+    def _placements(self, infohash: str) -> tuple[Key, ...]:
+        keys = self._by_hash.get(infohash, ())
+        return tuple(sorted(keys, key=self._rank)) if len(keys) > 1 else ()
+
+    def _visible(self, key: Key) -> bool:
+        """Shown, and the best placement of its infohash (the others are its fallbacks)."""
+        torrent = self.torrents.get(key)
+        if torrent is None or not shown(torrent, key in self.bad):
+            return False
+        group = self._by_hash.get(torrent.infohash, ()) if torrent.infohash else ()
+        if len(group) < 2:
+            return True
+        best = min((k for k in group if shown(self.torrents[k], k in self.bad)), key=self._rank)
+        return best == key
+
+    def _folder_of(self, key: Key) -> str | None:
+        """A placement's folder: its own, or the shown placement's for a fallback."""
+        name = self._names.get(key)
+        if name is not None or key not in self._hash_of:
+            return name
+        return next((self._names[k] for k in self._by_hash.get(self._hash_of[key], ()) if k in self._names), None)
+
+    def _category(self, key: Key) -> str:
+        """A folder's category: its own, else one an other placement of it was imported with."""
+        own = self.categories.get(key, "")
+        if own or key not in self._hash_of:
+            return own
+        return next((c for k in sorted(self._by_hash.get(self._hash_of[key], ())) if (c := self.categories.get(k))),
+                    "")
 
     def _candidates(self, touched: dict[Key, str | None]) -> set[Key]:
         """The touched torrents plus every torrent sharing an old or new wanted name with one."""
         names = {name for name in touched.values() if name is not None}
         for key in touched:
             torrent = self.torrents.get(key)
-            if torrent is not None and shown(torrent, key in self.bad):
+            if torrent is not None and self._visible(key):
                 names.add(folder_name(torrent, self._naming).casefold())
         keys = set(touched)
         for name in names:
@@ -162,7 +232,7 @@ class TreeIndex:
             if not bucket:
                 del self._buckets[old]
         torrent = self.torrents.get(key)
-        if torrent is not None and shown(torrent, key in self.bad):
+        if torrent is not None and self._visible(key):
             plain = folder_name(torrent, self._naming)
             name = plain.casefold()
             self._wanted[key], self._plain[key] = name, plain
@@ -187,7 +257,7 @@ class TreeIndex:
     def _place(self, key: Key, old: DirNode | None, now: float, changed: set[str] | None) -> None:
         torrent = self.torrents.get(key)
         bad = key in self.bad or (torrent is not None and torrent.status.failed)
-        if torrent is None or not shown(torrent, key in self.bad):
+        if torrent is None or not self._visible(key):
             return
         name = self._final_name(key)
         reuse = old is not None and old.name == name and old._source == torrent
@@ -196,7 +266,7 @@ class TreeIndex:
         self._owners[name.casefold()] = key
         if bad:
             self._bad_shown.add(key)
-        view = TorrentView(torrent, name, self.categories.get(key, ""), bad)
+        view = TorrentView(torrent, name, self._category(key), bad)
         for group in self._groups:
             if group.predicate(view, now):
                 self._writable(group.name, changed)[name] = node
@@ -232,7 +302,7 @@ class TreeIndex:
         return {g.name for g in timed}
 
     def _view(self, key: Key) -> TorrentView:
-        return TorrentView(self.torrents[key], self._names[key], self.categories.get(key, ""),
+        return TorrentView(self.torrents[key], self._names[key], self._category(key),
                            key in self._bad_shown)
 
     def _rebuild(self, now: float) -> Snapshot:
@@ -250,7 +320,13 @@ class TreeIndex:
             self._place(key, old.get(key), now, None)
         self._timed_at = now
         self._torrents_view = FrozenMap(dict(self.torrents))
-        self._names_view = FrozenMap(dict(self._names))
+        names = dict(self._names)
+        for key in self._hash_of:
+            if key not in names and (folder := self._folder_of(key)) is not None:
+                names[key] = folder
+        self._names_view = FrozenMap(names)
+        self._placements_view = FrozenMap({h: self._placements(h) for h, keys in self._by_hash.items()
+                                           if len(keys) > 1})
         return self._publish(now, {g.name for g in self._groups})
 
     def _publish(self, now: float, changed: set[str]) -> Snapshot:
@@ -265,7 +341,7 @@ class TreeIndex:
         self.generation += 1
         self.snapshot = Snapshot(generation=self.generation, built_at=now, root=root,
                                  torrents=self._torrents_view, folders=self._names_view,
-                                 bad=frozenset(self._bad_shown))
+                                 bad=frozenset(self._bad_shown), placements=self._placements_view)
         return self.snapshot
 
 

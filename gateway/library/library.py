@@ -45,7 +45,8 @@ class Library:
         self._store = store
         self._clock = clock
         self._index = TreeIndex(config.folder_naming, config.categories, config.custom_folders,
-                                categories or dict, clock)
+                                categories or dict, clock,
+                                account_rank={name: i for i, name in enumerate(config.debrid_order)})
         with _paused_gc():
             self._loaded: list[Torrent] | None = store.load_library()
         self._snapshot: Snapshot | None = None

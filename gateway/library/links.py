@@ -18,11 +18,15 @@ from gateway import errors
 from gateway.clock import Clock
 from gateway.library.library import Library
 from gateway.library.snapshot import FileRef
-from gateway.models import DownloadLink
+from gateway.models import DownloadLink, RemoteFile, Torrent
+from gateway.providers.base import Provider
 
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 50_000
+ACCOUNT_REST = 600.0   # seconds an account with spent traffic goes to the back of the queue
+# Failures of one placement that another account's copy of the same torrent may not share.
+FALLBACK_ERRORS = (errors.FileGone, errors.QuotaExceeded, errors.AuthError, errors.Unavailable, errors.NotFound)
 
 
 @dataclass
@@ -39,6 +43,8 @@ class LinkResolver:
         self._cache: TTLCache[FileRef, DownloadLink] = TTLCache(CACHE_SIZE, ttl, timer=clock.monotonic)
         self._flights: dict[FileRef, _Flight] = {}
         self._lock = threading.Lock()
+        self._origin: TTLCache[str, str] = TTLCache(CACHE_SIZE, ttl, timer=clock.monotonic)   # url → account
+        self._rest_until: dict[str, float] = {}
         self.unrestrict_calls = 0
 
     def resolve(self, ref: FileRef) -> DownloadLink:
@@ -73,16 +79,49 @@ class LinkResolver:
         flight.done.set()
 
     def _unrestrict(self, ref: FileRef) -> DownloadLink:
-        found = self._library.snapshot().file(ref)
+        """A link from the folder's placement, else from the same file at another account."""
+        snapshot = self._library.snapshot()
+        found = snapshot.file(ref)
         if found is None:
             raise FileNotFoundError(f"{ref.provider}/{ref.torrent_id}/{ref.file_id}")
         torrent, file = found
+        places = [(torrent, file), *snapshot.fallbacks(ref)]
+        # An account whose traffic the CDN reported spent is tried last, not first.
+        places.sort(key=lambda place: self._resting(place[0].provider))
+        for i, (where, match) in enumerate(places):
+            try:
+                return self._unrestrict_at(where, match)
+            except FALLBACK_ERRORS as exc:
+                if i == len(places) - 1:
+                    raise
+                log.info("%s/%s: %s; reading from another account", where.provider, where.id, exc)
+        raise AssertionError("unreachable")
+
+    def rest_account(self, name: str, seconds: float = ACCOUNT_REST) -> None:
+        """The CDN says this account's traffic is spent: prefer other placements for a while."""
+        with self._lock:
+            self._rest_until[name] = self._clock.monotonic() + seconds
+
+    def _resting(self, name: str) -> bool:
+        with self._lock:
+            return self._rest_until.get(name, 0.0) > self._clock.monotonic()
+
+    def _unrestrict_at(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
         self.unrestrict_calls += 1
         try:
-            return self._library.provider(ref.provider).unrestrict(torrent, file)
+            link = self._library.provider(torrent.provider).unrestrict(torrent, file)
         except errors.FileGone as exc:
             self._library.mark_bad(torrent.key, str(exc))
             raise
+        self._origin[link.url] = torrent.provider
+        return link
+
+    def provider(self, name: str) -> Provider | None:
+        return self._library.providers.get(name)
+
+    def account_of(self, link: DownloadLink) -> str:
+        """The account a link was made at (a fallback's may differ from the folder's)."""
+        return self._origin.get(link.url, "")
 
     def invalidate(self, ref: FileRef, link: DownloadLink | None = None) -> None:
         """Forget a link that stopped working (only if it is still the cached one)."""

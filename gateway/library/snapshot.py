@@ -13,10 +13,10 @@ import functools
 import hashlib
 import mimetypes
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.library.naming import sanitize, split_path
-from gateway.models import RemoteFile, StoredFiles, Torrent
+from gateway.models import RemoteFile, StoredFiles, Torrent, TorrentStatus
 
 mimetypes.add_type("video/x-matroska", ".mkv")
 mimetypes.add_type("text/plain", ".srt")
@@ -145,8 +145,11 @@ class Snapshot:
     built_at: float
     root: DirNode
     torrents: Mapping[tuple[str, str], Torrent]   # every torrent, shown or not
-    folders: Mapping[tuple[str, str], str]        # shown torrent key → folder name
+    folders: Mapping[tuple[str, str], str]        # torrent key → its folder (a fallback placement: the active one's)
     bad: frozenset[tuple[str, str]]
+    # infohash → its placements, best first, when several accounts hold it: the first
+    # is the folder's; the others are the fallbacks readers turn to.
+    placements: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def file(self, ref: FileRef) -> tuple[Torrent, RemoteFile] | None:
         torrent = self.torrents.get((ref.provider, ref.torrent_id))
@@ -154,6 +157,22 @@ class Snapshot:
             return None
         match = next((f for f in torrent.files if f.id == ref.file_id), None)
         return (torrent, match) if match else None
+
+    def fallbacks(self, ref: FileRef) -> list[tuple[Torrent, RemoteFile]]:
+        """The same file (same path) at the other placements of its torrent, best first."""
+        found = self.file(ref)
+        if found is None:
+            return []
+        torrent, file = found
+        out = []
+        for key in self.placements.get(torrent.infohash, ()):
+            other = self.torrents.get(key)
+            if key == torrent.key or other is None or other.status != TorrentStatus.DOWNLOADED:
+                continue
+            match = next((f for f in other.files if f.path == file.path), None)
+            if match is not None:
+                out.append((other, match))
+        return out
 
     def resolve(self, parts: list[str]) -> Node | None:
         node: Node = self.root

@@ -62,7 +62,24 @@ class Streamer:
                 if attempt == MAX_RELINKS:
                     raise errors.FileGone(f"{ref.torrent_id}/{ref.file_id}: CDN keeps refusing fresh links",
                                           code="link_refused") from None
+            except errors.QuotaExceeded:
+                # The key's traffic is spent: rest it, so the next link comes from another
+                # download key, or from another account holding the same torrent.
+                self._exhausted(ref, link)
+                if attempt == MAX_RELINKS:
+                    raise
         raise AssertionError("unreachable")
+
+
+    def _exhausted(self, ref: FileRef, link: DownloadLink) -> None:
+        account = self.links.account_of(link) or ref.provider
+        log.info("%s/%s: CDN says the traffic of %s key %d is spent", ref.torrent_id, ref.file_id, account, link.key)
+        provider = self.links.provider(account)
+        if provider is not None and len(provider.keys) > 1:
+            provider.keys.exhaust(link.key, "CDN: traffic exhausted")
+        else:
+            self.links.rest_account(account)
+        self.links.invalidate(ref, link)
 
 
 class ResilientStream:

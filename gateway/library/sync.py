@@ -53,8 +53,8 @@ POLL = 0.05                  # real seconds between checks for finished detail c
 
 def needs_details(item: Torrent, known: Torrent | None) -> bool:
     """A complete torrent whose files we do not have, or whose files may have changed."""
-    if item.status != TorrentStatus.DOWNLOADED:
-        return False
+    if item.status != TorrentStatus.DOWNLOADED or item.files:
+        return False   # not complete, or the listing already carried its files (TorBox, Debrid-Link)
     if known is None or not known.files or known.status != TorrentStatus.DOWNLOADED:
         return True
     return known.size != item.size or len(known.links) != len(item.links)
@@ -62,7 +62,8 @@ def needs_details(item: Torrent, known: Torrent | None) -> bool:
 
 def _signature(t: Torrent) -> tuple[Any, ...]:
     """What a listing can change that the tree shows (progress and speed are not)."""
-    return (t.status, t.size, t.name, t.original_name, len(t.links), t.added, t.ended, t.status_detail)
+    return (t.status, t.size, t.name, t.original_name, len(t.links), t.added, t.ended, t.status_detail,
+            len(t.files))
 
 
 def _keep_files(item: Torrent, known: Torrent) -> Torrent:
@@ -188,7 +189,7 @@ class AccountSync:
                     self._queue(item)
                     continue
                 self._pending.pop(item.key, None)
-                merged = _keep_files(item, old) if old is not None and old.files else item
+                merged = _keep_files(item, old) if old is not None and old.files and not item.files else item
                 if old is None or _signature(old) != _signature(merged):
                     upserts.append(merged)
             deletes: set[Key] = set()
