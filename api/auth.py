@@ -4,6 +4,8 @@ Rules (contract §3), decided here and nowhere else:
 - public: ``PUBLIC`` below (version, health, login and first-run setup, qBit login);
 - ``/api/v2/*`` (qBittorrent): the qBit SID cookie or the Bearer token, else 403
   (the *arrs log in again on 403; a 401 is fatal to them);
+- ``/sabnzbd/api``: SABnzbd's ``apikey`` (the API token), checked by the SAB app itself,
+  since the *arrs need its own 200 JSON error phrases;
 - every other route: the Bearer token or the UI session cookie, else 401 JSON.
 With ``use_auth`` off everything passes. Tokens are compared in constant time.
 """
@@ -28,6 +30,7 @@ PUBLIC = {
 }
 MAX_JSON = 1 << 20
 SIGNED_PREFIX = "/api/browse/download/"
+SAB_PATH = "/sabnzbd/api"
 
 
 def bearer(request: bottle.BaseRequest) -> str:
@@ -62,6 +65,8 @@ class Guard:
     def __call__(self, request: bottle.BaseRequest) -> None:
         if not self._use_auth or self.is_public(request.method, request.path):
             return
+        if request.path == SAB_PATH or (request.path == "/api" and "mode" in request.query):
+            return   # SABnzbd checks its own apikey and answers in its own shape (api/sabnzbd.py)
         if self.allowed(request):
             return
         if request.path.startswith("/api/v2/"):

@@ -191,7 +191,7 @@ class QbitApi:
         return json_body(model.preferences(self._config))
 
     def transfer_info(self) -> bottle.HTTPResponse:
-        speed = sum(r.speed for r in self._imports.list() if r.state == ImportState.DOWNLOADING)
+        speed = sum(r.speed for r in self._imports.list(kind="torrent") if r.state == ImportState.DOWNLOADING)
         return json_body({"dl_info_speed": speed, "dl_info_data": 0, "up_info_speed": 0, "up_info_data": 0,
                           "dl_rate_limit": 0, "up_rate_limit": 0, "dht_nodes": 0,
                           "connection_status": "connected"})
@@ -202,7 +202,7 @@ class QbitApi:
             self._rid += 1
             rid = self._rid
         now = self.now()
-        torrents = {r.hash: model.torrent_info(r, now, self._limits.get(r.hash)) for r in self._imports.list()}
+        torrents = {r.hash: model.torrent_info(r, now, self._limits.get(r.hash)) for r in self._imports.list(kind="torrent")}
         return json_body({
             "rid": rid, "full_update": True, "torrents": torrents, "torrents_removed": [],
             "categories": model.categories(self._imports.categories()), "categories_removed": [],
@@ -226,7 +226,7 @@ class QbitApi:
 
     def _targets(self) -> list[str]:
         hashes = self._hashes()
-        return [r.hash for r in self._imports.list()] if hashes is None else hashes
+        return [r.hash for r in self._imports.list(kind="torrent")] if hashes is None else hashes
 
     def _record(self) -> ImportRecord:
         infohash = param("hash").strip()
@@ -239,7 +239,7 @@ class QbitApi:
 
     def info(self) -> bottle.HTTPResponse:
         hashes = self._hashes(required=False)
-        records = self._imports.list(category=_param_or_none("category"),
+        records = self._imports.list(kind="torrent", category=_param_or_none("category"),
                                      hashes=set(hashes) if hashes is not None else None)
         tag = _param_or_none("tag")
         if tag is not None:
@@ -319,7 +319,7 @@ class QbitApi:
     def delete(self) -> bottle.HTTPResponse:
         self._imports.delete(self._targets(), delete_files=bool_param("deleteFiles"))
         with self._lock:
-            known = {r.hash for r in self._imports.list()}
+            known = {r.hash for r in self._imports.list(kind="torrent")}
             self._limits = {h: v for h, v in self._limits.items() if h in known}
         return text("")
 
@@ -369,7 +369,7 @@ class QbitApi:
     def remove_categories(self) -> bottle.HTTPResponse:
         names = split_list(param("categories").replace("\r", "\n"), "\n")
         self._imports.remove_categories(names)
-        orphans = [r.hash for name in names for r in self._imports.list(category=name)]
+        orphans = [r.hash for name in names for r in self._imports.list(kind="torrent", category=name)]
         if orphans:   # qBit leaves the torrents of a removed category uncategorised
             self._imports.set_category(orphans, "")
         return text("")
@@ -388,7 +388,7 @@ class QbitApi:
     def all_tags(self) -> list[str]:
         with self._lock:
             known = set(self._tags)
-        return sorted(known.union(*(r.tags for r in self._imports.list())))
+        return sorted(known.union(*(r.tags for r in self._imports.list(kind="torrent"))))
 
     def tags(self) -> bottle.HTTPResponse:
         return json_body(self.all_tags())
@@ -402,7 +402,7 @@ class QbitApi:
         names = split_list(param("tags"), ",")
         with self._lock:
             self._tags.difference_update(names)
-        self._imports.set_tags([r.hash for r in self._imports.list()], names, add=False)
+        self._imports.set_tags([r.hash for r in self._imports.list(kind="torrent")], names, add=False)
         return text("")
 
     def add_tags(self) -> bottle.HTTPResponse:

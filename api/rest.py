@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from gateway.config import Config, masked_raw, parse_config, read_raw, write_raw
 from gateway.errors import ConfigError
 from gateway.imports.fetch import fetch_torrent_url
 from gateway.imports.manager import ImportManager
+from gateway.imports.nzb import NzbError, job_name, looks_like_nzb
 from gateway.imports.records import AddRequest, ImportRecord
 from gateway.imports.torrentmeta import TorrentMetaError
 
@@ -30,7 +32,8 @@ def record_json(record: ImportRecord) -> dict[str, Any]:
             "progress": round(record.progress, 4), "size": record.selected_size, "error": record.error,
             "provider": record.provider, "provider_id": record.provider_id, "action": record.action,
             "added_on": int(record.added_on), "completed_on": int(record.completed_on),
-            "save_path": record.save_path, "content_path": record.content_path,
+            "save_path": record.save_path, "content_path": record.content_path, "kind": record.kind,
+            "attempts": [{"provider": p, "outcome": o} for p, o in record.provider_attempts],
             "files": [{"path": f.path, "size": f.size, "selected": f.selected} for f in record.files]}
 
 
@@ -77,24 +80,28 @@ def post_config(config: Config) -> Any:
 
 # -------------------------------------------------------------------- add
 
-def _requests_from_upload(base: dict[str, Any]) -> list[AddRequest]:
-    out = []
-    for upload in bottle.request.files.getall("file"):
-        name = upload.raw_filename or "upload"
-        data = upload.file.read()
-        if name.lower().endswith(".nzb") or data.lstrip()[:5] in (b"<?xml", b"<nzb "):
-            raise ApiError(400, f"{name}: NZB files need a usenet provider ({NZB_PROVIDERS}); none is configured")
-        out.append(AddRequest(torrent_file=data, **base))
-    return out
+def _file_request(name: str, data: bytes, base: dict[str, Any], takes_nzbs: bool, url: str = "") -> AddRequest:
+    """A .torrent or an NZB, told apart by name and content."""
+    if not looks_like_nzb(name, data):
+        return AddRequest(torrent_file=data, **base)
+    if not takes_nzbs:
+        raise ApiError(400, f"{name}: NZBs need a usenet account ({NZB_PROVIDERS}) in debrids; none is configured")
+    return AddRequest(nzb=data, nzb_name=job_name(name), nzb_url=url, **base)
 
 
-def _requests_from_urls(urls: list[str], base: dict[str, Any]) -> list[AddRequest]:
+def _requests_from_upload(base: dict[str, Any], takes_nzbs: bool) -> list[AddRequest]:
+    return [_file_request(upload.raw_filename or "upload", upload.file.read(), base, takes_nzbs)
+            for upload in bottle.request.files.getall("file")]
+
+
+def _requests_from_urls(urls: list[str], base: dict[str, Any], takes_nzbs: bool) -> list[AddRequest]:
     out = []
     for url in urls:
         if url.startswith("magnet:"):
             out.append(AddRequest(magnet=url, **base))
         elif url.startswith(("http://", "https://")):
-            out.append(AddRequest(torrent_file=fetch_torrent_url(url), **base))
+            name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]) or "download"
+            out.append(_file_request(name, fetch_torrent_url(url), base, takes_nzbs, url))
         else:
             raise ApiError(400, f"not a magnet or http(s) link: {url[:80]}")
     return out
@@ -115,10 +122,13 @@ def post_add(manager: ImportManager, config: Config) -> Any:
     urls = [str(data["url"])] if data.get("url") else []
     urls += [u.strip() for u in str(data.get("urls") or "").splitlines() if u.strip()]
     try:
-        adds = ([] if is_json else _requests_from_upload(base)) + _requests_from_urls(urls, base)
+        nzbs = manager.takes_nzbs()
+        adds = ([] if is_json else _requests_from_upload(base, nzbs)) + _requests_from_urls(urls, base, nzbs)
         if not adds:
             raise ApiError(400, "nothing to add: send 'url', 'urls' or a 'file' upload")
         records = [manager.add(a) for a in adds]
+    except NzbError as exc:
+        raise ApiError(400, f"unreadable NZB: {exc}") from None
     except TorrentMetaError as exc:
         raise ApiError(400, f"unreadable torrent: {exc}") from None
     return json_body([{"hash": r.hash, "name": r.name, "state": r.state.value} for r in records])

@@ -17,6 +17,7 @@ from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
 from api.qbit import make_qbit_app
 from api.rest import make_rest_app
+from api.sabnzbd import make_sab_app
 from api.stats import make_stats_app
 from api.web import make_web_app
 from fs.cached_reader import CachedFiles
@@ -185,7 +186,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),
-               make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock)]
+               make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
+               make_sab_app(config, imports, auth, clock.now)]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": web}
