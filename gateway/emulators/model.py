@@ -199,7 +199,8 @@ class FaultRule:
     def __post_init__(self) -> None:
         self._rx = re.compile(self.path_regex)
         code = (self.provider_error or {}).get("code", -1)
-        if self.provider_error is not None and self.status is None and isinstance(code, int):
+        if self.provider_error is not None and self.status is None and isinstance(code, int) \
+                and self.provider in (None, RD):
             # An RD error code without an explicit status gets RD's usual one; the
             # other providers' fronts choose the status of their own error codes.
             self.status = _RD_ERROR_STATUS.get(code, 400)

@@ -1,16 +1,361 @@
-"""Premiumize client (stub: built by the premiumize work)."""
+"""Premiumize (www.premiumize.me/api): calls plus ``_parse_*`` mapping.
+
+PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
+so every response's envelope is checked and the message text is matched
+against ``_CODES`` (providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
+
+There is no single-transfer GET: ``get_torrent`` lists every transfer (one
+call) and, once finished, walks the transfer's cloud folder (one
+``folder/list`` per folder) or reads its single item (``item/details``).
+Files are ordered by path; a file's id is its index in that order and its
+``link`` is the item's CDN link with ``#pmid=<item id>`` appended, so that
+``unrestrict`` can re-read the item in one call (a fragment never reaches the
+CDN, so the string stays a working URL).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+
+from gateway import errors
 from gateway.clock import Clock
 from gateway.config import DebridConfig
-from gateway.errors import ConfigError
-from gateway.providers.base import Provider
+from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
+from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.keys import KeyRing
+from gateway.providers.wiring import account_http, download_keys
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://www.premiumize.me/api"
-SUBLIMITS: dict[str, Limit] = {}
+SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
+MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
+CACHE_BATCH = 100
+ITEM_MARK = "#pmid="
+
+_STATUS = {
+    "waiting": TorrentStatus.QUEUED,      # DX maps it to an error; it is only a queue
+    "queued": TorrentStatus.QUEUED,
+    "running": TorrentStatus.DOWNLOADING,
+    "finished": TorrentStatus.DOWNLOADED,
+    "seeding": TorrentStatus.DOWNLOADED,
+    "error": TorrentStatus.ERROR,
+    "timeout": TorrentStatus.ERROR,
+    "banned": TorrentStatus.ERROR,
+    "deleted": TorrentStatus.ERROR,
+}
+_ACTIVE = frozenset({"waiting", "queued", "running"})
+_DONE = frozenset({"finished", "seeding"})
+
+# Lower-case fragment of the error message → error class; the first match wins.
+_CODES: dict[str, type[errors.ProviderError]] = {
+    "not logged in": errors.AuthError,
+    "account not premium": errors.AuthError,
+    "fair use limit": errors.QuotaExceeded,
+    "maximum of 25 active downloads": errors.SlotsFull,
+    "active downloads in progress": errors.SlotsFull,
+    "too many requests": errors.RateLimited,
+    "banned": errors.Blocked,
+    "not found": errors.NotFound,
+    "unknown item": errors.NotFound,
+    "unknown transfer": errors.NotFound,
+    "invalid id": errors.NotFound,
+}
+_BTIH = re.compile(r"[?&]xt(?:\.\d+)?=urn:btih:([0-9A-Za-z]+)", re.IGNORECASE)
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
+_warned: set[str] = set()
 
 
-def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> Provider:
-    raise ConfigError(f"debrids.{cfg.name}.provider", "premiumize is not supported yet")
+def _classify(message: str) -> type[errors.ProviderError]:
+    lowered = message.lower()
+    return next((cls for text, cls in _CODES.items() if text in lowered), errors.BadRequest)
+
+
+def _error(message: str, response: requests.Response) -> errors.ProviderError:
+    cls = _classify(message)
+    text = f"premiumize: {message}"
+    if cls is errors.RateLimited:
+        return errors.RateLimited(text, retry_after=retry_after_seconds(response), code=message,
+                                  status=response.status_code)
+    return cls(text, code=message, status=response.status_code)
+
+
+def _parse_error(response: requests.Response) -> errors.ProviderError:
+    """HTTP >= 400: a 429 is a rate limit, any other 5xx a bare (retryable) outage."""
+    status = response.status_code
+    if status == 429:
+        return errors.RateLimited(f"premiumize: HTTP {status}", retry_after=retry_after_seconds(response),
+                                  code="429", status=status)
+    if status >= 500:
+        return errors.Unavailable(f"premiumize: HTTP {status}", status=status)
+    message = _message(response)
+    if message:
+        return _error(message, response)
+    cls = errors.AuthError if status in (401, 403) else errors.NotFound if status == 404 else errors.BadRequest
+    return cls(f"premiumize: HTTP {status}", code=str(status), status=status)
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
+
+
+def _bad_shape(path: str, what: str) -> errors.Unavailable:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("premiumize: %s: unexpected answer (%s)", path, what)
+    return errors.Unavailable(f"premiumize: {path}: unexpected answer ({what})", code="bad_shape")
+
+
+def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
+    """The body of a < 400 answer, raising the mapped error for ``status: error``."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise errors.Unavailable(f"premiumize: {path}: answer is not JSON", code="bad_json") from None
+    if not isinstance(body, dict):
+        raise _bad_shape(path, type(body).__name__)
+    if body.get("status") == "error":
+        raise _error(str(body.get("message") or "error"), response)
+    if body.get("status") != "success":
+        raise _bad_shape(path, f"status {body.get('status')!r}")
+    return body
+
+
+def _infohash(src: str) -> str:
+    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs.
+
+    Parsed here rather than with ``gateway.imports.torrentmeta``: providers sit
+    below imports in the layers.
+    """
+    if _HEX40.fullmatch(src):
+        return src.lower()
+    m = _BTIH.search(src) if src[:8].lower() == "magnet:?" else None
+    if m is None:
+        return ""
+    value = m.group(1)
+    if _HEX40.fullmatch(value):
+        return value.lower()
+    if len(value) == 32:
+        try:
+            return base64.b32decode(value.upper()).hex()
+        except (binascii.Error, ValueError):
+            return ""
+    return ""
+
+
+def _number(raw: Any, path: str, kind: type = float) -> Any:
+    if raw is None or raw == "":
+        return kind(0)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise _bad_shape(path, f"number {raw!r}")
+    try:
+        return kind(float(raw))
+    except ValueError:
+        raise _bad_shape(path, f"number {raw!r}") from None
+
+
+def _parse_transfer(provider: str, raw: Any, files: tuple[RemoteFile, ...] = (),
+                    status: TorrentStatus | None = None) -> Torrent:
+    if not isinstance(raw, dict) or not raw.get("id"):
+        raise _bad_shape("transfer/list", "transfer")
+    word = str(raw.get("status") or "")
+    message = str(raw.get("message") or "")
+    src = str(raw.get("src") or "")
+    name = str(raw.get("name") or raw["id"])
+    return Torrent(
+        provider=provider, id=str(raw["id"]), infohash=_infohash(src), name=name, original_name=name,
+        size=sum(f.size for f in files), status=status or _STATUS.get(word, TorrentStatus.ERROR),
+        progress=min(1.0, max(0.0, _number(raw.get("progress"), "transfer/list"))),
+        added=_number(raw.get("created_at"), "transfer/list"), files=files,
+        status_detail=f"{word}: {message}" if message and _STATUS.get(word) == TorrentStatus.ERROR else word,
+    )
+
+
+def _file_link(raw: dict[str, Any]) -> str:
+    link = str(raw.get("link") or "")
+    return f"{link}{ITEM_MARK}{raw['id']}" if link else ""
+
+
+def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> Premiumize:
+    http = account_http(cfg, DEFAULT_URL, clock, budget)
+    keys = download_keys(cfg, DEFAULT_URL, clock, http, sublimits=SUBLIMITS)
+    return Premiumize(cfg.name, http, clock, cfg.auto_expire_links_after, keys)
+
+
+class Premiumize:
+    """The Premiumize client. All HTTP goes through ``ProviderHTTP``."""
+
+    kind = "premiumize"
+    capabilities = Capabilities(cache_check=True, usenet=True)
+
+    def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
+                 keys: KeyRing | None = None) -> None:
+        self.name = name
+        self._http = http
+        self.budget = http.budget
+        self.keys = keys or KeyRing(name, [http], [""], clock)
+        self._clock = clock
+        self._link_ttl = link_ttl
+
+    def _json(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = (http or self._http).request(method, path, _parse_error, **kwargs)
+        return _envelope(response, path)
+
+    def close(self) -> None:
+        for client in self.keys.clients:
+            client.close()
+
+    # -- account
+
+    def account(self) -> Account:
+        raw = self._json("GET", "account/info")
+        until = _number(raw.get("premium_until"), "account/info", int)
+        left = max(0, int(until - self._clock.now()))
+        extra = {k: str(raw[k]) for k in ("limit_used", "space_used", "booster_points") if k in raw}
+        return Account(username=str(raw.get("customer_id", "")), premium=left > 0,
+                       premium_seconds_left=left, extra=extra)
+
+    # -- transfers
+
+    def _transfers(self) -> list[Any]:
+        transfers = self._json("GET", "transfer/list").get("transfers")
+        if not isinstance(transfers, list):
+            raise _bad_shape("transfer/list", "transfers")
+        return transfers
+
+    def list_torrents(self) -> list[Torrent]:
+        """Bare items: the files need a folder walk each, which ``get_torrent`` does."""
+        return [_parse_transfer(self.name, raw) for raw in self._transfers()]
+
+    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
+        # Not advertised (capabilities.recent_first is off): PM lists everything at once.
+        torrents = self.list_torrents()
+        torrents.sort(key=lambda t: t.added, reverse=True)
+        return torrents[:limit], len(torrents)
+
+    def get_torrent(self, torrent_id: str) -> Torrent:
+        raw = next((t for t in self._transfers() if isinstance(t, dict) and str(t.get("id")) == torrent_id), None)
+        if raw is None:
+            raise errors.NotFound(f"premiumize: transfer {torrent_id} not found", code="not_found")
+        if str(raw.get("status")) not in _DONE:
+            return _parse_transfer(self.name, raw)
+        try:
+            found = self._finished_files(raw)
+        except errors.NotFound:
+            found = []
+        if not found:   # finished, but its cloud copy is gone
+            return _parse_transfer(self.name, raw, status=TorrentStatus.DEAD)
+        files = tuple(RemoteFile(id=i, path=path, size=size, link=link)
+                      for i, (path, size, link) in enumerate(sorted(found)))
+        ready = all(f.link for f in files)
+        return _parse_transfer(self.name, raw, files,
+                               None if ready else TorrentStatus.DOWNLOADING)
+
+    def _finished_files(self, raw: dict[str, Any]) -> list[tuple[str, int, str]]:
+        """(path relative to the transfer folder, size, link) of every file."""
+        if raw.get("folder_id"):
+            return self._walk(str(raw["folder_id"]), "")
+        if raw.get("file_id"):
+            item = self._json("GET", "item/details", params={"id": str(raw["file_id"])})
+            return [self._file_row(item, "", "item/details")]
+        raise _bad_shape("transfer/list", "finished without folder_id or file_id")
+
+    def _walk(self, folder_id: str, prefix: str) -> list[tuple[str, int, str]]:
+        listing = self._json("GET", "folder/list", params={"id": folder_id})
+        entries = listing.get("content")
+        if not isinstance(entries, list):
+            raise _bad_shape("folder/list", "content")
+        out: list[tuple[str, int, str]] = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
+                raise _bad_shape("folder/list", "entry")
+            if entry.get("type") == "folder":
+                out += self._walk(str(entry["id"]), f"{prefix}{entry['name']}/")
+            else:
+                out.append(self._file_row(entry, prefix, "folder/list"))
+        return out
+
+    @staticmethod
+    def _file_row(entry: dict[str, Any], prefix: str, path: str) -> tuple[str, int, str]:
+        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
+            raise _bad_shape(path, "item")
+        return f"{prefix}{entry['name']}", _number(entry.get("size"), path, int), _file_link(entry)
+
+    def _create(self, **kwargs: Any) -> str:
+        raw = self._json("POST", "transfer/create", **kwargs)
+        if not raw.get("id"):
+            raise _bad_shape("transfer/create", "id")
+        return str(raw["id"])
+
+    def add_magnet(self, magnet: str) -> str:
+        return self._create(data={"src": magnet})
+
+    def add_torrent_file(self, data: bytes) -> str:
+        # The docs' multipart field is "file" (DX wrongly sends "src").
+        return self._create(files={"file": ("upload.torrent", data, "application/x-bittorrent")})
+
+    def add_nzb(self, data: bytes, name: str) -> str:
+        return self._create(files={"file": (f"{name}.nzb", data, "application/x-nzb")})
+
+    def add_nzb_url(self, url: str, name: str) -> str:
+        return self._create(data={"src": url})
+
+    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
+        """PM always downloads the whole transfer: nothing to select."""
+
+    def delete(self, torrent_id: str) -> None:
+        # PM deletes the transfer's cloud folder with it.
+        self._json("POST", "transfer/delete", data={"id": torrent_id})
+
+    def active_count(self) -> ActiveCount:
+        active = sum(1 for t in self._transfers() if isinstance(t, dict) and t.get("status") in _ACTIVE)
+        return ActiveCount(active=active, limit=MAX_ACTIVE)
+
+    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
+        hashes = list(dict.fromkeys(h.lower() for h in infohashes))
+        out: dict[str, bool] = {}
+        for start in range(0, len(hashes), CACHE_BATCH):
+            batch = hashes[start:start + CACHE_BATCH]
+            answer = self._json("POST", "cache/check", data={"items[]": batch}).get("response")
+            if not isinstance(answer, list) or len(answer) != len(batch):
+                raise _bad_shape("cache/check", "response")
+            out.update((h, bool(v)) for h, v in zip(batch, answer, strict=True))
+        return out
+
+    # -- links
+
+    def unrestrict(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
+        """Re-read the item (one call), so an expired link comes back fresh."""
+        _, sep, item_id = file.link.rpartition(ITEM_MARK)
+        if not sep or not item_id:
+            raise errors.FileGone(f"premiumize: {torrent.id}: file {file.id} has no link", code="no_link")
+
+        def with_key(http: ProviderHTTP, key: int) -> DownloadLink:
+            try:
+                raw = self._json("GET", "item/details", http, params={"id": item_id})
+            except errors.NotFound as exc:
+                if key:   # another key is another account: it cannot see this cloud
+                    raise errors.QuotaExceeded(f"premiumize: item {item_id} is not in this key's account",
+                                               code="other_account") from exc
+                raise errors.FileGone(f"premiumize: item {item_id} is gone", code=exc.code) from exc
+            url = str(raw.get("link") or "")
+            if not url:
+                raise errors.Unavailable(f"premiumize: item {item_id} has no link yet", code="no_link")
+            return DownloadLink(url=url, size=_number(raw.get("size"), "item/details", int) or file.size,
+                                expires_at=self._clock.monotonic() + self._link_ttl,
+                                download_id=item_id, filename=str(raw.get("name") or ""), key=key)
+        return self.keys.call(with_key)
