@@ -193,3 +193,35 @@ class VirtualClock:
         deadline = self.now() + seconds
         while self.now() < deadline:
             _NEVER.wait(0.002)
+
+
+class TickClock(FakeClock):
+    """A fake clock whose waits move fake time on by the timeout: budget pauses and
+    windows pass at once, so a test can drive many calls without real waiting."""
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        if event.is_set():
+            return True
+        self.advance(max(timeout, 0.001))
+        return event.is_set()
+
+
+def bencode(x: Any) -> bytes:
+    if isinstance(x, int):
+        return b"i%de" % x
+    if isinstance(x, str):
+        x = x.encode()
+    if isinstance(x, bytes):
+        return b"%d:%s" % (len(x), x)
+    if isinstance(x, list):
+        return b"l" + b"".join(bencode(v) for v in x) + b"e"
+    items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in x.items())
+    return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+
+
+def make_torrent(name: str, files: Sequence[tuple[str, int]]) -> tuple[bytes, str]:
+    """A multi-file .torrent and its v1 infohash (sha1 of the bencoded info)."""
+    info = {"name": name, "piece length": 262144, "pieces": b"\0" * 20,
+            "files": [{"path": path.split("/"), "length": size} for path, size in files]}
+    return bencode({"announce": "http://tracker.invalid/announce", "info": info}), \
+        hashlib.sha1(bencode(info)).hexdigest()

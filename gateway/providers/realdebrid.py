@@ -138,6 +138,15 @@ def _json(response: requests.Response, path: str) -> Any:
         raise errors.Unavailable(f"real-debrid: {path}: answer is not JSON", code="bad_json") from None
 
 
+def _list(response: requests.Response, path: str) -> list[dict[str, Any]]:
+    """A listing page: a JSON array of objects, or a clear error (never an empty library)."""
+    page = _json(response, path)
+    if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+        log.warning("real-debrid: %s: unexpected answer shape (%s)", path, type(page).__name__)
+        raise errors.Unavailable(f"real-debrid: {path}: the answer is not a list of torrents", code="bad_shape")
+    return page
+
+
 def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> RealDebrid:
     http = account_http(cfg, DEFAULT_URL, clock, budget)
     return RealDebrid(cfg.name, http, clock, cfg.auto_expire_links_after,
@@ -175,7 +184,11 @@ class RealDebrid:
                        premium_seconds_left=int(raw.get("premium", 0) or 0))
 
     def list_torrents(self) -> list[Torrent]:
-        return [_parse_torrent(self.name, item) for item in self._paged("torrents")]
+        try:
+            return [_parse_torrent(self.name, item) for item in self._paged("torrents")]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("real-debrid: torrents: an item of unexpected shape")
+            raise errors.Unavailable("real-debrid: torrents: an item of unexpected shape", code="bad_shape") from None
 
     def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
         """RD lists newest first and sends X-Total-Count on every page (204 when empty)."""
@@ -184,10 +197,7 @@ class RealDebrid:
         count = int(total) if total.isdigit() else None
         if response.status_code == 204 or not response.content:
             return [], count if count is not None else 0
-        page = response.json()
-        if not isinstance(page, list):
-            raise errors.Unavailable("real-debrid: torrents: the answer is not a list")
-        return [_parse_torrent(self.name, item) for item in page], count
+        return [_parse_torrent(self.name, item) for item in _list(response, "torrents")], count
 
     def _paged(self, path: str) -> list[dict[str, Any]]:
         """Page with offset/limit until X-Total-Count is reached or a 204 ends it."""
@@ -196,8 +206,8 @@ class RealDebrid:
             response = self._call("GET", path, params={"offset": len(items), "limit": PAGE_LIMIT})
             if response.status_code == 204 or not response.content:
                 return items
-            page = response.json()
-            if not isinstance(page, list) or not page:
+            page = _list(response, path)
+            if not page:
                 return items
             items.extend(page)
             total = int(response.headers.get("X-Total-Count", len(items)) or len(items))
@@ -205,7 +215,12 @@ class RealDebrid:
                 return items
 
     def get_torrent(self, torrent_id: str) -> Torrent:
-        return _parse_torrent(self.name, self._json("GET", f"torrents/info/{torrent_id}"))
+        raw = self._json("GET", f"torrents/info/{torrent_id}")
+        try:
+            return _parse_torrent(self.name, raw)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            log.warning("real-debrid: torrents/info: unexpected answer shape")
+            raise errors.Unavailable("real-debrid: torrents/info: unexpected answer shape", code="bad_shape") from None
 
     def add_magnet(self, magnet: str) -> str:
         return str(self._json("POST", "torrents/addMagnet", data={"magnet": magnet})["id"])
