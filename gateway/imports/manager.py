@@ -454,6 +454,8 @@ class ImportManager:
                                        name=torrent.original_name or torrent.name or record.name))
 
     def _uncached_ok(self, record: ImportRecord) -> bool:
+        if record.kind == "nzb":
+            return True   # fetching from usenet is what an NZB asks for; "cached" is a torrent idea
         if record.download_uncached is not None:
             return record.download_uncached
         arr = next((a for a in self._config.arrs if a.name == record.category), None)
