@@ -198,9 +198,10 @@ class Config:
 
     @property
     def debrid_order(self) -> tuple[str, ...]:
-        """Account names in the order adds try them: ``priority`` (lower first), else config order."""
+        """Account names in the order adds try them: those with a ``priority`` first (lower
+        first), then the others; config order breaks ties."""
         ranked = sorted(enumerate(self.debrids),
-                        key=lambda pair: (pair[0] if pair[1].priority is None else pair[1].priority, pair[0]))
+                        key=lambda pair: (pair[1].priority is None, pair[1].priority or 0, pair[0]))
         return tuple(d.name for _, d in ranked)
 
 

@@ -192,7 +192,7 @@ class AdState(ProviderState):
         """One ``magnets[]`` item; raises ``AdError`` for the per-item error."""
         with self.lock:
             entry = self.world.catalog.get(infohash)
-            if entry is not None and "infringing" in entry.flags:
+            if self.world.filtered(entry, AD):
                 # AllDebrid documents no takedown code; a refused magnet is an invalid URI.
                 raise AdError("MAGNET_INVALID_URI", "This magnet is not allowed")
             if not self.world.is_cached(infohash, AD) and self.active_count(acc.token) >= acc.slots_limit:

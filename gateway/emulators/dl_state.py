@@ -129,7 +129,7 @@ class DlState(ProviderState):
         with w.lock:
             h = infohash.lower()
             entry = w.catalog.get(h)
-            if entry is not None and "infringing" in entry.flags:
+            if w.filtered(entry, DL):
                 code = str(w.knobs["dl_infringing_code"])
                 raise DlError(code, "This torrent cannot be added (infringing content).")
             flag = next((f for f in FLAG_ERRORS if entry is not None and f in entry.flags), None)

@@ -215,7 +215,9 @@ class PmState(ProviderState):
     def _ending(self, h: str, entry: CatalogEntry | None) -> tuple[str, str] | None:
         if h in self.failing_nzbs:
             return ("error", "Missing articles")
-        flags = entry.flags if entry else set()
+        flags = set(entry.flags) if entry else set()
+        if not self.world.filtered(entry, PM):
+            flags.discard("infringing")   # another provider's content filter, not Premiumize's
         return next(((status, msg) for flag, status, msg in _FLAG_ENDINGS if flag in flags), None)
 
     def settle(self, t: PmTransfer) -> None:

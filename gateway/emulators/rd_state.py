@@ -81,7 +81,7 @@ class RdState:
     def add_magnet(self, token: str, infohash: str, display: str | None = None) -> RdTorrent:
         with self.lock:
             entry = self.world.catalog.get(infohash)
-            if entry is not None and "infringing" in entry.flags:
+            if self.world.filtered(entry, RD):
                 raise RdError(451, 35)
             if self.world.knobs["rd_slots_check_on_add"]:
                 self._check_slots(token)

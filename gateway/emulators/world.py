@@ -98,6 +98,9 @@ DEFAULT_KNOBS: dict[str, Any] = {
     # ``rate_limit: null`` switches these off too.
     "rates": {"ad": [[12, 1.0], [600, 60.0]], "tb": [[300, 60.0]], "tb/create": [[60, 3600.0]],
               "dl": [[60, 60.0]], "pm": []},
+    # Which providers' content filters refuse a catalog entry flagged "infringing"
+    # (RD's 451, TorBox's BANNED_CONTENT_DETECTED, ...): filters differ between services.
+    "content_filters": ["rd", "ad", "tb", "dl", "pm"],
     # CDN answer to an expired link, per provider (RD uses cdn_expired_status).
     "cdn_expired_statuses": {"ad": 404, "tb": 403, "dl": 410, "pm": 404},
 }
@@ -282,6 +285,10 @@ class World:
         size = int(spec["size"]) if "size" in spec else content.source_size(source)
         seed = str(spec.get("seed") or f"{infohash}/{path}")
         return CatalogFile(path, size, seed, source)
+
+    def filtered(self, entry: CatalogEntry | None, provider: str) -> bool:
+        """Whether ``provider``'s content filter refuses this entry (flag ``infringing``)."""
+        return entry is not None and "infringing" in entry.flags and provider in self.knobs["content_filters"]
 
     def set_cached(self, hashes: Iterable[str], cached: bool = True, provider: str = RD) -> None:
         with self.lock:
