@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from gateway import __version__
-from gateway.config import LOG_LEVELS, Config, config_path, load_config, parse_config
+from gateway.config import LOG_LEVELS, PROVIDERS, Config, config_path, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
 from gateway.log import configure_logging
 
@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="decypharr", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="DIR", help="config directory (default $DECYPHARR_CONFIG_DIR or ~/.decypharr)")
     parser.add_argument("--demo", action="store_true", help="serve a built-in emulated provider with a sample library")
+    parser.add_argument("--demo-providers", metavar="LIST", default=os.environ.get("DECYPHARR_DEMO_PROVIDERS", ""),
+                        help="demo accounts: 'all', or a comma list of realdebrid, alldebrid, torbox, "
+                             "debridlink, premiumize (default realdebrid)")
     parser.add_argument("--bind", metavar="ADDR", help="listen address (overrides bind_address)")
     parser.add_argument("--port", type=int, metavar="N", help="listen port (overrides port)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="log level (overrides log_level)")
@@ -61,10 +64,25 @@ def _overrides(config: Config, args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, **changes)
 
 
-def _demo_config(config_dir: str, emulator_url: str) -> Config:
+def demo_providers(text: str) -> tuple[str, ...]:
+    """``--demo-providers``: 'all', or a comma list of provider names (default Real-Debrid only)."""
+    if text.strip().lower() == "all":
+        return PROVIDERS
+    chosen = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip())) or ("realdebrid",)
+    unknown = [p for p in chosen if p not in PROVIDERS]
+    if unknown:
+        raise ConfigError("--demo-providers", f"unknown provider(s) {', '.join(unknown)}; use {', '.join(PROVIDERS)}")
+    return chosen
+
+
+def demo_token(kind: str) -> str:
+    return DEMO_TOKEN if kind == "realdebrid" else f"{DEMO_TOKEN}-{kind}"
+
+
+def _demo_config(config_dir: str, emulator: Any, kinds: tuple[str, ...]) -> Config:
     raw = {"bind_address": "127.0.0.1", "use_auth": False, "categories": ["sonarr", "radarr"],
-           "debrids": [{"name": "realdebrid", "api_key": DEMO_TOKEN, "api_url": emulator_url,
-                        "torrents_refresh_interval": "30s", "rate_limit": "off"}]}
+           "debrids": [{"name": kind, "provider": kind, "api_key": demo_token(kind), "api_url": emulator.api_url(kind),
+                        "torrents_refresh_interval": "30s", "rate_limit": "off"} for kind in kinds]}
     return parse_config(raw, config_dir)
 
 
@@ -74,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         config_dir, demo = _config_dir(args)
         emulator = None
         if demo:
-            emulator = _start_demo_emulator()
-            config = _demo_config(config_dir, emulator.rd_api_url)
+            kinds = demo_providers(args.demo_providers)
+            emulator = _start_demo_emulator(kinds)
+            config = _demo_config(config_dir, emulator, kinds)
         else:
             config = load_config(config_dir)
         config = _overrides(config, args)
@@ -90,13 +109,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _start_demo_emulator() -> Any:
-    from gateway.emulators.sample import sample_library
-    from gateway.emulators.server import Emulator
+def _start_demo_emulator(kinds: tuple[str, ...]) -> Any:
+    """Every demo account holds the sample library (one folder each: the others are its
+    fallbacks) plus one torrent of its own."""
+    from gateway.emulators.sample import provider_extra, sample_library
+    from gateway.emulators.server import KEYS, Emulator
 
     emulator = Emulator(rate_limit=False).start()
-    emulator.world.add_account(DEMO_TOKEN)
-    emulator.world.seed_library(DEMO_TOKEN, sample_library())
+    for kind in kinds:
+        emulator.world.add_account(demo_token(kind), provider=KEYS[kind])
+        extra = provider_extra(kind) if len(kinds) > 1 else []
+        emulator.world.seed_library(demo_token(kind), sample_library() + extra)
     return emulator
 
 
@@ -115,7 +138,8 @@ def _serve(config: Config, emulator: Any) -> int:
     base = f"http://{host}:{gateway.port}{config.prefix}"
     print(f"decypharr {__version__} serving on {base}/", flush=True)
     if emulator is not None:
-        print(f"  demo mode: emulated Real-Debrid at {emulator.origin} (config in {config.config_dir})", flush=True)
+        names = ", ".join(d.provider for d in config.debrids)
+        print(f"  demo mode: emulated {names} at {emulator.origin} (config in {config.config_dir})", flush=True)
     print(f"  WebDAV:  {base}/webdav/\n  browse:  {base}/api/browse/\n  qBit:    {base}/api/v2/", flush=True)
     try:
         while not stop.wait(0.5):

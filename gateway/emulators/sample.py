@@ -59,3 +59,12 @@ def sample_library() -> list[dict[str, Any]]:
             "files": [{"path": p, "size": s, "seed": f"{h}/{p}"} for p, s in files],
         })
     return out
+
+
+def provider_extra(kind: str) -> list[dict[str, Any]]:
+    """One torrent only this provider's demo account holds (so each account shows something)."""
+    name = f"Demo {kind.title()} Exclusive (2024)"
+    h = _hash(name)
+    path = f"{name}.mkv"
+    return [{"hash": h, "name": name, "added": _BASE_ADDED + 10 * _DAY,
+             "files": [{"path": path, "size": 8 * MIB + len(kind), "seed": f"{h}/{path}"}]}]

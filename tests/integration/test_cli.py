@@ -55,3 +55,30 @@ def test_demo_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_demo_with_all_five_providers(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--demo", "--demo-providers", "all", "--port", "0",
+                             "--config", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
+        url = re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+        def listed() -> list[str] | None:
+            page = requests.get(url + "api/browse/__all__?limit=100", timeout=5).json()
+            return [t["name"] for t in page["torrents"]] if page["total"] >= 10 else None
+
+        names = wait_until(listed, 60, "every demo account's torrents")
+        exclusive = sorted(n for n in names if n.startswith("Demo "))
+        assert len(exclusive) == 5                 # one of each provider's own
+        assert len(names) == len(set(names)) == 10  # the shared sample is one folder per torrent
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_demo_provider_is_a_message(tmp_path: Path) -> None:
+    result = run_cli("--demo", "--demo-providers", "realdebrid,nosuch", "--config", str(tmp_path))
+    assert result.returncode == 2 and "nosuch" in result.stderr and "Traceback" not in result.stderr
