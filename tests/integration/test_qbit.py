@@ -310,6 +310,8 @@ def test_every_route_is_guarded(qgw) -> None:  # type: ignore[no-untyped-def]
             assert answer.status_code < 500, (method, rule)
         elif rule.startswith("/api/v2/"):
             assert (answer.status_code, answer.text) == (403, "Forbidden"), (method, rule)
+        elif rule == "/sabnzbd/api":   # SABnzbd's own refusal, which the *arrs can show
+            assert answer.json() == {"status": False, "error": "API Key Required"}, (method, rule)
         else:
             assert answer.status_code == 401, (method, rule)
             assert method == "HEAD" or GUARD_MESSAGE in answer.text, (method, rule)
