@@ -45,6 +45,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.common import AccountClient
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -280,7 +281,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> AllDebrid:
     return AllDebrid(cfg.name, http, status_http, clock, cfg.auto_expire_links_after, keys)
 
 
-class AllDebrid:
+class AllDebrid(AccountClient):
     """The AllDebrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "alldebrid"
@@ -288,13 +289,8 @@ class AllDebrid:
 
     def __init__(self, name: str, http: ProviderHTTP, status_http: ProviderHTTP, clock: Clock,
                  link_ttl: float, keys: KeyRing | None = None) -> None:
-        self.name = name
-        self._http = http
+        super().__init__(name, http, clock, link_ttl, keys)
         self._status_http = status_http
-        self.budget = http.budget
-        self.keys = keys or KeyRing(name, [http], [""], clock)
-        self._clock = clock
-        self._link_ttl = link_ttl
 
     # -- plumbing
 
@@ -313,8 +309,7 @@ class AllDebrid:
 
     def close(self) -> None:
         self._status_http.close()
-        for client in self.keys.clients:
-            client.close()
+        super().close()
 
     # -- account
 

@@ -39,6 +39,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.common import AccountClient
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -208,7 +209,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> DebridLink:
     return DebridLink(cfg.name, http, clock, cfg.auto_expire_links_after, keys)
 
 
-class DebridLink:
+class DebridLink(AccountClient):
     """The Debrid-Link client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "debridlink"
@@ -217,12 +218,7 @@ class DebridLink:
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing | None = None) -> None:
-        self.name = name
-        self._http = http
-        self.budget = http.budget
-        self.keys = keys or KeyRing(name, [http], [""], clock)
-        self._clock = clock
-        self._link_ttl = link_ttl
+        super().__init__(name, http, clock, link_ttl, keys)
         self._account_type: tuple[float, int] | None = None   # (monotonic read at, accountType)
 
     # -- plumbing
@@ -242,10 +238,6 @@ class DebridLink:
         pagination = body.get("pagination")
         nxt = pagination.get("next") if isinstance(pagination, dict) else None
         return value, nxt if isinstance(nxt, int) and nxt > page else -1
-
-    def close(self) -> None:
-        for client in self.keys.clients:
-            client.close()
 
     # -- account
 

@@ -31,6 +31,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.common import AccountClient
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -196,7 +197,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> Premiumize:
     return Premiumize(cfg.name, http, clock, cfg.auto_expire_links_after, keys)
 
 
-class Premiumize:
+class Premiumize(AccountClient):
     """The Premiumize client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "premiumize"
@@ -204,20 +205,11 @@ class Premiumize:
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing | None = None) -> None:
-        self.name = name
-        self._http = http
-        self.budget = http.budget
-        self.keys = keys or KeyRing(name, [http], [""], clock)
-        self._clock = clock
-        self._link_ttl = link_ttl
+        super().__init__(name, http, clock, link_ttl, keys)
 
     def _json(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> dict[str, Any]:
         response = (http or self._http).request(method, path, _parse_error, **kwargs)
         return _envelope(response, path)
-
-    def close(self) -> None:
-        for client in self.keys.clients:
-            client.close()
 
     # -- account
 

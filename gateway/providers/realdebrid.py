@@ -7,7 +7,6 @@ layer decides whether to retry (providers.md §2.5).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.common import AccountClient, parse_iso_time
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -84,13 +84,6 @@ def _parse_error(response: requests.Response) -> errors.ProviderError:
     return cls(message, code=name or ("" if status >= 500 else str(status)), status=status)
 
 
-def _parse_time(value: Any) -> float:
-    if not value:
-        return 0.0
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _parse_files(raw: Any, links: Sequence[str]) -> tuple[RemoteFile, ...]:
@@ -121,8 +114,8 @@ def _parse_torrent(provider: str, raw: dict[str, Any]) -> Torrent:
         size=int(raw.get("bytes", 0) or 0),
         status=_STATUS.get(status_word, TorrentStatus.ERROR),
         progress=float(raw.get("progress", 0) or 0) / 100.0,
-        added=_parse_time(raw.get("added")),
-        ended=_parse_time(raw.get("ended")),
+        added=parse_iso_time(raw.get("added")),
+        ended=parse_iso_time(raw.get("ended")),
         files=_parse_files(raw.get("files"), links) if "files" in raw else (),
         status_detail=status_word,
         speed=int(raw.get("speed", 0) or 0),
@@ -153,7 +146,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> RealDebrid:
                       download_keys(cfg, DEFAULT_URL, clock, http))
 
 
-class RealDebrid:
+class RealDebrid(AccountClient):
     """The Real-Debrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "realdebrid"
@@ -161,22 +154,13 @@ class RealDebrid:
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing | None = None) -> None:
-        self.name = name
-        self._http = http
-        self.budget = http.budget
-        self.keys = keys or KeyRing(name, [http], [""], clock)
-        self._clock = clock
-        self._link_ttl = link_ttl
+        super().__init__(name, http, clock, link_ttl, keys)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self._http.request(method, path, _parse_error, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return _json(self._call(method, path, **kwargs), path)
-
-    def close(self) -> None:
-        for client in self.keys.clients:
-            client.close()
 
     def account(self) -> Account:
         raw = self._json("GET", "user")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import datetime as dt
 import hashlib
 import logging
 import re
@@ -35,6 +34,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
+from gateway.providers.common import AccountClient, parse_iso_time
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -125,13 +125,6 @@ def _data(response: requests.Response, path: str) -> Any:
     return body.get("data")
 
 
-def _parse_time(value: Any) -> float:
-    if not value:
-        return 0.0
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _status(raw: dict[str, Any]) -> tuple[TorrentStatus, str]:
@@ -176,8 +169,8 @@ def _parse_item(provider: str, raw: Any, usenet: bool) -> Torrent:
         provider=provider, id=item_id, infohash=str(raw.get("hash") or "").lower(), name=name,
         original_name=name, size=int(raw.get("size") or 0), status=status,
         progress=1.0 if finished else min(1.0, max(0.0, float(raw.get("progress") or 0))),
-        added=_parse_time(raw.get("created_at")),
-        ended=_parse_time(raw.get("updated_at")) if finished else 0.0,
+        added=parse_iso_time(raw.get("created_at")),
+        ended=parse_iso_time(raw.get("updated_at")) if finished else 0.0,
         files=_parse_files(raw.get("files") or [], name),
         status_detail=detail, speed=int(raw.get("download_speed") or 0), seeders=int(raw.get("seeds") or 0),
     )
@@ -243,7 +236,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> TorBox:
     return TorBox(cfg.name, http, clock, cfg.auto_expire_links_after, keys, cfg.api_key)
 
 
-class TorBox:
+class TorBox(AccountClient):
     """The TorBox client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "torbox"
@@ -251,12 +244,7 @@ class TorBox:
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing, api_key: str) -> None:
-        self.name = name
-        self._http = http
-        self.budget = http.budget
-        self.keys = keys
-        self._clock = clock
-        self._link_ttl = min(link_ttl, LINK_TTL_CAP)
+        super().__init__(name, http, clock, min(link_ttl, LINK_TTL_CAP), keys)
         self._key_strings = (api_key,)   # the same order as ``keys``: requestdl also wants token=
 
     # -- plumbing
@@ -266,10 +254,6 @@ class TorBox:
 
     def _post(self, path: str, **kwargs: Any) -> Any:
         return _data(self._http.request("POST", path, _parse_error, **kwargs), path)
-
-    def close(self) -> None:
-        for client in self.keys.clients:
-            client.close()
 
     @staticmethod
     def _split(item_id: str) -> tuple[bool, int]:
@@ -289,7 +273,7 @@ class TorBox:
 
     def account(self) -> Account:
         raw = self._me()
-        left = max(0, int(_parse_time(raw.get("premium_expires_at")) - self._clock.now()))
+        left = max(0, int(parse_iso_time(raw.get("premium_expires_at")) - self._clock.now()))
         premium = bool(raw.get("is_subscribed")) or (int(raw.get("plan") or 0) > 0 and left > 0)
         return Account(username=str(raw.get("email") or raw.get("id") or ""), premium=premium,
                        premium_seconds_left=left if premium else 0,
