@@ -26,9 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .clock import parse_time
 from .front import ProviderState
-from .model import AD, Account, RdFile
+from .model import AD, Account, CatalogEntry, RdFile
 
 if TYPE_CHECKING:  # world.py imports this module
     from .world import World
@@ -365,22 +364,8 @@ class AdState(ProviderState):
 
     # --------------------------------------------------------- ProviderState
 
-    def seed_library(self, token: str, entries: list[dict[str, Any]]) -> list[str]:
-        """Finished magnets at once (``/__emu/library``), their hashes cached at AllDebrid."""
-        w = self.world
-        ids: list[str] = []
-        with self.lock:
-            if token not in w.accounts:
-                w.add_account(token, provider=AD)
-            for e in entries:
-                h = str(e["hash"]).lower()
-                if h not in w.catalog or e.get("files"):
-                    w.add_catalog(h, e["name"], e.get("files", []), e.get("flags", ()))
-                w.cached.setdefault(AD, set()).add(h)
-                added = parse_time(e["added"]) if e.get("added") is not None else w.now()
-                m = self._new_magnet(token, h, e.get("name"), finished_at=added)
-                ids.append(str(m.id))
-        return ids
+    def seed_one(self, token: str, entry: CatalogEntry, added: float) -> str:
+        return str(self._new_magnet(token, entry.infohash, entry.name, finished_at=added).id)
 
     def purge(self, infohash: str | None, item_id: str | None, file: int | str | None) -> int:
         with self.lock:

@@ -28,9 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .clock import parse_time
 from .front import ProviderState
-from .model import DL, CdnLink, RdFile
+from .model import DL, CatalogEntry, CdnLink, RdFile
 
 if TYPE_CHECKING:  # annotations only: world.py imports this module
     from .world import World
@@ -282,20 +281,8 @@ class DlState(ProviderState):
 
     # ------------------------------------------------------ ProviderState API
 
-    def seed_library(self, token: str, entries: list[dict[str, Any]]) -> list[str]:
-        w = self.world
-        ids = []
-        with w.lock:
-            if token not in w.accounts:
-                w.add_account(token, provider=DL)
-            for e in entries:
-                h = e["hash"].lower()
-                if h not in w.catalog or e.get("files"):
-                    w.add_catalog(h, e["name"], e.get("files", []), e.get("flags", ()))
-                w.cached[DL].add(h)
-                added = parse_time(e["added"]) if e.get("added") is not None else w.now()
-                ids.append(self._new_torrent(token, h, e["name"], True, None, created=added).id)
-        return ids
+    def seed_one(self, token: str, entry: CatalogEntry, added: float) -> str:
+        return str(self._new_torrent(token, entry.infohash, entry.name, True, None, created=added).id)
 
     def purge(self, infohash: str | None, item_id: str | None, file: int | str | None) -> int:
         with self.world.lock:

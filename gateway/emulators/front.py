@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
+from .clock import parse_time
+from .model import CatalogEntry
+
 if TYPE_CHECKING:
     from .world import World
 
@@ -55,7 +58,25 @@ class ProviderState:
         self.world = world
 
     def seed_library(self, token: str, entries: list[dict[str, Any]]) -> list[str]:
-        """Finished items at once (``/__emu/library``): entries as for the catalog."""
+        """Finished items at once (``/__emu/library``): entries as for the catalog, their
+        hashes cached at this provider; the ids of the new items."""
+        w = self.world
+        ids = []
+        with w.lock:
+            if token not in w.accounts:
+                w.add_account(token, provider=self.key)
+            for e in entries:
+                h = str(e["hash"]).lower()
+                entry = w.catalog.get(h)
+                if entry is None or e.get("files"):
+                    entry = w.add_catalog(h, e["name"], e.get("files", []), e.get("flags", ()))
+                w.cached.setdefault(self.key, set()).add(h)
+                added = parse_time(e["added"]) if e.get("added") is not None else w.now()
+                ids.append(self.seed_one(token, entry, added))
+        return ids
+
+    def seed_one(self, token: str, entry: CatalogEntry, added: float) -> str:
+        """One finished item of ``entry`` for ``token``, added at ``added``; its id."""
         raise NotImplementedError
 
     def purge(self, infohash: str | None, item_id: str | None, file: int | str | None) -> int:

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .clock import parse_time
 from .front import ProviderState
 from .model import PM, CatalogEntry, CdnLink, RdFile
 
@@ -423,29 +422,17 @@ class PmState(ProviderState):
 
     # ------------------------------------------------------ ProviderState
 
-    def seed_library(self, token: str, entries: list[dict[str, Any]]) -> list[str]:
-        """Finished transfers (and their cloud items) at once."""
-        w = self.world
-        ids = []
-        with w.lock:
-            if token not in w.accounts:
-                w.add_account(token, provider=PM)
-            for e in entries:
-                h = e["hash"].lower()
-                entry = w.catalog.get(h)
-                if entry is None or e.get("files"):
-                    entry = w.add_catalog(h, e["name"], e.get("files", []), e.get("flags", ()))
-                w.cached[PM].add(h)
-                added = parse_time(e["added"]) if e.get("added") is not None else w.now()
-                files = [RdFile(i, "/" + f.path, f.size, f.seed, f.source_path, selected=1)
-                         for i, f in enumerate(entry.files)]
-                t = PmTransfer(id=w.new_id().lower(), token=token, name=entry.name,
-                               src=f"magnet:?xt=urn:btih:{h}&dn={quote(entry.name)}", kind="torrent",
-                               hash=h, files=files, created=added, dl_start=added, cached=True)
-                self.transfers.setdefault(token, {})[t.id] = t
-                self._finish(t, added)
-                ids.append(t.id)
-        return ids
+    def seed_one(self, token: str, entry: CatalogEntry, added: float) -> str:
+        """A finished transfer (and its cloud items)."""
+        h = entry.infohash
+        files = [RdFile(i, "/" + f.path, f.size, f.seed, f.source_path, selected=1)
+                 for i, f in enumerate(entry.files)]
+        t = PmTransfer(id=self.world.new_id().lower(), token=token, name=entry.name,
+                       src=f"magnet:?xt=urn:btih:{h}&dn={quote(entry.name)}", kind="torrent",
+                       hash=h, files=files, created=added, dl_start=added, cached=True)
+        self.transfers.setdefault(token, {})[t.id] = t
+        self._finish(t, added)
+        return t.id
 
     def purge(self, infohash: str | None, item_id: str | None, file: int | str | None) -> int:
         """Files vanish from storage: by hash (every account), transfer id or item id.

@@ -25,7 +25,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .clock import parse_time
 from .front import ProviderState
 from .model import TB, CatalogEntry, RdFile
 
@@ -382,25 +381,12 @@ class TbState(ProviderState):
 
     # ---------------------------------------------- ProviderState contract
 
-    def seed_library(self, token: str, entries: list[dict[str, Any]]) -> list[str]:
-        w = self.world
-        ids = []
-        with w.lock:
-            if token not in w.accounts:
-                w.add_account(token, provider=TB)
-            for e in entries:
-                h = e["hash"].lower()
-                entry = w.catalog.get(h)
-                if entry is None or e.get("files"):
-                    entry = w.add_catalog(h, e["name"], e.get("files", []), e.get("flags", ()))
-                w.cached.setdefault(TB, set()).add(h)
-                added = parse_time(e["added"]) if e.get("added") is not None else w.now()
-                it = TbItem(self._next_id(TORRENT), TORRENT, h, token, entry.name,
-                            self._rdfiles(entry, entry.name), added, added)
-                self._finish(it, added, "completed")
-                self.items[(TORRENT, it.id)] = it
-                ids.append(str(it.id))
-        return ids
+    def seed_one(self, token: str, entry: CatalogEntry, added: float) -> str:
+        it = TbItem(self._next_id(TORRENT), TORRENT, entry.infohash, token, entry.name,
+                    self._rdfiles(entry, entry.name), added, added)
+        self._finish(it, added, "completed")
+        self.items[(TORRENT, it.id)] = it
+        return str(it.id)
 
     def purge(self, infohash: str | None, item_id: str | None, file: int | str | None) -> int:
         with self.world.lock:
