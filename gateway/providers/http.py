@@ -33,6 +33,31 @@ BACKOFF_CAP = 30.0
 _SECRET_QUERY = re.compile(r"((?:auth_token|token|apikey|api_key)=)[^&]+", re.IGNORECASE)
 
 ErrorParser = Callable[[requests.Response], ProviderError]
+# Reads a < 400 answer's body: the error an envelope reports inside an HTTP 200, or None.
+Verdict = Callable[[requests.Response], ProviderError | None]
+
+
+def envelope_verdict(read: Callable[[requests.Response, str], Any], path: str) -> Verdict:
+    """A ``Verdict`` from a client's envelope reader (which raises what the body says).
+
+    Only what waiting can cure is handed back to the retry loop: a rate limit
+    inside an HTTP 200 pauses the account like a 429, and an outage or an
+    unreadable body is retried like a bare 5xx (not an unknown shape: asking again
+    will not change it). Any other verdict is left to
+    the caller, whose own read of the body raises it.
+    """
+    def verdict(response: requests.Response) -> ProviderError | None:
+        try:
+            read(response, path)
+        except RateLimited as exc:
+            return exc
+        except Unavailable as exc:
+            # A shape we do not know will not change by asking again.
+            return None if exc.code == "bad_shape" else exc
+        except ProviderError:
+            return None
+        return None
+    return verdict
 
 
 def redact(url: str) -> str:
@@ -85,17 +110,20 @@ class ProviderHTTP:
         self._session.close()
 
     def request(self, method: str, path: str, parse_error: ErrorParser, *, scope: str = "",
-                **kwargs: Any) -> requests.Response:
+                verdict: Verdict | None = None, **kwargs: Any) -> requests.Response:
         """Send with retries; returns a < 400 response or raises a ``ProviderError``.
 
         Every attempt takes a slot of the budget (``scope`` names a sub-limit,
-        such as creating torrents).
+        such as creating torrents). ``verdict`` reads an HTTP 200 for the errors
+        providers report inside one (AllDebrid, Premiumize).
         """
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt = 0
         while True:
             with self.budget.call(scope):
                 outcome = self._attempt(method, url, parse_error, kwargs)
+            if isinstance(outcome, requests.Response) and verdict is not None:
+                outcome = verdict(outcome) or outcome
             if isinstance(outcome, requests.Response):
                 self.budget.note_success()
                 return outcome

@@ -32,7 +32,7 @@ from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torre
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
 from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.http import ProviderHTTP, envelope_verdict, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -208,7 +208,8 @@ class Premiumize(AccountClient):
         super().__init__(name, http, clock, link_ttl, keys)
 
     def _json(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = (http or self._http).request(method, path, _parse_error, **kwargs)
+        response = (http or self._http).request(method, path, _parse_error,
+                                                verdict=envelope_verdict(_envelope, path), **kwargs)
         return _envelope(response, path)
 
     # -- account

@@ -306,17 +306,28 @@ def test_garbage_and_unknown_shapes_are_unavailable(emu: Emulator) -> None:
         ({"status": "weird"}, "bad_shape"),
     ]
     for body, code in bodies:
-        emu.world.add_fault({"provider": "ad", "path_regex": STATUS, "times": 1, "status": 200, "body": body})
+        # Retried like an outage (a proxy may garble one answer), then reported.
+        emu.world.add_fault({"provider": "ad", "path_regex": STATUS, "times": 10, "status": 200, "body": body})
         with pytest.raises(errors.Unavailable) as exc:
             ad.list_torrents()
         assert exc.value.code == code, body
+        emu.world.clear_faults()
     emu.world.add_fault({"provider": "ad", "path_regex": "^/v4/magnet/upload", "times": 1, "status": 200,
                          "body": {"status": "success", "data": {"magnets": []}}})
     with pytest.raises(errors.Unavailable):
         ad.add_magnet(f"magnet:?xt=urn:btih:{infohash('x')}")
-    emu.world.add_fault({"provider": "ad", "path_regex": "^/v4/link/unlock", "times": 1, "status": 200,
+    emu.world.add_fault({"provider": "ad", "path_regex": "^/v4/link/unlock", "times": 10, "status": 200,
                          "provider_error": {"code": "MAINTENANCE", "message": "down"}})
     t = ad.get_torrent(ad.list_torrents()[0].id)
     with pytest.raises(errors.Unavailable) as exc:
         ad.unrestrict(t, t.files[0])
     assert exc.value.code == "MAINTENANCE"
+
+
+def test_a_rate_limit_inside_an_http_200_pauses_and_retries(emu: Emulator) -> None:
+    seed(emu)
+    ad = client(emu)
+    emu.world.add_fault({"provider": "ad", "path_regex": STATUS, "times": 1, "status": 200,
+                         "provider_error": {"code": "RATE_LIMITED", "message": "slow down"}})
+    assert len(ad.list_torrents()) > 0
+    assert ad.budget.stats()["rate_limited"] == 1

@@ -229,8 +229,8 @@ def test_outage_is_retried_then_reported(emu: Emulator) -> None:
 
 def test_garbage_and_unknown_shapes(emu: Emulator) -> None:
     dl = client(emu)
-    emu.world.add_fault({"path_regex": "/account/infos", "provider": "dl", "times": 1, "status": 200,
-                         "body": "not json"})
+    emu.world.add_fault({"path_regex": "/account/infos", "provider": "dl", "times": 5, "status": 200,
+                         "body": "not json"})   # retried like an outage, then reported
     with pytest.raises(errors.Unavailable) as exc:
         dl.account()
     assert exc.value.code == "bad_json"

@@ -264,8 +264,8 @@ def test_outage_garbage_and_unknown_shapes(emu: Emulator) -> None:
                          "body": "<html>origin down</html>"})
     with pytest.raises(errors.Unavailable):
         pm.list_torrents()
-    emu.world.add_fault({"provider": "pm", "path_regex": "^/api/transfer/list", "times": 1, "status": 200,
-                         "body": "not json"})
+    emu.world.add_fault({"provider": "pm", "path_regex": "^/api/transfer/list", "times": 5, "status": 200,
+                         "body": "not json"})   # retried like an outage, then reported
     with pytest.raises(errors.Unavailable) as garbage:
         pm.list_torrents()
     assert garbage.value.code == "bad_json"

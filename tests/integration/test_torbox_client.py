@@ -376,7 +376,7 @@ def test_outage_is_retried_then_given_up(emu: Emulator) -> None:
 
 def test_garbage_and_unknown_shapes(emu: Emulator) -> None:
     tb = client(emu)
-    emu.world.add_fault({"provider": "tb", "path_regex": "/user/me", "times": 1, "status": 200, "body": "not json"})
+    emu.world.add_fault({"provider": "tb", "path_regex": "/user/me", "times": 5, "status": 200, "body": "not json"})
     with pytest.raises(errors.Unavailable) as garbage:
         tb.account()
     assert garbage.value.code == "bad_json"
