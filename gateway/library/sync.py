@@ -292,4 +292,5 @@ class AccountSync:
         return {"listed": self.listed, "with_details": max(0, self.listed - pending), "pending": pending,
                 "eta_seconds": round(pending / rate) if rate and pending else 0,
                 "last_listing": self.last_listing, "error": self.error,
-                "calls": dict(self.calls), "budget": budget.stats()}
+                "calls": dict(self.calls), "budget": budget.stats(),
+                "provider": self._provider.kind, "download_keys": self._provider.keys.status()}
