@@ -312,10 +312,28 @@ class ImportManager:
             self._fail(record, f"the provider rejected it: {exc.code or exc}")
         except errors.AuthError as exc:
             self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
-        except errors.SlotsFull:
-            self._later(record, RETRY_LATER, state=ImportState.QUEUED, error="")
+        except errors.SlotsFull as exc:
+            if record.provider_id and self._others_left(record):
+                self._slots_elsewhere(record, exc)   # RD says so only at select, after the add
+            else:
+                self._later(record, RETRY_LATER, state=ImportState.QUEUED, error="")
         except errors.ProviderError as exc:
             self._later(record, RETRY_LATER, error=f"will retry: {exc}")
+
+    def _others_left(self, record: ImportRecord) -> bool:
+        return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
+
+    def _slots_elsewhere(self, record: ImportRecord, exc: errors.SlotsFull) -> None:
+        """This account has no free slot but another may: take it back and move on."""
+        provider = self._library.provider(record.provider)
+        try:
+            provider.delete(record.provider_id)
+        except errors.ProviderError as failure:
+            log.info("%s: could not withdraw it from %s: %s", record.hash, provider.name, failure)
+        attempts = record.provider_attempts
+        if attempts and attempts[-1] == (provider.name, "added"):
+            attempts = attempts[:-1]
+        self._turned_down(record.with_changes(provider_attempts=attempts), provider, _why(exc))
 
     def _providers_for(self, record: ImportRecord) -> list[Provider]:
         """The accounts that may take it, in the order adds try them (``priority``)."""

@@ -109,3 +109,16 @@ def test_no_account_takes_it_lists_every_reason(gateway_of: Any, emulator: Emula
     done = _finished(gateway, record.hash)
     assert done.state.value == "error"
     assert "realdebrid: not cached" in done.error and "premiumize: not cached" in done.error
+
+
+def test_no_free_slot_at_real_debrid_moves_an_uncached_add_on(gateway_of: Any, emulator: Emulator) -> None:
+    h = infohash("busy")
+    emulator.world.add_catalog(h, "Busy Film", FILES)                # uncached everywhere
+    emulator.world.accounts[TOKEN].slots_limit = 0                   # RD answers 509 at selectFiles
+    gateway = gateway_of(_account(emulator, "premiumize", download_uncached=True),)
+    record = gateway.imports.add(AddRequest(magnet=f"magnet:?xt=urn:btih:{h}", download_uncached=True))
+    moved = wait_until(lambda: (r := gateway.imports.get(record.hash)) and r.provider == "premiumize" and r, 30,
+                       "the add to move to Premiumize")
+    assert moved.provider_attempts[0][0] == "realdebrid"
+    assert moved.provider_attempts[0][1].startswith("too many active downloads")
+    assert all(t.hash != h for t in emulator.world.by_token[TOKEN].values())   # withdrawn from RD
