@@ -1,0 +1,1 @@
+"""Stand-in servers the tests run against (Sonarr / Radarr)."""
