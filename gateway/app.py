@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
 from api.qbit import make_qbit_app
+from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
 from api.stats import make_stats_app
@@ -38,6 +39,7 @@ from gateway.library.streaming import Streamer
 from gateway.providers import MetaJournal, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
+from gateway.repair.service import RepairService
 from gateway.server import ServerThread, make_server
 from gateway.store import Store
 from gateway.workers.runner import PeriodicWorker
@@ -60,6 +62,7 @@ class Gateway:
     imports: ImportManager
     arrs: ArrRegistry
     apps: dict[str, Any]
+    repair: RepairService
     workers: list[PeriodicWorker] = field(default_factory=list)
     server: ServerThread | None = None
     files: CachedFiles | None = None     # the chunk cache every reader shares (with the FUSE mount)
@@ -81,6 +84,7 @@ class Gateway:
             self.workers.append(worker.start())
         if workers:
             self.imports.start()
+            self.repair.start()
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -95,6 +99,7 @@ class Gateway:
         for provider in self.providers.values():
             provider.budget.close()   # calls waiting for a slot give up, so every worker can stop
         self.imports.stop()
+        self.repair.stop()
         for worker in self.workers:
             worker.stop()
         self.library.close()
@@ -173,7 +178,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     files = _cached_files(config.mount, streamer, clock)
     vfs = VFS(library, streamer, files)
     repo = ImportRepo(store)
-    arrs = ArrRegistry(config, repo, store, ArrClient())
+    arr_client = ArrClient()
+    arrs = ArrRegistry(config, repo, store, arr_client)
 
     def notify(record: ImportRecord) -> None:
         arrs.notify_complete(record.category)
@@ -182,12 +188,14 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     imports = ImportManager(config, library, repo, clock, notify=notify,
                             stream_url=_stream_url(config, lambda: ref[0].port, auth),
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"))
+    repair = RepairService(config, library, links, cdn, arr_client, store, clock,
+                           _stream_url(config, lambda: ref[0].port, auth))
     library.set_categories(imports.category_map)
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
-               make_sab_app(config, imports, auth, clock.now)]
+               make_sab_app(config, imports, auth, clock.now), make_repair_app(repair)]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": web}
@@ -198,6 +206,6 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         apps[f"{prefix}/webdav"] = dav
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
-                      apps, files=files, mount=mount)
+                      apps, repair, files=files, mount=mount)
     ref.append(gateway)
     return gateway

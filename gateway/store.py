@@ -60,6 +60,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE categories (name TEXT PRIMARY KEY, save_path TEXT NOT NULL);
     CREATE TABLE arrs (name TEXT PRIMARY KEY, host TEXT NOT NULL, token TEXT NOT NULL, type TEXT NOT NULL);
     """,
+    # 4: repair jobs (gateway/repair): one row a job, its items and their steps in the JSON.
+    """
+    CREATE TABLE repair_jobs (
+        id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX repair_jobs_created ON repair_jobs (created_at);
+    """,
 )
 
 
