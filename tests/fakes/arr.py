@@ -44,6 +44,7 @@ class _Fault:
 @dataclass
 class _Hang:
     pattern: re.Pattern[str]
+    method: str | None = None
     event: threading.Event = field(default_factory=threading.Event)
 
 
@@ -140,10 +141,10 @@ class FakeArr:
             self._faults.append(_Fault(re.compile(path_regex), status, times,
                                        method.upper() if method else None, body, retry_after))
 
-    def hang(self, path_regex: str) -> None:
-        """Matching requests block until ``release()`` (or ``stop()``)."""
+    def hang(self, path_regex: str, method: str | None = None) -> None:
+        """Matching requests (of ``method``, when given) block until ``release()`` (or ``stop()``)."""
         with self._lock:
-            self._hangs.append(_Hang(re.compile(path_regex)))
+            self._hangs.append(_Hang(re.compile(path_regex), method.upper() if method else None))
 
     def release(self) -> None:
         with self._lock:
@@ -249,15 +250,15 @@ class FakeArr:
         key = environ.get("HTTP_X_API_KEY") or query.get("apikey", "")
         if key != self.api_key:
             return _answer(start_response, 401, {"error": "Unauthorized"})
-        self._wait_if_hung(path)
+        self._wait_if_hung(method, path)
         fault = self._take_fault(method, path)
         if fault is not None:
             return _fault_answer(start_response, fault)
         return self.app(environ, start_response)
 
-    def _wait_if_hung(self, path: str) -> None:
+    def _wait_if_hung(self, method: str, path: str) -> None:
         with self._lock:
-            hang = next((h for h in self._hangs if h.pattern.search(path)), None)
+            hang = next((h for h in self._hangs if h.pattern.search(path) and h.method in (None, method)), None)
             if hang is None:
                 return
             self._hanging += 1
