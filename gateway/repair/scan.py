@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -167,13 +168,14 @@ class Scanner:
     # ------------------------------------------------------------- provider probes
 
     def _probe_all(self, found: list[tuple[MediaFile, Verdict]]) -> list[tuple[MediaFile, Verdict]]:
-        """One probe per torrent, shared by every file of it."""
-        outcome: dict[tuple[str, str], tuple[State, str]] = {}
+        """One probe per torrent, shared by every file of it; ``repair.workers`` at a time
+        (the account's budget still decides how many calls a minute)."""
+        refs: dict[tuple[str, str], FileRef] = {}
         for _, verdict in found:
             if verdict.state == "probe" and verdict.torrent is not None and verdict.ref is not None:
-                key = verdict.torrent.key
-                if key not in outcome:
-                    outcome[key] = self._probe(verdict.ref)
+                refs.setdefault(verdict.torrent.key, verdict.ref)
+        with ThreadPoolExecutor(max(1, self._config.repair.workers), thread_name_prefix="repair-probe") as pool:
+            outcome = dict(zip(refs, pool.map(self._probe, refs.values()), strict=True))
         out = []
         for f, v in found:
             if v.state == "probe" and v.torrent is not None:
