@@ -20,3 +20,10 @@ def make_stats_app(stats: Callable[[], dict[str, Any]]) -> bottle.Bottle:
     app = bottle.Bottle()
     app.route("/api/stats", "GET", api_errors(lambda: json_body(stats())))
     return app
+
+
+def make_stats_history_app(history: Callable[[], dict[str, Any]]) -> bottle.Bottle:
+    """``GET /api/stats/history``: each account's budget, one sample a minute over the last hour."""
+    app = bottle.Bottle()
+    app.route("/api/stats/history", "GET", api_errors(lambda: json_body(history())))
+    return app

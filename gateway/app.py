@@ -15,11 +15,15 @@ from urllib.parse import quote, unquote
 
 from api.auth import Guard, make_auth_app
 from api.browse import make_browse_app
+from api.logs import make_logs_app
+from api.metrics import instrument, make_metrics_app
+from api.openapi import make_openapi_app
 from api.qbit import make_qbit_app
 from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
-from api.stats import make_stats_app
+from api.stats import make_stats_app, make_stats_history_app
+from api.ui import make_ui_app
 from api.web import make_web_app
 from fs.cached_reader import CachedFiles
 from fs.chunkcache import ChunkCache
@@ -31,12 +35,15 @@ from gateway.arr.registry import ArrRegistry
 from gateway.auth import Auth
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config, MountConfig
+from gateway.events import Events
+from gateway.history import BudgetHistory
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
-from gateway.providers import MetaJournal, build_providers
+from gateway.notify import Notifier
+from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
 from gateway.repair.service import RepairService
@@ -63,6 +70,9 @@ class Gateway:
     arrs: ArrRegistry
     apps: dict[str, Any]
     repair: RepairService
+    events: Events
+    notifier: Notifier
+    history: BudgetHistory
     workers: list[PeriodicWorker] = field(default_factory=list)
     server: ServerThread | None = None
     files: CachedFiles | None = None     # the chunk cache every reader shares (with the FUSE mount)
@@ -83,8 +93,10 @@ class Gateway:
             worker = PeriodicWorker(f"sync-{name}", sync.interval, sync.step, self.clock)
             self.workers.append(worker.start())
         if workers:
+            self.notifier.start()
             self.imports.start()
             self.repair.start()
+            self.workers.append(PeriodicWorker("budget-history", 60.0, self.history.sample, self.clock).start())
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -100,6 +112,7 @@ class Gateway:
             provider.budget.close()   # calls waiting for a slot give up, so every worker can stop
         self.imports.stop()
         self.repair.stop()
+        self.notifier.stop()
         for worker in self.workers:
             worker.stop()
         self.library.close()
@@ -133,6 +146,42 @@ def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "library": gateway.library.sync_stats(),
             "mount": {"type": gateway.config.mount.type, "path": gateway.mount.path if gateway.mount else "",
                       "mounted": gateway.mount.mounted if gateway.mount else False}}
+
+
+def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
+    """Everything /metrics reports, read from memory at scrape time (no provider call)."""
+    gateway = gateway_ref[0]
+    snapshot = gateway.library.snapshot()
+    groups = {name: len(node.children) for name, node in snapshot.root.children.items()
+              if hasattr(node, "children")}
+    imports: dict[str, int] = {}
+    for record in gateway.imports.list():
+        imports[record.state.value] = imports.get(record.state.value, 0) + 1
+    return {"library": {"torrents": len(snapshot.torrents), "groups": groups, "bad": len(snapshot.bad)},
+            "sync": gateway.library.sync_stats(), "imports": imports, **_stats(gateway_ref)}
+
+
+def _check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
+    """A live key check for the setup page: one account call with the given key."""
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError, ProviderError
+
+    raw = {"name": "check", "provider": str(body.get("provider", "")), "api_key": str(body.get("api_key", "")),
+           "rate_limit": "off"}
+    if body.get("api_url"):
+        raw["api_url"] = str(body["api_url"])
+    try:
+        debrid = parse_config({"debrids": [raw]}, config.config_dir).debrids[0]
+        provider = build_provider(debrid, clock)
+    except ConfigError as exc:
+        return {"ok": False, "error": str(exc)}
+    try:
+        account = provider.account()
+    except ProviderError as exc:
+        return {"ok": False, "error": str(exc)}
+    finally:
+        provider.close()
+    return {"ok": True, "username": account.username, "premium": account.premium}
 
 
 def _expiry_interval(expiry: float) -> float:
@@ -181,24 +230,31 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     arr_client = ArrClient()
     arrs = ArrRegistry(config, repo, store, arr_client)
 
+    events = Events()
+    notifier = Notifier(config.notifications, clock)
+    events.subscribe(notifier.send)
+
     def notify(record: ImportRecord) -> None:
         arrs.notify_complete(record.category)
 
     ref: list[Gateway] = []
-    imports = ImportManager(config, library, repo, clock, notify=notify,
+    imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit,
                             stream_url=_stream_url(config, lambda: ref[0].port, auth),
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"))
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
-                           _stream_url(config, lambda: ref[0].port, auth))
+                           _stream_url(config, lambda: ref[0].port, auth), events=events.emit)
+    history = BudgetHistory(providers, clock)
     library.set_categories(imports.category_map)
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
-               make_sab_app(config, imports, auth, clock.now), make_repair_app(repair)]
+               make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
+               make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
+               make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock))]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
-    apps: dict[str, Any] = {prefix or "/": web}
+    apps: dict[str, Any] = {prefix or "/": instrument(web)}
     if not config.disable_webdav:
         dav = make_dav_app(vfs, f"{prefix}/webdav")
         if config.use_auth or config.enable_webdav_auth:
@@ -206,6 +262,6 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         apps[f"{prefix}/webdav"] = dav
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
-                      apps, repair, files=files, mount=mount)
+                      apps, repair, events, notifier, history, files=files, mount=mount)
     ref.append(gateway)
     return gateway

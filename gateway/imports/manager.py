@@ -38,11 +38,12 @@ RETRY_LATER = 30.0          # slots full, provider down: try again after this
 CONVERSION_GRACE = 60.0     # how long a magnet may stay in metadata conversion
 METADATA_POLL = 1.0
 Notifier = Callable[[ImportRecord], None]
+EventSink = Callable[[str, dict[str, Any]], None]
 
 
 class ImportManager:
     def __init__(self, config: Config, library: Library, repo: ImportRepo, clock: Clock, *,
-                 notify: Notifier | None = None, symlink_timeout: float = 900.0,
+                 notify: Notifier | None = None, events: EventSink | None = None, symlink_timeout: float = 900.0,
                  stream_url: Callable[[str, str], str] | None = None,
                  opener: Callable[[str, str], Any] | None = None) -> None:
         """``opener(folder, path)`` reads a library file for the ``download`` action; it is
@@ -52,6 +53,7 @@ class ImportManager:
         self._repo = repo
         self._clock = clock
         self._notify = notify or (lambda record: None)
+        self._events = events or (lambda name, payload: None)
         self._symlink_timeout = symlink_timeout
         self._stream_url = stream_url or (lambda folder, path: "")
         self._opener = opener or _no_opener
@@ -292,7 +294,8 @@ class ImportManager:
 
     def _fail(self, record: ImportRecord, reason: str) -> None:
         log.warning("%s: import failed: %s", record.hash, reason)
-        self._save(record.with_changes(state=ImportState.ERROR, error=reason, speed=0))
+        failed = self._save(record.with_changes(state=ImportState.ERROR, error=reason, speed=0))
+        self._events("download_failed", _event(failed))
 
     def _later(self, record: ImportRecord, seconds: float, **changes: Any) -> None:
         self._save(record.with_changes(next_try=self._clock.now() + seconds, attempts=record.attempts + 1,
@@ -518,6 +521,7 @@ class ImportManager:
         self._library.recategorize()
         log.info("%s: ready at %s", done.hash, content_path)
         self._notify(done)
+        self._events("download_complete", _event(done))
 
     def _run_action(self, record: ImportRecord) -> str:
         context = actions.ActionContext(
@@ -563,3 +567,10 @@ def _why(exc: errors.ProviderError) -> str:
              errors.BadRequest: "rejected", errors.NotFound: "not found"}
     kind = next((label for cls, label in kinds.items() if isinstance(exc, cls)), "failed")
     return f"{kind}: {exc.code}" if exc.code else kind
+
+
+def _event(record: ImportRecord) -> dict[str, Any]:
+    """What a notification says about an import (no paths beyond the output, no secrets)."""
+    return {"hash": record.hash, "name": record.name, "category": record.category, "kind": record.kind,
+            "provider": record.provider, "state": record.state.value, "error": record.error,
+            "content_path": record.content_path, "size": record.selected_size}
