@@ -66,16 +66,26 @@ def _merge(stored: Any, posted: Any) -> Any:
     return posted
 
 
-def post_config(config: Config) -> Any:
+LIVE_KEYS = ("log_level", "notifications")   # applied at once; every other key at the next start
+Apply = Callable[[Config, set[str]], None]
+
+
+def post_config(config: Config, apply: Apply) -> Any:
     posted = read_json(bottle.request)
     merged = _merge(read_raw(config.config_dir), posted)
     try:
-        parse_config(merged, config.config_dir)
+        fresh = parse_config(merged, config.config_dir)
     except ConfigError as exc:
         raise ApiError(400, str(exc)) from None
     write_raw(config.config_dir, merged)
-    log.info("config updated (keys: %s); takes effect at the next start", ", ".join(sorted(posted)))
-    return json_body(masked_raw(merged))
+    live = {key for key in posted if key in LIVE_KEYS}
+    apply(fresh, live)
+    later = sorted(set(posted) - live)
+    log.info("config updated (keys: %s)%s", ", ".join(sorted(posted)),
+             f"; {', '.join(later)} take effect at the next start" if later else "")
+    answer = json_body(masked_raw(merged))
+    answer.set_header("X-Restart-Needed", ",".join(later))
+    return answer
 
 
 # -------------------------------------------------------------------- add
@@ -161,10 +171,11 @@ def delete_torrents(manager: ImportManager) -> Any:
 
 
 def make_rest_app(config: Config, manager: ImportManager, arrs: ArrRegistry,
-                  stats: Callable[[], dict[str, Any]] | None = None) -> bottle.Bottle:
+                  stats: Callable[[], dict[str, Any]] | None = None,
+                  apply: Apply = lambda config, keys: None) -> bottle.Bottle:
     app = bottle.Bottle()
     app.route("/api/config", "GET", api_errors(lambda: json_body(masked_raw(read_raw(config.config_dir)))))
-    app.route("/api/config", "POST", api_errors(lambda: post_config(config)))
+    app.route("/api/config", "POST", api_errors(lambda: post_config(config, apply)))
     app.route("/api/torrents", "GET", api_errors(lambda: get_torrents(manager)))
     app.route("/api/torrents", "DELETE", api_errors(lambda: delete_torrents(manager)))
     app.route("/api/add", "POST", api_errors(lambda: post_add(manager, config)))

@@ -161,6 +161,17 @@ def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "sync": gateway.library.sync_stats(), "imports": imports, **_stats(gateway_ref)}
 
 
+def _apply_live(fresh: Config, keys: set[str], notifier: Notifier) -> None:
+    """The config keys that take effect without a restart (the settings page says which)."""
+    if "log_level" in keys:
+        logging.getLogger().setLevel(fresh.log_level.upper().replace("WARN", "WARNING").replace("WARNINGING",
+                                                                                                 "WARNING"))
+    if "notifications" in keys:
+        reconfigure = getattr(notifier, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(fresh.notifications)
+
+
 def _check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
     """A live key check for the setup page: one account call with the given key."""
     from gateway.config import parse_config
@@ -247,7 +258,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     library.set_categories(imports.category_map)
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
-               make_rest_app(config, imports, arrs),
+               make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
