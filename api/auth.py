@@ -6,6 +6,10 @@ Rules (contract §3), decided here and nowhere else:
   (the *arrs log in again on 403; a 401 is fatal to them);
 - ``/sabnzbd/api``: SABnzbd's ``apikey`` (the API token), checked by the SAB app itself,
   since the *arrs need its own 200 JSON error phrases;
+- the web UI: its static assets, ``/`` and ``/setup`` (they redirect by themselves) and
+  ``POST /logout`` are public; ``POST /api/setup/debrid-check`` only while no user exists;
+  a browser (``Accept: text/html``) without a session asking for a UI page gets a 302 to
+  ``/login?next=...``; other clients get the JSON 401;
 - every other route: the Bearer token or the UI session cookie, else 401 JSON.
 With ``use_auth`` off everything passes. Tokens are compared in constant time.
 """
@@ -15,19 +19,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import bottle
 
 from api.responses import ApiError, json_body, json_error
 from api.web import api_errors
-from gateway.auth import AlreadySetUp, Auth, AuthInputError
+from gateway.auth import AlreadySetUp, Auth, AuthInputError, WrongPassword
 
 UI_COOKIE = "decypharr_session"
 QBIT_COOKIE = "SID"
 PUBLIC = {
     ("GET", "/version"), ("GET", "/health"), ("POST", "/api/setup"), ("GET", "/api/setup"),
     ("POST", "/login"), ("GET", "/login"), ("POST", "/api/v2/auth/login"), ("GET", "/api/v2/auth/login"),
+    ("POST", "/logout"), ("GET", "/"), ("GET", "/setup"), ("GET", "/static/<name:path>"),
 }
+# The web UI's pages: without a session a browser is sent to the login page, not given JSON.
+UI_PAGES = frozenset({"/dashboard", "/add", "/browse", "/repair", "/settings", "/stats", "/logs"})
+STATIC_PREFIX = "/static/"
+DEBRID_CHECK = "/api/setup/debrid-check"
 MAX_JSON = 1 << 20
 SIGNED_PREFIX = "/api/browse/download/"
 SAB_PATH = "/sabnzbd/api"
@@ -46,6 +56,10 @@ class Guard:
         self._use_auth = use_auth
 
     def is_public(self, method: str, path: str) -> bool:
+        if method in ("GET", "HEAD") and path.startswith(STATIC_PREFIX):
+            return True   # the UI's CSS and JS: the login page needs them too
+        if method == "POST" and path == DEBRID_CHECK and not self._auth.has_user():
+            return True   # the first-run setup page checks a key before anyone can log in
         return (method, path) in PUBLIC or (method == "HEAD" and ("GET", path) in PUBLIC)
 
     def allowed(self, request: bottle.BaseRequest) -> bool:
@@ -71,7 +85,25 @@ class Guard:
             return
         if request.path.startswith("/api/v2/"):
             raise bottle.HTTPResponse("Forbidden", status=403, headers={"Content-Type": "text/plain"})
+        if request.method in ("GET", "HEAD") and request.path in UI_PAGES and wants_html(request):
+            raise bottle.HTTPResponse(status=302, headers={"Location": login_location(request)})
         raise json_error(401, "unauthorized: send 'Authorization: Bearer <api token>' or log in")
+
+
+def script_prefix(request: bottle.BaseRequest) -> str:
+    """url_base as this request reached us: '' or '/decypharr'."""
+    return (request.script_name or "/").rstrip("/")
+
+
+def login_location(request: bottle.BaseRequest) -> str:
+    here = script_prefix(request) + request.path
+    if request.query_string:
+        here += "?" + request.query_string
+    return f"{script_prefix(request)}/login?next={quote(here, safe='/')}"
+
+
+def wants_html(request: bottle.BaseRequest) -> bool:
+    return "text/html" in (request.get_header("Accept", "") or "")
 
 
 def read_json(request: bottle.BaseRequest) -> dict[str, Any]:
@@ -112,6 +144,9 @@ def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool]
 
     def login() -> Any:
         if bottle.request.method == "GET":
+            if wants_html(bottle.request):
+                from api.ui import login_page  # api.ui imports this module
+                return login_page(auth, use_auth)
             return json_body({"needs_setup": not auth.has_user(), "use_auth": use_auth})
         username, password = _credentials(bottle.request)
         if not auth.check_password(username, password):
@@ -128,8 +163,32 @@ def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool]
     def refresh() -> Any:
         return json_body({"api_token": auth.refresh_api_token()})
 
+    def logout() -> Any:
+        session = bottle.request.get_cookie(UI_COOKIE) or ""
+        if session:
+            auth.drop_session(session)
+        answer = bottle.HTTPResponse(status=302, headers={"Location": script_prefix(bottle.request) + "/login"})
+        answer.set_cookie(UI_COOKIE, "", httponly=True, samesite="lax", path="/", secure=secure_cookies(),
+                          max_age=0, expires=0)
+        return answer
+
+    def change_password() -> Any:
+        data = read_json(bottle.request)
+        current, new = data.get("current_password"), data.get("new_password")
+        if not isinstance(current, str) or not isinstance(new, str):
+            raise ApiError(400, "send current_password and new_password as strings")
+        try:
+            auth.change_password(current, new)
+        except WrongPassword as exc:
+            raise ApiError(401, str(exc)) from None
+        except AuthInputError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_body({"ok": True})
+
     app.route("/api/setup", ["GET", "POST"], api_errors(setup))
     app.route("/login", ["GET", "POST"], api_errors(login))
     app.route("/api/auth", "GET", api_errors(who))
     app.route("/api/refresh-token", "POST", api_errors(refresh))
+    app.route("/logout", "POST", api_errors(logout))
+    app.route("/api/auth/password", "POST", api_errors(change_password))
     return app

@@ -17,6 +17,7 @@ import sqlite3
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError
+from gateway.log import register_secret
 from gateway.store import Store
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -40,6 +41,10 @@ class AuthInputError(GatewayError, ValueError):
     """Setup input is invalid; the message says what to fix (answered 400)."""
 
 
+class WrongPassword(GatewayError):
+    """A password change gave the wrong current password (answered 401)."""
+
+
 class Auth:
     """Users, the API token and sessions, over the shared Store and an injected Clock."""
 
@@ -48,6 +53,7 @@ class Auth:
         self._clock = clock
         self._ttl = session_ttl
         _restrict_permissions(store.path)
+        register_secret(self.api_token())   # never in a log line, whatever prints it
 
     # ------------------------------------------------------------- users
 
@@ -74,6 +80,7 @@ class Auth:
                          (username, password_hash, self._clock.now()))
             _put_secret(conn, _API_TOKEN, token)
         _restrict_permissions(self._store.path)
+        register_secret(token)
         return token
 
     def check_password(self, username: str, password: str) -> bool:
@@ -84,6 +91,20 @@ class Auth:
             _scrypt(password, _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P)
             return False
         return _verify_password(password, str(rows[0][0]))
+
+    def change_password(self, current: str, new: str) -> None:
+        """Replace the user's password after checking the current one.
+
+        Raises ``WrongPassword`` for a wrong current password (or no user yet) and
+        ``AuthInputError`` when the new one is too short or too long. Sessions stay.
+        """
+        username = self.username()
+        if username is None or not self.check_password(username, current):
+            raise WrongPassword("the current password is wrong")
+        _validate(username, new)
+        password_hash = _hash_password(new)  # slow: keep it out of the lock
+        with self._store.transaction() as conn:
+            conn.execute("UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username))
 
     # --------------------------------------------------------- API token
 
@@ -102,6 +123,7 @@ class Auth:
         token = _new_token()
         with self._store.transaction() as conn:
             _put_secret(conn, _API_TOKEN, token)
+        register_secret(token)
         return token
 
     # ------------------------------------------------------ signed links

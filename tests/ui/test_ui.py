@@ -1,0 +1,196 @@
+"""The web UI in a real headless Chromium (selenium): setup, login, add, browse, settings, repair.
+
+Needs chromium and chromedriver (Debian packages; scripts/test installs them as root).
+Every wait is a WebDriverWait with a deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support import SAMPLE, TOKEN, infohash, start_gateway
+
+if shutil.which("chromedriver") is None:
+    pytest.skip("needs chromedriver and chromium (Debian: chromium chromium-driver; scripts/test installs them as root)",
+                allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+PASSWORD = "correct horse"
+XSS_NAME = "<script>alert(1)</script>.mkv"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture()
+def driver(browser) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    yield browser
+    browser.delete_all_cookies()
+
+
+def wait(driver: Any, timeout: float = 10) -> WebDriverWait:
+    return WebDriverWait(driver, timeout)
+
+
+def visible(driver: Any, css: str, timeout: float = 10) -> Any:
+    return wait(driver, timeout).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def error_line(driver: Any) -> str:
+    return str(visible(driver, "#error").text)
+
+
+def fill(driver: Any, css: str, text: str) -> None:
+    field = visible(driver, css)
+    field.clear()
+    field.send_keys(text)
+
+
+def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True, debrids=[])
+    try:
+        b = f"http://127.0.0.1:{gw.port}"
+        driver.get(f"{b}/")
+        wait(driver).until(ec.url_to_be(f"{b}/setup"))
+        fill(driver, "#setup-username", "admin")
+        fill(driver, "#setup-password", PASSWORD)
+        driver.find_element(By.ID, "user-submit").click()
+        visible(driver, "#step-provider")
+        Select(driver.find_element(By.ID, "setup-provider")).select_by_value("realdebrid")
+        fill(driver, "#setup-api-key", "not-the-key")
+        driver.find_element(By.CSS_SELECTOR, "#step-provider summary").click()
+        fill(driver, "#setup-api-url", emulator.rd_api_url)
+        driver.find_element(By.ID, "provider-check").click()
+        wait(driver).until(lambda d: "Key check failed" in error_line(d))
+        assert not driver.find_element(By.ID, "provider-next").is_displayed()
+        fill(driver, "#setup-api-key", TOKEN)
+        driver.find_element(By.ID, "provider-check").click()
+        assert "Key works" in visible(driver, "#provider-result").text
+        visible(driver, "#provider-next").click()
+        fill(driver, "#setup-download-folder", str(tmp_path / "media"))
+        fill(driver, "#setup-mount-path", str(tmp_path / "mnt"))
+        driver.find_element(By.ID, "folders-submit").click()
+        wait(driver).until(ec.url_to_be(f"{b}/dashboard"))
+        assert visible(driver, "#current-user").text == "admin"
+        stored = json.loads((Path(gw.config.config_dir) / "config.json").read_text())
+        assert stored["debrids"] == [{"name": "realdebrid", "provider": "realdebrid", "api_key": TOKEN,
+                                      "api_url": emulator.rd_api_url}]
+        assert stored["download_folder"] == str(tmp_path / "media")
+        assert stored["mount"] == {"mount_path": str(tmp_path / "mnt")}
+    finally:
+        gw.stop()
+
+
+def test_login_and_logout(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
+    try:
+        b = f"http://127.0.0.1:{gw.port}"
+        assert requests.post(f"{b}/api/setup", json={"username": "admin", "password": PASSWORD}, timeout=10).ok
+        driver.get(f"{b}/stats")
+        wait(driver).until(ec.url_contains("/login?next="))
+        fill(driver, "#username", "admin")
+        fill(driver, "#password", "wrong password")
+        driver.find_element(By.ID, "login-submit").click()
+        wait(driver).until(lambda d: "wrong username or password" in error_line(d))
+        fill(driver, "#password", PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        wait(driver).until(ec.url_to_be(f"{b}/stats"))
+        assert visible(driver, "#current-user").text == "admin"
+        driver.find_element(By.ID, "logout").click()
+        wait(driver).until(ec.url_to_be(f"{b}/login"))
+        driver.get(f"{b}/dashboard")
+        wait(driver).until(ec.url_contains("/login?next="))
+        visible(driver, "#login-form")
+    finally:
+        gw.stop()
+
+
+@pytest.fixture()
+def open_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
+    emulator.world.seed_library(TOKEN, [{"hash": infohash("xss"), "name": XSS_NAME,
+                                         "files": [{"path": XSS_NAME, "size": 1000}],
+                                         "added": "2024-03-02T10:00:00.000Z"}])
+    gw = start_gateway(emulator, str(tmp_path / "c"))
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def test_add_a_magnet_and_see_it_on_the_dashboard(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/add")
+    fill(driver, "#add-urls", f"magnet:?xt=urn:btih:{SAMPLE[1]['hash']}&dn=UI+Magnet")
+    Select(driver.find_element(By.ID, "add-category")).select_by_value("radarr")
+    driver.find_element(By.ID, "add-submit").click()
+    added = visible(driver, "#added li")
+    assert added.text
+    driver.get(f"{b}/dashboard")
+    row = visible(driver, f"#imports tr[data-hash='{SAMPLE[1]['hash']}']")
+    assert "radarr" in row.text
+    Select(driver.find_element(By.ID, "filter-category")).select_by_value("sonarr")
+    wait(driver).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#imports tbody tr")))
+
+
+def test_browse_down_to_a_file(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/browse")
+    visible(driver, "#listing a[href*='group=__all__']").click()
+    link = wait(driver).until(ec.element_to_be_clickable((By.LINK_TEXT, "Tiny Movie 2020")))
+    hostile = wait(driver).until(ec.visibility_of_element_located(
+        (By.XPATH, "//td[contains(@class,'name')]/a[contains(., 'alert(1)')]")))
+    assert "<script>" in hostile.text     # shown as text, not run
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+    link.click()
+    download = visible(driver, "#listing a.download")
+    href = download.get_attribute("href")
+    assert "/api/browse/download/Tiny%20Movie%202020/Tiny%20Movie%202020.mkv" in href
+    assert requests.get(href, timeout=10).status_code == 200
+
+
+def test_settings_error_shows_next_to_the_field(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/settings")
+    fill(driver, "#f-max_active_downloads", "lots")
+    driver.find_element(By.ID, "settings-save").click()
+    message = visible(driver, ".field-error[data-error-for='max_active_downloads']")
+    assert "whole number" in message.text
+    assert "max_active_downloads" in error_line(driver)
+    assert not (Path(open_gateway.config.config_dir) / "config.json").exists()   # nothing written
+    fill(driver, "#f-max_active_downloads", "7")
+    driver.find_element(By.ID, "settings-save").click()
+    assert "next start" in visible(driver, "#settings-saved").text
+    assert json.loads((Path(open_gateway.config.config_dir) / "config.json").read_text()) == \
+        {"max_active_downloads": 7}
+
+
+def test_repair_scan_error_is_shown(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/repair")
+    visible(driver, "#jobs p")
+    driver.find_element(By.ID, "scan-start").click()
+    wait(driver).until(lambda d: "Could not start a scan" in error_line(d))
+    assert not driver.find_element(By.ID, "scan-result").is_displayed()
