@@ -42,6 +42,7 @@ from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
+from gateway.log import attach_memory_handler, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
@@ -157,8 +158,8 @@ def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
     imports: dict[str, int] = {}
     for record in gateway.imports.list():
         imports[record.state.value] = imports.get(record.state.value, 0) + 1
-    return {"library": {"torrents": len(snapshot.torrents), "groups": groups, "bad": len(snapshot.bad)},
-            "sync": gateway.library.sync_stats(), "imports": imports, **_stats(gateway_ref)}
+    return {**_stats(gateway_ref), "sync": gateway.library.sync_stats(), "imports": imports,
+            "library": {"torrents": len(snapshot.torrents), "groups": groups, "bad": len(snapshot.bad)}}
 
 
 def _apply_live(fresh: Config, keys: set[str], notifier: Notifier) -> None:
@@ -226,6 +227,8 @@ def _stream_url(config: Config, port: Callable[[], int], auth: Auth) -> Callable
 def build(config: Config, clock: Clock | None = None) -> Gateway:
     clock = clock or SystemClock()
     os.makedirs(config.config_dir, exist_ok=True)
+    register_secrets(config)        # keys and tokens are masked in every log line from here on
+    attach_memory_handler()         # the last lines, for GET /api/logs
     store = Store(os.path.join(config.config_dir, "decypharr.db"))
     auth = Auth(store, clock)
     providers = build_providers(config.debrids, clock,
@@ -270,7 +273,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         dav = make_dav_app(vfs, f"{prefix}/webdav")
         if config.use_auth or config.enable_webdav_auth:
             dav = BasicAuth(dav, auth.check_password, reads_too=config.enable_webdav_auth)
-        apps[f"{prefix}/webdav"] = dav
+        apps[f"{prefix}/webdav"] = instrument(dav, route="webdav")
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount)
