@@ -8,11 +8,16 @@ outlive snapshots while their torrents do not change), because WsgiDAV's
 generic path builds a resource and an lxml tree per member (about 1.7 s for
 10,000 members). A request's path is resolved once (``VFS.lookup``).
 Errors from the VFS map to HTTP in one table, ``_dav_error``.
+
+A browser's GET (or HEAD) of a collection gets an HTML folder page from
+``DavFront`` too (``folder_page``): members with links, sizes and dates,
+rendered from the VFS, no external assets; WsgiDAV's own dir browser stays off.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import logging
 import threading
 import time
@@ -179,7 +184,7 @@ def _dates(ts: float) -> tuple[str, str]:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def _prop_values(entry: Entry) -> dict[str, str]:
@@ -204,6 +209,8 @@ def _empty_element(prop: Prop) -> str:
     namespace, name = prop
     if namespace == "DAV:":
         return f"<D:{name}/>"
+    if not namespace:   # a prefix cannot be bound to no namespace: undeclare the default one instead
+        return f'<{name} xmlns=""/>'
     return f'<X:{name} xmlns:X="{_escape(namespace)}"/>'
 
 
@@ -253,7 +260,7 @@ def parse_propfind(body: bytes) -> tuple[Prop, ...] | None:
         return None
     try:
         root = ElementTree.fromstring(body)
-    except ElementTree.ParseError as exc:
+    except (ElementTree.ParseError, ValueError, LookupError) as exc:   # a bad XML or an unknown encoding
         raise BadPropfind(str(exc)) from None
     if root.tag != "{DAV:}propfind":
         raise BadPropfind("root element must be DAV:propfind")
@@ -284,6 +291,10 @@ class DavFront:
         environ.setdefault("wsgidav.auth.user_name", "")
         if _escapes(environ):
             return _not_found(start_response, head=method == "HEAD")
+        if method in ("GET", "HEAD"):
+            page = self._folder_page(environ, start_response, head=method == "HEAD")
+            if page is not None:
+                return page
         if method == "PROPFIND":
             return self._propfind(environ, start_response)
         if method == "DELETE":
@@ -349,17 +360,38 @@ class DavFront:
         payload = self._render(path, "0" if depth == "0" else "1", props, found)
         return _reply(start_response, "207 Multi-Status", payload, "application/xml; charset=utf-8")
 
+    def _folder_page(self, environ: dict[str, Any], start_response: StartResponse, *,
+                     head: bool) -> list[bytes] | None:
+        """The HTML page of a collection; None for a file (or nothing: WsgiDAV answers)."""
+        path = _path_info(environ)
+        try:
+            found = self._vfs.lookup(path)
+        except OSError:
+            return None
+        if not found.entry.is_dir:
+            return None
+        clean = "/" + "/".join(p for p in path.split("/") if p)
+        payload = self._cached((clean, "html"), found, lambda: folder_page(self._prefix, clean, found.members()))
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                  ("Content-Length", str(len(payload))), ("Cache-Control", "no-cache"),
+                                  ("X-Content-Type-Options", "nosniff"),
+                                  ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+                                  ("DAV", "1")])
+        return [b""] if head else [payload]
+
     def _render(self, path: str, depth: str, props: tuple[Prop, ...] | None, found: Lookup) -> bytes:
+        return self._cached((path, depth, props), found, lambda: self._build(path, depth, props, found))
+
+    def _cached(self, key: tuple[Any, ...], found: Lookup, build: Callable[[], bytes]) -> bytes:
         """A rendering is kept per request shape and reused while the path resolves to
         the same tree node: nodes outlive snapshots while their torrents do not change,
         so a sync batch elsewhere in the library does not throw this away."""
-        key = (path, depth, props)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and cached[0] is found.token:
                 self._cache.move_to_end(key)
                 return cached[1]
-        payload = self._build(path, depth, props, found)
+        payload = build()
         with self._lock:
             self._cache[key] = (found.token, payload)
             self._cache.move_to_end(key)
@@ -383,26 +415,85 @@ class DavFront:
 
 
 def _path_info(environ: dict[str, Any]) -> str:
+    """The request's tree path. The server has percent-decoded PATH_INFO once (as
+    WsgiDAV, with ``unquote_path_info`` off, takes it): decoding again would turn a
+    name holding ``%41`` into ``A``, so the link of such an entry would miss it."""
     raw = environ.get("PATH_INFO", "/") or "/"
     # WSGI gives PATH_INFO as latin-1 decoded bytes; names are UTF-8.
     try:
-        return unquote(raw.encode("latin-1").decode("utf-8"))
+        return raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
-        return unquote(raw)
+        return raw
 
 
 def _escapes(environ: dict[str, Any]) -> bool:
-    """A path with '..' (plain or %2e%2e) or NUL names nothing in the tree.
+    """A path with '..' (plain, %2e%2e, or encoded twice) or NUL names nothing in the tree.
 
     It must be refused here: WsgiDAV answers it with a 400 from inside its
     generator ``__call__``, where the body is lost after the headers went out
     (``Content-Length: 421``, no bytes), so the client hangs until it times out.
+    The twice-decoded form is checked too, in case anything below decodes again.
     """
-    try:
-        split(_path_info(environ))
-    except FileNotFoundError:
-        return True
+    path = _path_info(environ)
+    for candidate in (path, unquote(path)):
+        try:
+            split(candidate)
+        except FileNotFoundError:
+            return True
     return False
+
+
+# ---------------------------------------------------------------- folder page
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_PAGE_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+               "table{border-collapse:collapse}td,th{padding:.2em 1em;text-align:left}"
+               "td.n{text-align:right;font-variant-numeric:tabular-nums}tr:hover{background:#f3f3f3}"
+               "a{text-decoration:none}a:hover{text-decoration:underline}")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"   # not reached
+
+
+def _href(mount_path: str, parts: list[str], is_dir: bool) -> str:
+    """An absolute link: the mount path (with url_base), each segment percent-encoded."""
+    tail = "".join("/" + quote(part, safe="") for part in parts)
+    return html.escape(f"{mount_path}{tail}{'/' if is_dir else ''}" or "/", quote=True)
+
+
+def folder_page(mount_path: str, path: str, members: Iterable[Entry]) -> bytes:
+    """The HTML listing of one folder: folders first, then files, by name; every
+    name escaped, every link percent-encoded per segment under ``mount_path``."""
+    mount_path = mount_path.rstrip("/")
+    parts = [p for p in path.split("/") if p]
+    title = html.escape("/" + "/".join(parts) + ("/" if parts else ""))
+    rows = []
+    if parts:
+        rows.append(f'<tr><td><a href="{_href(mount_path, parts[:-1], True)}">../</a></td>'
+                    '<td class="n"></td><td></td></tr>')
+    ordered = sorted(members, key=lambda e: (not e.is_dir, e.name))
+    for entry in ordered:
+        shown = html.escape(entry.name + ("/" if entry.is_dir else ""), quote=True)
+        modified = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entry.mtime))
+        rows.append(f'<tr><td><a href="{_href(mount_path, [*parts, entry.name], entry.is_dir)}">{shown}</a></td>'
+                    f'<td class="n" title="{entry.size} bytes">{human_size(entry.size)}</td>'
+                    f"<td>{modified}</td></tr>")
+    folders = sum(1 for e in ordered if e.is_dir)
+    summary = f"{folders} folder{'s' if folders != 1 else ''}, {len(ordered) - folders} " \
+              f"file{'s' if len(ordered) - folders != 1 else ''}"
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>Index of {title}</title><style>{_PAGE_STYLE}</style></head><body>"
+            f"<h1>Index of {title}</h1><p>{summary}</p>"
+            "<table><thead><tr><th>Name</th><th>Size</th><th>Modified</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table></body></html>\n")
+    return page.encode("utf-8")
 
 
 def _not_found(start_response: StartResponse, *, head: bool) -> list[bytes]:
