@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.IGNORECASE)
+# [0-9], not \d: Python's \d and int() take any Unicode digit ('١'), HTTP's DIGIT is ASCII.
+_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*(?:,.*)?", re.IGNORECASE)
+# Beyond any file size; longer digit runs are not handed to int() (its 4300-digit limit).
+_HUGE = 1 << 80
+_MAX_DIGITS = 24
+
+
+def _number(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return _HUGE if len(digits) > _MAX_DIGITS else int(digits)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:
@@ -18,11 +27,11 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
         raise ValueError("malformed range")
     first, last = match.group(1), match.group(2)
     if first == "":
-        length = int(last)
+        length = _number(last)
         if length == 0 or size == 0:
             raise ValueError("range not satisfiable")
         return max(0, size - length), size - 1
-    start = int(first)
-    if start >= size or (last and int(last) < start):
+    start = _number(first)
+    if start >= size or (last and _number(last) < start):
         raise ValueError("range not satisfiable")
-    return start, min(int(last), size - 1) if last else size - 1
+    return start, min(_number(last), size - 1) if last else size - 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import tempfile
@@ -55,7 +56,7 @@ _RATE_UNITS = {"second": 1, "sec": 1, "s": 1, "minute": 60, "min": 60, "m": 60, 
 def parse_size(key: str, value: Any) -> int:
     """'500MB' → 524288000 (base 1024); ints pass through; '' → 0 (unset)."""
     if isinstance(value, bool):
-        raise ConfigError(key, f"expected a size like '500MB', got {value!r}")
+        raise ConfigError(key, f"expected a size like '500MB', got {_shown(value)}")
     if isinstance(value, int) and value >= 0:
         return value
     if isinstance(value, str):
@@ -64,32 +65,58 @@ def parse_size(key: str, value: Any) -> int:
         match = _SIZE_RE.match(value)
         if match:
             unit = (match.group(2) or "").upper().replace("I", "").rstrip("B") or "B"
-            return int(float(match.group(1)) * _SIZE_UNITS[unit if unit != "B" else ""])
-    raise ConfigError(key, f"expected a size like '500MB', got {value!r}")
+            size = float(match.group(1)) * _SIZE_UNITS[unit if unit != "B" else ""]
+            if math.isfinite(size):   # 400 digits make float() infinite, and int(inf) raises
+                return int(size)
+    raise ConfigError(key, f"expected a size like '500MB', got {_shown(value)}")
 
 
 def parse_duration(key: str, value: Any) -> float:
-    """'1h30m' → 5400.0 seconds; a bare number means seconds."""
+    """'1h30m' → 5400.0 seconds; a bare number means seconds; always finite."""
+    seconds = math.inf
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    if isinstance(value, str):
+        try:
+            seconds = float(value)
+        except OverflowError:   # an int beyond any float
+            pass
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
-        if text and _DURATION_RE.sub("", text) == "":
-            return sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text))
-    raise ConfigError(key, f"expected a duration like '30s', '10m', '2h', '3d', got {value!r}")
+            seconds = float(text)
+        elif text and _DURATION_RE.sub("", text) == "":
+            seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text))
+    # Infinity (JSON's Infinity, or 400 digits) would break Event.wait() and deadline arithmetic later.
+    if math.isfinite(seconds):
+        return seconds
+    raise ConfigError(key, f"expected a duration like '30s', '10m', '2h', '3d', got {_shown(value)}")
 
 
 def parse_rate(key: str, value: Any) -> tuple[int, float] | None:
-    """'250/minute' → (250, 60.0); 'off' (or 'none', '0') → None: no client-side limit."""
-    if isinstance(value, str) and value.strip().lower() in ("off", "none", "0", "unlimited"):
-        return None
+    """'250/minute' → (250, 60.0); 'off' (or 'none', '0', or '' for unset) → None: no client-side limit."""
+    if isinstance(value, str) and value.strip().lower() in ("", "off", "none", "0", "unlimited"):
+        return None   # '': premiumize's default (no documented budget) used to be refused
     if isinstance(value, str):
         match = _RATE_RE.match(value)
-        if match and int(match.group(1)) > 0:
-            return int(match.group(1)), float(_RATE_UNITS[match.group(2).lower()])
-    raise ConfigError(key, f"expected a rate like '250/minute', got {value!r}")
+        count = _whole(match.group(1)) if match else None
+        if match and count:
+            return count, float(_RATE_UNITS[match.group(2).lower()])
+    raise ConfigError(key, f"expected a rate like '250/minute', got {_shown(value)}")
+
+
+def _whole(digits: str) -> int | None:
+    """int() of a digit string, or None past Python's 4300-digit limit (a bare ValueError)."""
+    try:
+        return int(digits)
+    except ValueError:
+        return None
+
+
+def _shown(value: Any) -> str:
+    """repr() for an error message: one of an int over 4300 digits raises ValueError itself."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"a {type(value).__name__} too large to show"
 
 
 def mask_secret(value: str) -> str:
@@ -209,9 +236,9 @@ class Config:
 
 def _expect(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise ConfigError(key, f"expected {what}, got {value!r}")
+        raise ConfigError(key, f"expected {what}, got {_shown(value)}")
     if not isinstance(value, kind):
-        raise ConfigError(key, f"expected {what}, got {value!r}")
+        raise ConfigError(key, f"expected {what}, got {_shown(value)}")
     return value
 
 
@@ -227,10 +254,13 @@ def _bool(key: str, value: Any) -> bool:
 
 def _int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        value = int(value)
+        number = _whole(value.strip())
+        if number is None:
+            raise ConfigError(key, f"expected a whole number, got one of {len(value.strip())} digits")
+        value = number
     _expect(key, value, int, "a whole number")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(key, f"must be between {low} and {high}, got {value}")
+        raise ConfigError(key, f"must be between {low} and {high}, got {_shown(value)}")
     return int(value)
 
 
@@ -311,7 +341,7 @@ def _parse_filter(key: str, kind: str, value: Any) -> Any:
     if kind in REGEX_FILTERS:
         try:
             return re.compile(_str(key, value), re.IGNORECASE)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:   # a{4294967296}, or nesting too deep
             raise ConfigError(key, f"invalid regular expression: {exc}") from None
     if kind in SIZE_FILTERS:
         return parse_size(key, value)

@@ -1,9 +1,10 @@
 """NZB files: read just enough to accept or refuse a job before any provider sees it.
 
 An NZB is untrusted XML, so it is parsed with ``defusedxml`` (no entity
-expansion, no external entities). The job is keyed by the MD5 of the file's
-bytes, as TorBox keys usenet jobs; the job's name is the uploaded file name
-without ``.nzb`` (the *arr parses that title later: arr-protocol §3.2 B).
+expansion, no external entities, and here no DTD internal subset either). The
+job is keyed by the MD5 of the file's bytes, as TorBox keys usenet jobs; the
+job's name is the uploaded file name without ``.nzb`` (the *arr parses that
+title later: arr-protocol §3.2 B).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, TreeBuilder
 
-import defusedxml.ElementTree as safe_xml
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden
+from defusedxml.ElementTree import DefusedXMLParser
 
 from gateway.imports.torrentmeta import TorrentMetaError
 
@@ -48,11 +49,32 @@ def job_name(filename: str) -> str:
     return base[:-4] if base.lower().endswith(".nzb") else base
 
 
+class _NzbParser(DefusedXMLParser):
+    """defusedxml's parser (no entities, no external references) that also refuses a
+    DTD internal subset, yet keeps the plain public DOCTYPE real NZBs carry: an
+    ``<!ATTLIST>`` there would add attribute defaults (segment bytes) the file never wrote."""
+
+    def __init__(self) -> None:
+        super().__init__(target=TreeBuilder())
+        self.parser.StartDoctypeDeclHandler = self._refuse_internal_subset
+
+    @staticmethod   # (not ``_doctype``: the stdlib XMLParser keeps its own state under that name)
+    def _refuse_internal_subset(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
+        if has_internal_subset:
+            raise DTDForbidden(name, sysid, pubid)
+
+
+def _fromstring(data: bytes) -> Element:
+    parser = _NzbParser()
+    parser.feed(data)
+    return parser.close()  # type: ignore[no-any-return]
+
+
 def parse_nzb(data: bytes) -> NzbMeta:
     if len(data) > MAX_NZB:
         raise NzbError("the NZB is larger than 64 MiB")
     try:
-        root = safe_xml.fromstring(data)
+        root = _fromstring(data)
     except DefusedXmlException:
         raise NzbError("the NZB uses XML entities or a DTD, which are refused") from None
     except Exception:   # ParseError and the expat errors it wraps

@@ -25,6 +25,7 @@ MAX_DEPTH = 64
 _MAX_INT_DIGITS = 64
 _MAX_LEN_DIGITS = 20
 _HEX = frozenset(string.hexdigits)
+_BASE32 = frozenset(string.ascii_letters + "234567")   # base32 without "=" padding, either case
 
 
 class TorrentMetaError(ValueError):
@@ -331,7 +332,9 @@ def parse_magnet(uri: str) -> Magnet:
 def _btih(value: str) -> str:
     if len(value) == 40 and all(c in _HEX for c in value):
         return value.lower()
-    if len(value) == 32:
+    # 32 unpadded base32 characters are exactly 160 bits; "=" padding would decode to
+    # fewer than 20 bytes and make a short "infohash" no client ever computes.
+    if len(value) == 32 and all(c in _BASE32 for c in value):
         try:
             return base64.b32decode(value.upper()).hex()
         except (binascii.Error, ValueError):

@@ -11,13 +11,16 @@ _FORBIDDEN = {"/": "∕", "\\": "⧵", "\x00": ""}
 
 
 def sanitize(name: str) -> str:
-    """One safe path segment: no '/', no NUL, never '.' or '..', never empty."""
-    text = unicodedata.normalize("NFC", name)
+    """One safe path segment: no '/', no NUL, never '.' or '..', never empty; NFC,
+    valid UTF-8 (a lone surrogate, as JSON's "\\udc80" gives, becomes U+FFFD);
+    ``sanitize(sanitize(x)) == sanitize(x)``."""
+    text = name
     for bad, good in _FORBIDDEN.items():
         text = text.replace(bad, good)
     if not text.isprintable():   # rare: only then walk the characters to drop controls
-        text = "".join(ch for ch in text if ch >= " " or ch == "\t")
-    text = text.strip()
+        text = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text if ch >= " " or ch == "\t")
+    # NFC last: dropping a control between a letter and its accent makes a new pair to compose.
+    text = unicodedata.normalize("NFC", text).strip()
     if text in ("", ".", ".."):
         return text.replace(".", "_") or "_"
     return text
