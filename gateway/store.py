@@ -163,8 +163,15 @@ def _torrent_to_json(torrent: Torrent) -> str:
     selected = [f.size for f in torrent.files if f.selected]
     data["nfiles"], data["shown"] = len(torrent.files), [sum(selected), len(selected)]
     files = [[f.id, f.path, f.size, int(f.selected), f.link] for f in torrent.files]
-    return (json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
+    text = (json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
             + json.dumps(files, separators=(",", ":"), ensure_ascii=False))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A provider sent a lone surrogate (JSON "\udcff"): SQLite wants valid UTF-8, and
+        # escaped JSON keeps the name exactly as the provider gave it.
+        text = json.dumps(data, separators=(",", ":")) + "\n" + json.dumps(files, separators=(",", ":"))
+    return text
 
 
 def _torrent_from_json(text: str) -> Torrent:

@@ -54,7 +54,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def content_disposition(name: str) -> str:
     # Header values must be latin-1; the real name travels in filename*.
     fallback = name.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='', errors='replace')}"
 
 
 class Cdn:
@@ -96,7 +96,7 @@ class Cdn:
 
     def _headers(self, d: RdDownload) -> dict[str, str]:
         f = d.file
-        tag = hashlib.sha1(f"{f.seed}|{f.bytes}|{f.source_path}".encode()).hexdigest()[:20]
+        tag = hashlib.sha1(f"{f.seed}|{f.bytes}|{f.source_path}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
         return {
             "Accept-Ranges": "bytes",
             "Content-Type": content.mime_type(d.filename),

@@ -38,7 +38,7 @@ _VIDEO_EXTS = frozenset({".mkv", ".mp4", ".m4v", ".avi", ".ts", ".webm", ".mov",
 @lru_cache(maxsize=256)
 def _pad(seed: str) -> bytes:
     """One 64 KiB pseudo-random block per file."""
-    return hashlib.shake_128(seed.encode()).digest(BLOCK_SIZE)
+    return hashlib.shake_128(seed.encode("utf-8", "surrogatepass")).digest(BLOCK_SIZE)
 
 
 @lru_cache(maxsize=64)
@@ -49,7 +49,7 @@ def _block(seed: str, block_no: int) -> bytes:
     the emulator took the CPU the gateway was being measured on; a
     ``translate`` runs at memory speed and still makes every block differ.
     """
-    table = hashlib.shake_128(f"{seed}:{block_no}".encode()).digest(256)
+    table = hashlib.shake_128(f"{seed}:{block_no}".encode("utf-8", "surrogatepass")).digest(256)
     return _pad(seed).translate(table)
 
 

@@ -428,7 +428,7 @@ class PmState(ProviderState):
         files = [RdFile(i, "/" + f.path, f.size, f.seed, f.source_path, selected=1)
                  for i, f in enumerate(entry.files)]
         t = PmTransfer(id=self.world.new_id().lower(), token=token, name=entry.name,
-                       src=f"magnet:?xt=urn:btih:{h}&dn={quote(entry.name)}", kind="torrent",
+                       src=f"magnet:?xt=urn:btih:{h}&dn={quote(entry.name, errors='replace')}", kind="torrent",
                        hash=h, files=files, created=added, dl_start=added, cached=True)
         self.transfers.setdefault(token, {})[t.id] = t
         self._finish(t, added)

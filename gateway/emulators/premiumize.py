@@ -150,7 +150,7 @@ class PremiumizeApi:
             if h not in self.world.catalog and files:
                 self.world.add_catalog(h, name or h, [{"path": p, "size": s} for p, s in files])
         # The src of an upload is a magnet, so a client can read the infohash from it.
-        return h, f"magnet:?xt=urn:btih:{h}&dn={quote(name or h)}", "torrent", name
+        return h, f"magnet:?xt=urn:btih:{h}&dn={quote(name or h, errors='replace')}", "torrent", name
 
     def _from_src(self, src: str) -> tuple[str, str, str, str | None]:
         src = src.strip()

@@ -357,7 +357,7 @@ class RdState:
             return d, acc
 
     def cdn_url(self, d: RdDownload) -> str:
-        return f"{self.world.origin}/cdn/rd/{d.cdn_token}/{quote(d.filename)}"
+        return f"{self.world.origin}/cdn/rd/{d.cdn_token}/{quote(d.filename, errors='replace')}"
 
     # ------------------------------------------------------- purge and expiry
 

@@ -34,7 +34,10 @@ log = logging.getLogger("gateway.emulators.realdebrid")
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None,
                   ) -> bottle.HTTPResponse:
-    body = json.dumps(obj, ensure_ascii=False).encode()
+    try:
+        body = json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:   # a lone surrogate in a name: JSON can still carry it, as \udcxx
+        body = json.dumps(obj).encode()
     hdrs = {"Content-Type": "application/json; charset=utf-8"}
     hdrs.update(headers or {})
     return bottle.HTTPResponse(body, status, hdrs)

@@ -563,7 +563,7 @@ class World:
         return link
 
     def link_url(self, link: CdnLink) -> str:
-        return f"{self.origin}/cdn/{link.provider}/{link.cdn_token}/{quote(link.filename)}"
+        return f"{self.origin}/cdn/{link.provider}/{link.cdn_token}/{quote(link.filename, errors='replace')}"
 
     def link_expired(self, link: CdnLink) -> bool:
         now = self.now()
