@@ -112,7 +112,7 @@ def _not_modified(entry: Entry) -> bool:
 
 
 def _range_applies(entry: Entry) -> bool:
-    if_range = bottle.request.headers.get("If-Range")
+    if_range: str | None = bottle.request.headers.get("If-Range")
     if not if_range:
         return True
     if if_range.startswith(("\"", "W/")):

@@ -284,9 +284,9 @@ def _cache(cache: dict[str, Any] | None) -> Iterator[Metric]:
     for name, key, doc in (("decypharr_cache_bytes", "bytes_on_disk", "Bytes the chunk cache holds on disk"),
                            ("decypharr_cache_files", "files", "Files with chunks in the cache"),
                            ("decypharr_cache_max_bytes", "max_bytes", "The chunk cache's size limit")):
-        family = _gauge(name, doc)
-        family.add_metric([], _num(cache.get(key)))
-        yield family
+        gauge = _gauge(name, doc)
+        gauge.add_metric([], _num(cache.get(key)))
+        yield gauge
 
 
 # ------------------------------------------------------------------ the route

@@ -23,7 +23,7 @@ from gateway import __version__
 Schema = dict[str, Any]
 
 JSON = "application/json"
-GUARDED = [{"bearer": []}, {"session": []}]
+GUARDED: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
 
 
 # ------------------------------------------------------------------ helpers
@@ -271,7 +271,7 @@ _DOWNLOAD_PARAMS = [
     {"name": "If-Modified-Since", "in": "header", "required": False, "schema": STR},
     {"name": "If-Range", "in": "header", "required": False, "schema": STR},
 ]
-_DOWNLOAD_OK = {200: BINARY, 206: {**BINARY, "description": "the requested range"},
+_DOWNLOAD_OK: dict[int, Schema] = {200: BINARY, 206: {**BINARY, "description": "the requested range"},
                 302: {"description": "redirect=1: the provider link", "headers": {"Location": {"schema": STR}}},
                 304: {"description": "not modified (If-None-Match, If-Modified-Since)"}}
 

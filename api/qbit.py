@@ -92,8 +92,10 @@ def _param_or_none(name: str) -> str | None:
     request = bottle.request
     # forms.getunicode honours Bottle's per-encoding recoding; params (merged) would
     # decode multipart values twice and lose non-ASCII names.
-    value = request.forms.getunicode(name)
-    return value if value is not None else request.query.getunicode(name)
+    value: str | None = request.forms.getunicode(name)
+    if value is None:
+        value = request.query.getunicode(name)
+    return value
 
 
 def bool_param(name: str, default: bool = False) -> bool:
@@ -463,7 +465,9 @@ def _routes(api: QbitApi, config: Config) -> Iterable[tuple[str, list[str], Call
     yield "auth/login", ["GET"], lambda: text("Method Not Allowed", 405)   # credentials never in a URL
     yield "auth/logout", WRITE, api.logout
     for name, value in constant.items():
-        yield f"app/{name}", READ, lambda value=value: text(value)
+        def answer(value: str = value) -> bottle.HTTPResponse:
+            return text(value)
+        yield f"app/{name}", READ, answer
     yield "app/buildInfo", READ, lambda: json_body(BUILD_INFO)
     yield "app/preferences", READ, api.preferences
     yield "app/setPreferences", WRITE, api.no_op

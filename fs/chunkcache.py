@@ -87,7 +87,8 @@ def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     fn.restype = ctypes.c_int
-    return fn
+    fallocate: Callable[[int, int, int, int], int] = fn   # a ctypes function: typed by the two lines above
+    return fallocate
 
 
 _fallocate = _load_fallocate()

@@ -223,6 +223,6 @@ class ChunkIndex:
         if self._db is not None:   # None: closed under a running read, see the module docstring
             self._db.execute(sql, params)
 
-    def _execute_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+    def _execute_many(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         if self._db is not None and rows:
             self._db.executemany(sql, rows)

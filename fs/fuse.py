@@ -43,10 +43,12 @@ log = logging.getLogger(__name__)
 
 _fuse: Any
 try:
-    import mfusepy as _fuse
+    import mfusepy as _mfusepy
+    _fuse = _mfusepy
 except (ImportError, OSError, AttributeError):   # OSError: no libfuse; AttributeError: one it cannot use
     try:
-        import fuse as _fuse  # fusepy
+        import fuse as _fusepy  # fusepy
+        _fuse = _fusepy
     except (ImportError, OSError, AttributeError):
         _fuse = None
 
@@ -56,7 +58,7 @@ if _fuse is not None:
 else:
     Operations = object
 
-    class FuseOSError(OSError):   # type: ignore[no-redef]
+    class FuseOSError(OSError):   # type: ignore[no-redef]  # stands in for the library's when none loads
         def __init__(self, code: int) -> None:
             super().__init__(code, os.strerror(code))
 
@@ -111,10 +113,10 @@ def _mapped(func: F) -> F:
             else:
                 log.debug("%s: fuse %s: %s", path, func.__name__, exc)
             raise FuseOSError(code) from None
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # called as func is called (wraps copies its metadata)
 
 
-class GatewayFuse(Operations):  # type: ignore[misc]
+class GatewayFuse(Operations):
     use_ns = True   # times in nanoseconds (and mfusepy warns otherwise)
 
     def __init__(self, vfs: VFS, *, uid: int, gid: int, umask: int) -> None:

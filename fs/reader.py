@@ -66,6 +66,7 @@ class FileHandle(io.RawIOBase):
         self._pos = base + offset
         return self._pos
 
+    # RawIOBase takes any writable buffer; the readers are only given bytearray or memoryview.
     def readinto(self, buffer: bytearray | memoryview) -> int:   # type: ignore[override]
         data = self.pread(self._pos, len(buffer))
         buffer[: len(data)] = data

@@ -79,7 +79,7 @@ def _listing(node: DirNode) -> tuple[Entry, ...]:
     cached = node.cache
     if cached is None:
         cached = node.cache = tuple(_entry(node.children[name]) for name in sorted(node.children))
-    return cached  # type: ignore[return-value]
+    return cached  # type: ignore[return-value]  # DirNode.cache is an opaque slot; only this fills it
 
 
 def _entry(node: Node) -> Entry:

@@ -243,13 +243,15 @@ def _expect(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> A
 
 
 def _str(key: str, value: Any) -> str:
-    return _expect(key, value, str, "a string")  # type: ignore[no-any-return]
+    checked: str = _expect(key, value, str, "a string")
+    return checked
 
 
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.lower() in ("true", "1", "yes")
-    return _expect(key, value, bool, "true or false")  # type: ignore[no-any-return]
+    checked: bool = _expect(key, value, bool, "true or false")
+    return checked
 
 
 def _int(key: str, value: Any, low: int | None = None, high: int | None = None) -> int:
@@ -455,7 +457,7 @@ def parse_config(raw: Mapping[str, Any], config_dir: str = "") -> Config:
 
 def apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """DECYPHARR_PORT=9000 sets a top-level scalar; DECYPHARR_DEBRIDS__0__API_KEY a list item."""
-    merged = json.loads(json.dumps(raw))
+    merged: dict[str, Any] = json.loads(json.dumps(raw))
     for name, value in environ.items():
         if not name.startswith("DECYPHARR_") or name == "DECYPHARR_CONFIG_DIR":
             continue
@@ -556,7 +558,8 @@ def masked_raw(raw: Mapping[str, Any]) -> dict[str, Any]:
         if key in SECRET_KEYS and isinstance(node, str):
             return mask_secret(node)
         return node
-    return walk(dict(raw))  # type: ignore[no-any-return]
+    masked: dict[str, Any] = walk(dict(raw))
+    return masked
 
 
 def field_names(cls: type) -> list[str]:

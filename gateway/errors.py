@@ -35,8 +35,8 @@ class AuthError(ProviderError):
 class RateLimited(ProviderError):
     """Throttled by the provider (429 / slow down); ``retry_after`` in seconds."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str = "", status: int = 0) -> None:
+        super().__init__(message, code=code, status=status)
         self.retry_after = retry_after
 
 

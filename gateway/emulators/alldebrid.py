@@ -317,7 +317,7 @@ class AllDebridApi:
         ids = self._array("id")
         if not ids:
             raise AdError("MAGNET_INVALID_ID", "No magnet ID sent")
-        out = []
+        out: list[dict[str, Any]] = []
         with self.world.lock:
             for raw in ids:
                 try:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import bottle
 
 from . import content
+from .model import CdnLink
 from .world import Account, CdnError, RdDownload, World
 
 _RANGE_RX = re.compile(r"(\d*)-(\d*)")
@@ -94,7 +95,7 @@ class Cdn:
             return bottle.HTTPResponse(b"", status, headers)
         return bottle.HTTPResponse(self._stream(d, acc, start, length), status, headers)
 
-    def _headers(self, d: RdDownload) -> dict[str, str]:
+    def _headers(self, d: RdDownload | CdnLink) -> dict[str, str]:
         f = d.file
         tag = hashlib.sha1(f"{f.seed}|{f.bytes}|{f.source_path}".encode("utf-8", "surrogatepass")).hexdigest()[:20]
         return {
@@ -112,7 +113,7 @@ class Cdn:
             headers["X-Error"] = err.x_error if x_error is True else str(x_error)
         return bottle.HTTPResponse(f"{err.x_error}\n", err.status, headers)
 
-    def _stream(self, d: RdDownload, acc: Account | None, start: int,
+    def _stream(self, d: RdDownload | CdnLink, acc: Account | None, start: int,
                 length: int) -> Iterator[bytes]:
         f = d.file
         rate = self.world.knobs["cdn_bandwidth"]

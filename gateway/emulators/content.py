@@ -62,7 +62,7 @@ def file_bytes(seed: str, offset: int, length: int) -> bytes:
     start = offset - first * BLOCK_SIZE
     if first == last:
         return _block(seed, first)[start : start + length]
-    parts = [memoryview(_block(seed, first))[start:]]
+    parts: list[bytes | memoryview] = [memoryview(_block(seed, first))[start:]]
     parts.extend(_block(seed, n) for n in range(first + 1, last))
     tail = offset + length - last * BLOCK_SIZE
     parts.append(memoryview(_block(seed, last))[:tail])

@@ -54,7 +54,7 @@ def extract_token(environ: dict[str, Any]) -> str | None:
     return None
 
 
-def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[int, Any]:
+def _error_shape(world: World | None, status: int, code: Any, message: str) -> tuple[int, Any]:
     """DL: ``{"success": false, "error": code, "error_description": ...}``.
 
     The server passes bare HTTP statuses as codes for unknown routes ("404"):
@@ -71,7 +71,7 @@ def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[in
 
 
 def _fail(err: DlError) -> bottle.HTTPResponse:
-    status, body = _error_shape(None, err.status or _HTTP.get(err.code, 400), err.code,  # type: ignore[arg-type]
+    status, body = _error_shape(None, err.status or _HTTP.get(err.code, 400), err.code,
                                 err.description)
     return json_response(body, status)
 

@@ -52,7 +52,7 @@ def _ok(**fields: Any) -> bottle.HTTPResponse:
 
 def _param(name: str) -> str | None:
     """A query or form value (urlencoded or multipart), decoded as UTF-8."""
-    value = bottle.request.forms.getunicode(name)
+    value: str | None = bottle.request.forms.getunicode(name)
     if value is None:
         value = bottle.request.query.getunicode(name)
     return value

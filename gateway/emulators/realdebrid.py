@@ -58,7 +58,7 @@ def extract_token(environ: dict[str, Any]) -> str | None:
 
 
 def _form(name: str) -> str | None:
-    value = bottle.request.forms.getunicode(name)
+    value: str | None = bottle.request.forms.getunicode(name)
     if value is None:
         value = bottle.request.query.getunicode(name)
     return value

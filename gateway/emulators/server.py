@@ -111,7 +111,7 @@ class EmuApp:
         for front in FRONTS:
             front.mount(self.app, world)
         mount_cdn(self.app, world)
-        self.control = build_control_app(world)
+        self.control: Callable[[dict[str, Any], StartResponse], Iterable[bytes]] = build_control_app(world)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         verb = environ.get("HTTP_X_HTTP_VERB")

@@ -83,7 +83,7 @@ def _flag(value: Any) -> bool:
 
 
 def _param(name: str) -> str | None:
-    value = bottle.request.forms.getunicode(name)
+    value: str | None = bottle.request.forms.getunicode(name)
     if value is None:
         value = bottle.request.query.getunicode(name)
     return value
@@ -246,7 +246,7 @@ class TorBoxApi:
         magnet = _param("magnet")
         name = _param("name") or None
         seed = _int_option(_param("seed"), "seed", required=False) or 1
-        opts = {"seed": seed, "only_if_cached": _flag(_param("add_only_if_cached")),
+        opts: dict[str, Any] = {"seed": seed, "only_if_cached": _flag(_param("add_only_if_cached")),
                 "as_queued": _flag(_param("as_queued"))}
         if upload is not None:
             try:

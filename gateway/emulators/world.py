@@ -321,7 +321,7 @@ class World:
     def add_accounts(self, specs: Iterable[dict[str, Any]]) -> list[Account]:
         out = []
         for s in specs:
-            kwargs = {k: s[k] for k in ("premium_days", "slots_limit",
+            kwargs: dict[str, Any] = {k: s[k] for k in ("premium_days", "slots_limit",
                                         "traffic_limit_bytes_per_day", "provider") if k in s}
             if "premium_until" in s:
                 kwargs["premium_until"] = parse_time(s["premium_until"])

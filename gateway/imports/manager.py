@@ -12,6 +12,7 @@ than added twice.
 
 from __future__ import annotations
 
+import builtins  # the method list() shadows the builtin in the class's annotations
 import logging
 import os
 import shutil
@@ -100,7 +101,7 @@ class ImportManager:
     def create_category(self, name: str, save_path: str = "") -> None:
         self._repo.save_category(name, save_path or self.default_save_path(name))
 
-    def remove_categories(self, names: list[str]) -> None:
+    def remove_categories(self, names: builtins.list[str]) -> None:
         self._repo.delete_categories(names)
 
     # ---------------------------------------------------------------- adding
@@ -169,7 +170,7 @@ class ImportManager:
 
     # -------------------------------------------------------------- deleting
 
-    def delete(self, hashes: list[str], *, delete_files: bool = True, remove_from_debrid: bool = False) -> int:
+    def delete(self, hashes: builtins.list[str], *, delete_files: bool = True, remove_from_debrid: bool = False) -> int:
         """Forget records (their output folders too); the torrent stays in the library
         unless ``remove_from_debrid``."""
         gone = []
@@ -188,12 +189,12 @@ class ImportManager:
             self._library.recategorize()
         return len(gone)
 
-    def set_category(self, hashes: list[str], category: str) -> None:
+    def set_category(self, hashes: builtins.list[str], category: str) -> None:
         for h in hashes:
             self._edit(h, category=category)
         self._library.recategorize()
 
-    def set_tags(self, hashes: list[str], tags: list[str], add: bool) -> None:
+    def set_tags(self, hashes: builtins.list[str], tags: builtins.list[str], add: bool) -> None:
         """Add ``tags`` to, or remove them from, each record (unknown hashes are ignored)."""
         def change(record: ImportRecord) -> ImportRecord:
             if add:
@@ -338,7 +339,7 @@ class ImportManager:
             attempts = attempts[:-1]
         self._turned_down(record.with_changes(provider_attempts=attempts), provider, _why(exc))
 
-    def _providers_for(self, record: ImportRecord) -> list[Provider]:
+    def _providers_for(self, record: ImportRecord) -> builtins.list[Provider]:
         """The accounts that may take it, in the order adds try them (``priority``)."""
         providers = self._library.providers
         wanted = record.debrid or self._arr_debrid(record.category)

@@ -67,7 +67,7 @@ class _NzbParser(DefusedXMLParser):
 def _fromstring(data: bytes) -> Element:
     parser = _NzbParser()
     parser.feed(data)
-    return parser.close()  # type: ignore[no-any-return]
+    return parser.close()
 
 
 def parse_nzb(data: bytes) -> NzbMeta:

@@ -48,8 +48,9 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
             return self._base[key]
         if value is _GONE:
             raise KeyError(key)
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # the delta holds a V or _GONE, ruled out above
 
+    # Narrower than Mapping.get's overloads (a default of another type): all the library needs.
     def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
         try:
             return self[key]
@@ -57,7 +58,8 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
             return default
 
     def __contains__(self, key: object) -> bool:
-        value = self._delta.get(key, self._delta)  # type: ignore[call-overload]
+        # Mapping.__contains__ takes any object; a key of another type is simply not found.
+        value = self._delta.get(key, self._delta)  # type: ignore[arg-type]
         if value is self._delta:
             return key in self._base
         return value is not _GONE
@@ -81,5 +83,5 @@ def _folded(base: dict[K, V], delta: dict[K, object]) -> dict[K, V]:
         if value is _GONE:
             merged.pop(key, None)
         else:
-            merged[key] = value  # type: ignore[assignment]
+            merged[key] = value  # type: ignore[assignment]  # a V: _GONE is ruled out above
     return merged

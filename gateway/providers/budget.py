@@ -289,7 +289,8 @@ class Budget:
                 # Sent before the pause began (a burst in flight): the same refusal, not a new one.
                 self._rate_limited += 1
                 return self._paused_until - now
-            seconds = min(BACKOFF_START * 2 ** self._backoffs, BACKOFF_CAP)
+            factor: int = 2 ** self._backoffs   # int ** int is typed Any (a negative power is a float)
+            seconds = min(BACKOFF_START * factor, BACKOFF_CAP)
             self._backoffs += 1
         self.pause(seconds)
         return seconds

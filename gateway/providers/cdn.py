@@ -58,11 +58,11 @@ class CdnStream:
                 raise errors.Unavailable(f"cdn: stream broke at {self.position}: {type(exc).__name__}",
                                          code="stream_broken") from None
             if not piece or not self._skip:
-                return piece  # type: ignore[no-any-return]
+                return piece
             cut = min(self._skip, len(piece))
             piece, self._skip = piece[cut:], self._skip - cut
             if piece:
-                return piece  # type: ignore[no-any-return]
+                return piece
 
     def close(self) -> None:
         self._response.close()

@@ -163,7 +163,8 @@ class ProviderHTTP:
 
 
 def _backoff(attempt: int) -> float:
-    return min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_CAP)
+    factor: int = 2 ** (attempt - 1)   # int ** int is typed Any (a negative power is a float)
+    return min(BACKOFF_BASE * factor, BACKOFF_CAP)
 
 
 def _retryable(error: ProviderError, method: str) -> bool:

@@ -218,7 +218,7 @@ class Premiumize(AccountClient):
         raw = self._json("GET", "account/info")
         until = _number(raw.get("premium_until"), "account/info", int)
         left = max(0, int(until - self._clock.now()))
-        extra = {k: str(raw[k]) for k in ("limit_used", "space_used", "booster_points") if k in raw}
+        extra: dict[str, str] = {k: str(raw[k]) for k in ("limit_used", "space_used", "booster_points") if k in raw}
         return Account(username=str(raw.get("customer_id", "")), premium=left > 0,
                        premium_seconds_left=left, extra=extra)
 

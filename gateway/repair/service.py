@@ -9,6 +9,7 @@ again).
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -68,7 +69,7 @@ class RepairService:
             log.info("repair: job %s resumes where it stopped", job.id)
             with self._lock:
                 self._processing.add(job.id)
-            self._spawn(f"repair-process-{job.id}", lambda job_id=job.id: self._process(job_id), job.id)
+            self._spawn(f"repair-process-{job.id}", functools.partial(self._process, job.id), job.id)
         repair = self._config.repair
         if repair.enabled:
             self._worker = PeriodicWorker("repair-schedule", repair.interval, self.scheduled_scan, self._clock,
