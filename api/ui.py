@@ -127,6 +127,7 @@ def render(name: str, title: str, **values: Any) -> bottle.HTTPResponse:
     values.setdefault("user", "")
     values.setdefault("active", name)
     values.setdefault("nav", True)
+    values.setdefault("csrf", "")   # the session's CSRF token (<meta name="csrf-token">), sent by app.js
     body = bottle.template(name, template_lookup=TEMPLATES, title=title, prefix=prefix, version=__version__,
                            nav_items=NAV, **values)
     return bottle.HTTPResponse(body, status=200, headers={
@@ -142,6 +143,12 @@ def _redirect(path: str) -> bottle.HTTPResponse:
 def _session_user(auth: Auth) -> str | None:
     token = bottle.request.get_cookie(UI_COOKIE) or ""
     return auth.check_session("ui", token) if token else None
+
+
+def _csrf(auth: Auth) -> str:
+    """The CSRF token of this request's UI session; '' without a (valid) session."""
+    token = bottle.request.get_cookie(UI_COOKIE) or ""
+    return auth.csrf_token(token) if token and auth.check_session("ui", token) else ""
 
 
 def _safe_next(raw: str, prefix: str) -> str:
@@ -178,13 +185,13 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
     def setup() -> Any:
         if auth.has_user() and config.use_auth and not _session_user(auth):
             return _redirect("/login?next=" + script_prefix(bottle.request) + "/setup")
-        return render("setup", "Setup", user=user(), needs_setup=not auth.has_user(), providers=PROVIDERS,
+        return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=PROVIDERS,
                       download_folder=config.download_folder, mount_path=config.mount.mount_path,
                       nav=auth.has_user())
 
     def page(name: str, title: str, **values: Any) -> Callable[[], Any]:
         def handler() -> Any:
-            return render(name, title, user=user(), **values)
+            return render(name, title, user=user(), csrf=_csrf(auth), **values)
         return handler
 
     def debrid_check() -> Any:

@@ -1,8 +1,9 @@
 """WebDAV frontend: a thin WsgiDAV adapter over the VFS, plus a fast PROPFIND.
 
-WsgiDAV serves OPTIONS, GET and HEAD (with Range and If-Range against our
-stable ETags) and DELETE through ``GatewayDAVProvider``. PROPFIND is answered
-by ``DavFront`` in front of it: a multistatus for a collection is
+WsgiDAV serves GET and HEAD (with Range and If-Range against our stable
+ETags) through ``GatewayDAVProvider``. OPTIONS, DELETE and PROPFIND are answered
+by ``DavFront`` in front of it; OPTIONS advertises only what is served (``DAV: 1``,
+``Allow``: OPTIONS, PROPFIND, GET, HEAD, and DELETE on a torrent folder). PROPFIND: a multistatus for a collection is
 rendered once and cached while the path leads to the same tree node (nodes
 outlive snapshots while their torrents do not change), because WsgiDAV's
 generic path builds a resource and an lxml tree per member (about 1.7 s for
@@ -40,6 +41,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from fs.paths import split
 from fs.ranges import parse_range
 from fs.vfs import VFS, Entry, Lookup
+from gateway.auth import begin_attempt
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ StartResponse = Callable[..., Any]
 BLOCK_SIZE = 256 * 1024
 PROPFIND_CACHE = 64
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+SERVED_METHODS = ("OPTIONS", "PROPFIND", "GET", "HEAD")   # and DELETE on a torrent folder
 RANGE_END_KEY = "decypharr.range_end"
 DAV_PROPS = ("resourcetype", "displayname", "getcontentlength", "getcontenttype",
              "getetag", "getlastmodified", "creationdate")
@@ -299,6 +302,8 @@ class DavFront:
             return self._propfind(environ, start_response)
         if method == "DELETE":
             return self._delete(environ, start_response)
+        if method == "OPTIONS":
+            return self._options(environ, start_response)
         if method not in READ_METHODS:
             # The tree is read-only but for DELETE of a torrent folder (checked by the VFS).
             return _reply(start_response, "403 Forbidden", b"read-only\n", "text/plain")
@@ -307,6 +312,24 @@ class DavFront:
             if refused is not None:
                 return refused
         return self._app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _options(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """What this path serves, and no more: class 1 only (no LOCK), no write but DELETE
+        of a torrent folder (WsgiDAV's own answer lists COPY, MOVE, PROPPATCH, PUT...)."""
+        path = _options_path(environ)
+        try:
+            found = self._vfs.lookup(path)
+        except OSError:
+            return _reply(start_response, "404 Not Found", b"not found\n", "text/plain")
+        allow = list(SERVED_METHODS)
+        if _is_torrent_folder(path, found):
+            allow.append("DELETE")
+        headers = [("Content-Type", "text/plain"), ("Content-Length", "0"), ("DAV", "1"),
+                   ("Allow", ", ".join(allow)), ("MS-Author-Via", "DAV")]
+        if not found.entry.is_dir:
+            headers.append(("Accept-Ranges", "bytes"))
+        start_response("200 OK", headers)
+        return [b""]
 
     def _delete(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         """DELETE of a torrent folder removes the torrent (library and provider)."""
@@ -426,6 +449,26 @@ def _path_info(environ: dict[str, Any]) -> str:
         return raw
 
 
+def _options_path(environ: dict[str, Any]) -> str:
+    """The tree path of an OPTIONS request. cheroot leaves an OPTIONS request's path
+    percent-encoded (it decodes every other method's): when PATH_INFO is still the raw
+    request path, decode it here, once."""
+    path = _path_info(environ)
+    raw = str(environ.get("REQUEST_URI", "") or "").split("?", 1)[0]
+    if "%" in path and raw and raw == str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")):
+        return unquote(path)
+    return path
+
+
+def _is_torrent_folder(path: str, found: Lookup) -> bool:
+    """A ``/<group>/<torrent>`` folder: the one thing DELETE removes (``VFS.remove``)."""
+    try:
+        parts = split(path)
+    except FileNotFoundError:
+        return False
+    return len(parts) == 2 and found.entry.is_dir and getattr(found.token, "torrent", None) is not None
+
+
 def _escapes(environ: dict[str, Any]) -> bool:
     """A path with '..' (plain, %2e%2e, or encoded twice) or NUL names nothing in the tree.
 
@@ -522,7 +565,10 @@ def _reply(start_response: StartResponse, status: str, body: bytes, content_type
 
 class BasicAuth:
     """HTTP Basic in front of everything (``enable_webdav_auth``), or in front of
-    DELETE only: reads may be open, but a stranger never deletes a torrent."""
+    DELETE only: reads may be open, but a stranger never deletes a torrent.
+
+    Password checks are throttled per client IP (``REMOTE_ADDR``) and username, as
+    every login is (``gateway.auth.LoginThrottle``): a banned client gets 429."""
 
     def __init__(self, app: Any, check: Callable[[str, str], bool], *, reads_too: bool) -> None:
         self._app = app
@@ -531,7 +577,14 @@ class BasicAuth:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
+        attempt = begin_attempt(str(environ.get("REMOTE_ADDR", "") or ""))
         if (self._reads_too or method not in READ_METHODS + ("PROPFIND",)) and not self._authorized(environ):
+            if attempt is not None and attempt.refused_for > 0:
+                body = b"too many failed logins\n"
+                start_response("429 Too Many Requests", [
+                    ("Retry-After", str(max(1, int(attempt.refused_for + 0.999)))),
+                    ("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+                return [body]
             start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="decypharr", charset="UTF-8"'),
                                                 ("Content-Type", "text/plain"), ("Content-Length", "13")])
             return [b"unauthorized\n"]

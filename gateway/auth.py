@@ -14,6 +14,10 @@ import hmac
 import os
 import secrets
 import sqlite3
+import threading
+from collections import OrderedDict
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError
@@ -26,6 +30,7 @@ _HASH_BYTES = 32
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _API_TOKEN = "api_token"
 _LINK_KEY = "link_signing_key"
+_CSRF_KEY = "csrf_key"
 # A check for an unknown user still runs scrypt once, against this, so the
 # answer takes as long as for a real user.
 _DUMMY_SALT = b"decypharr-dummy!"
@@ -45,13 +50,150 @@ class WrongPassword(GatewayError):
     """A password change gave the wrong current password (answered 401)."""
 
 
+# ------------------------------------------------------- login throttle
+
+FAILURE_WINDOW = 15 * 60     # failures older than this are forgotten
+SLOW_AFTER = 5               # from the 6th attempt on, each waits DELAY_FIRST, doubling...
+DELAY_FIRST, DELAY_MAX = 0.5, 5.0   # ...up to DELAY_MAX seconds
+BAN_AFTER = 10               # then the client IP is refused for BAN_SECONDS
+USER_BAN_AFTER = 50          # a username is refused only after this many (from any IPs)
+BAN_SECONDS = 15 * 60
+MAX_SOURCES = 10_000         # the bookkeeping is bounded: the oldest source is dropped
+MAX_WAITERS = 8              # at most this many threads sleep a delay at once
+
+
+@dataclass
+class _Record:
+    failures: list[float]
+    banned_until: float = 0.0
+
+
+class LoginThrottle:
+    """Failed logins, per client IP and per username: slowed, then refused for a while.
+
+    After ``SLOW_AFTER`` failures within ``FAILURE_WINDOW`` each further attempt
+    waits (0.5 s doubling, at most 5 s, through the injected clock); after
+    ``BAN_AFTER`` failures from one IP that IP is refused for ``BAN_SECONDS``
+    even with the right password. A username is slowed alike but refused only
+    after ``USER_BAN_AFTER`` failures, so a stranger cannot lock the owner out
+    from their own address with a handful of guesses. A success resets the
+    IP's and the username's count. State is in memory, at most ``MAX_SOURCES``
+    keys (least recently touched dropped first); at most ``MAX_WAITERS`` threads
+    wait at once, further slowed attempts are refused (``refused`` > 0) instead
+    of holding more server threads.
+    """
+
+    def __init__(self, clock: Clock, *, max_sources: int = MAX_SOURCES) -> None:
+        self._clock = clock
+        self._max = max_sources
+        self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
+        self._lock = threading.Lock()
+        self._waiters = threading.BoundedSemaphore(MAX_WAITERS)
+
+    @staticmethod
+    def _keys(source: str, username: str) -> list[tuple[tuple[str, str], int]]:
+        keys = [(("ip", source), BAN_AFTER)]
+        if username:
+            keys.append((("user", username), USER_BAN_AFTER))
+        return keys
+
+    def _get(self, key: tuple[str, str], now: float) -> _Record | None:
+        record = self._records.get(key)
+        if record is None:
+            return None
+        if record.banned_until and record.banned_until <= now:
+            record.banned_until = 0.0
+            record.failures.clear()   # a served ban starts the count again
+        record.failures[:] = [t for t in record.failures if t > now - FAILURE_WINDOW]
+        return record
+
+    def refused(self, source: str, username: str = "") -> float:
+        """Seconds left of a ban on this IP or username; 0.0 when the attempt may go on."""
+        now = self._clock.now()
+        with self._lock:
+            left = 0.0
+            for key, _ in self._keys(source, username):
+                record = self._get(key, now)
+                if record is not None and record.banned_until > now:
+                    left = max(left, record.banned_until - now)
+            return left
+
+    def delay(self, source: str, username: str = "") -> float:
+        """The pause owed before this attempt is checked (0.0 before ``SLOW_AFTER`` failures)."""
+        now = self._clock.now()
+        with self._lock:
+            failures = 0
+            for key, _ in self._keys(source, username):
+                record = self._get(key, now)
+                if record is not None:
+                    failures = max(failures, len(record.failures))
+        if failures < SLOW_AFTER:
+            return 0.0
+        return min(DELAY_FIRST * 2.0 ** (failures - SLOW_AFTER), DELAY_MAX)
+
+    def wait(self, source: str, username: str = "") -> bool:
+        """Sleep the owed delay; False (do not check the password) when too many threads already wait."""
+        pause = self.delay(source, username)
+        if pause <= 0:
+            return True
+        if not self._waiters.acquire(blocking=False):
+            return False
+        try:
+            self._clock.sleep(pause)
+        finally:
+            self._waiters.release()
+        return True
+
+    def failed(self, source: str, username: str = "") -> None:
+        now = self._clock.now()
+        with self._lock:
+            for key, limit in self._keys(source, username):
+                record = self._get(key, now)
+                if record is None:
+                    record = self._records[key] = _Record([])
+                self._records.move_to_end(key)
+                record.failures.append(now)
+                if len(record.failures) >= limit:
+                    record.banned_until = now + BAN_SECONDS
+                del record.failures[:-limit]   # bounded per key too
+            while len(self._records) > self._max:
+                self._records.popitem(last=False)
+
+    def succeeded(self, source: str, username: str = "") -> None:
+        with self._lock:
+            for key, _ in self._keys(source, username):
+                self._records.pop(key, None)
+
+
+@dataclass
+class LoginAttempt:
+    """The client a password check is made for: set once per request by the HTTP guard
+    (``api.auth.Guard``) or by WebDAV's ``BasicAuth``, read by ``Auth.check_password``,
+    so every login path (UI, qBit, SABnzbd's ma_username, WebDAV) is throttled alike."""
+
+    source: str
+    refused_for: float = 0.0    # set when a check was refused: seconds left of the ban
+
+
+_ATTEMPT: ContextVar[LoginAttempt | None] = ContextVar("decypharr_login_attempt", default=None)
+
+
+def begin_attempt(source: str | None) -> LoginAttempt | None:
+    """Start this request's login bookkeeping for client ``source`` (None: unthrottled)."""
+    attempt = LoginAttempt(source) if source is not None else None
+    _ATTEMPT.set(attempt)
+    return attempt
+
+
 class Auth:
     """Users, the API token and sessions, over the shared Store and an injected Clock."""
 
-    def __init__(self, store: Store, clock: Clock, *, session_ttl: float = 30 * 86400) -> None:
+    def __init__(self, store: Store, clock: Clock, *, session_ttl: float = 30 * 86400,
+                 throttle: LoginThrottle | None = None) -> None:
         self._store = store
         self._clock = clock
         self._ttl = session_ttl
+        self.throttle = throttle if throttle is not None else LoginThrottle(clock)
         _restrict_permissions(store.path)
         register_secret(self.api_token())   # never in a log line, whatever prints it
 
@@ -84,6 +226,25 @@ class Auth:
         return token
 
     def check_password(self, username: str, password: str) -> bool:
+        """True for the user's password. Inside a request (``begin_attempt``) the check
+        is throttled: refused outright while the client is banned (``refused_for`` is
+        set on the attempt), delayed after repeated failures, and its outcome counted."""
+        attempt = _ATTEMPT.get()
+        if attempt is None:
+            return self._check_password(username, password)
+        name = username if isinstance(username, str) else ""
+        left = self.throttle.refused(attempt.source, name)
+        if left > 0 or not self.throttle.wait(attempt.source, name):
+            attempt.refused_for = max(left, 1.0)
+            return False
+        ok = self._check_password(username, password)
+        if ok:
+            self.throttle.succeeded(attempt.source, name)
+        else:
+            self.throttle.failed(attempt.source, name)
+        return ok
+
+    def _check_password(self, username: str, password: str) -> bool:
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
             return False
         rows = self._store.query("SELECT password_hash FROM users WHERE username = ?", (username,))
@@ -143,12 +304,27 @@ class Auth:
         return hmac.compare_digest(self.sign(path), signature)
 
     def _link_key(self) -> bytes:
-        rows = self._store.query("SELECT value FROM secrets WHERE name = ?", (_LINK_KEY,))
+        return self._server_key(_LINK_KEY)
+
+    def _server_key(self, name: str) -> bytes:
+        rows = self._store.query("SELECT value FROM secrets WHERE name = ?", (name,))
         if rows:
             return str(rows[0][0]).encode()
         with self._store.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (_LINK_KEY, _new_token()))
-        return self._link_key()
+            conn.execute("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, _new_token()))
+        return self._server_key(name)
+
+    # -------------------------------------------------------------- CSRF
+
+    def csrf_token(self, session: str) -> str:
+        """The CSRF token of a UI session: an HMAC of the session token under a server
+        secret of its own, so it is stable for the session and useless without it."""
+        return hmac.new(self._server_key(_CSRF_KEY), session.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def check_csrf(self, session: str, candidate: str) -> bool:
+        if not isinstance(session, str) or not session or not isinstance(candidate, str) or len(candidate) != 64:
+            return False
+        return hmac.compare_digest(self.csrf_token(session), candidate)
 
     # ---------------------------------------------------------- sessions
 

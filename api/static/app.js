@@ -5,6 +5,12 @@ var UI = (function () {
 
   function url(path) { return prefix + path; }
 
+  // The session's CSRF token: every state-changing request sends it (X-CSRF-Token).
+  // The page carries it in <meta name="csrf-token">; a login answer brings a fresh one.
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.getAttribute("content") || "" : "";
+  function csrfToken() { return csrf; }
+
   // fetch against the JSON API with the session cookie; resolves to the parsed body,
   // rejects with an Error whose message is the server's "error" text.
   function api(method, path, body, extra) {
@@ -15,6 +21,7 @@ var UI = (function () {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
+    if (method !== "GET" && method !== "HEAD" && csrf) opts.headers["X-CSRF-Token"] = csrf;
     if (extra && extra.headers) {
       Object.keys(extra.headers).forEach(function (k) { opts.headers[k] = extra.headers[k]; });
     }
@@ -23,6 +30,10 @@ var UI = (function () {
       return resp.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (data && typeof data.csrf_token === "string") {
+          csrf = data.csrf_token;
+          if (csrfMeta) csrfMeta.setAttribute("content", csrf);
+        }
         if (!resp.ok) {
           var msg = data && data.error ? data.error : (resp.status + " " + (resp.statusText || "error"));
           var err = new Error(msg);
@@ -125,7 +136,7 @@ var UI = (function () {
 
   function query(name) { return new URLSearchParams(window.location.search).get(name); }
 
-  return { prefix: prefix, url: url, api: api, el: el, clear: clear, replace: replace, size: size, time: time,
+  return { prefix: prefix, url: url, api: api, csrfToken: csrfToken, el: el, clear: clear, replace: replace, size: size, time: time,
            duration: duration, bar: bar, showError: showError, clearError: clearError, flash: flash,
            every: every, query: query };
 })();

@@ -3,6 +3,7 @@
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="{{csrf}}">
 <title>{{title}} · Decypharr</title>
 <link rel="stylesheet" href="{{prefix}}/static/style.css">
 <link rel="icon" href="{{prefix}}/static/favicon.svg" type="image/svg+xml">
@@ -25,6 +26,7 @@
     <span class="user" id="current-user">{{user}}</span>
     % end
     <form method="post" action="{{prefix}}/logout" class="inline">
+      <input type="hidden" name="csrf_token" value="{{csrf}}">
       <button type="submit" class="link" id="logout">Log out</button>
     </form>
   </div>

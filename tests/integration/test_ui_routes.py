@@ -34,7 +34,9 @@ def secured(emulator, tmp_path):  # type: ignore[no-untyped-def]
 def logged_in(b: str) -> requests.Session:
     session = requests.Session()
     assert requests.post(f"{b}/api/setup", json={"username": "admin", "password": PASSWORD}, timeout=10).ok
-    assert session.post(f"{b}/login", json={"username": "admin", "password": PASSWORD}, timeout=10).ok
+    login = session.post(f"{b}/login", json={"username": "admin", "password": PASSWORD}, timeout=10)
+    assert login.ok
+    session.headers["X-CSRF-Token"] = login.json()["csrf_token"]   # what app.js sends on every non-GET
     return session
 
 
@@ -121,6 +123,9 @@ def test_logout_drops_the_session(secured) -> None:  # type: ignore[no-untyped-d
     b = base(secured)
     session = logged_in(b)
     cookie = session.cookies.get("decypharr_session")
+    assert session.get(f"{b}/api/auth", timeout=10).ok
+    forged = requests.post(f"{b}/logout", cookies={"decypharr_session": cookie}, allow_redirects=False, timeout=10)
+    assert forged.status_code == 403   # a cross-site form without the CSRF token ends nothing
     assert session.get(f"{b}/api/auth", timeout=10).ok
     out = session.post(f"{b}/logout", allow_redirects=False, timeout=10)
     assert out.status_code == 302 and out.headers["Location"] == "/login"

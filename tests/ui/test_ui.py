@@ -127,6 +127,32 @@ def test_login_and_logout(driver, emulator, tmp_path) -> None:  # type: ignore[n
         gw.stop()
 
 
+def test_a_logged_in_page_sends_the_csrf_token(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Settings → Regenerate with only the session cookie: app.js sends X-CSRF-Token from the page's meta."""
+    gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
+    try:
+        b = f"http://127.0.0.1:{gw.port}"
+        token = requests.post(f"{b}/api/setup", json={"username": "admin", "password": PASSWORD},
+                              timeout=10).json()["api_token"]
+        driver.get(f"{b}/settings")
+        wait(driver).until(ec.url_contains("/login?next="))
+        fill(driver, "#username", "admin")
+        fill(driver, "#password", PASSWORD)
+        driver.find_element(By.ID, "login-submit").click()
+        wait(driver).until(ec.url_to_be(f"{b}/settings"))
+        meta = driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]').get_attribute("content")
+        assert len(meta) == 64
+        wait(driver).until(lambda d: d.find_element(By.ID, "api-token").get_attribute("value") == token)
+        driver.find_element(By.ID, "token-refresh").click()
+        wait(driver).until(ec.alert_is_present()).accept()
+        wait(driver).until(lambda d: visible(d, "#token-msg").text == "New token made")
+        fresh = driver.find_element(By.ID, "api-token").get_attribute("value")
+        assert fresh and fresh != token and gw.auth.api_token() == fresh
+        assert not driver.find_element(By.ID, "error").is_displayed()
+    finally:
+        gw.stop()
+
+
 @pytest.fixture()
 def open_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
     emulator.world.seed_library(TOKEN, [{"hash": infohash("xss"), "name": XSS_NAME,
