@@ -220,3 +220,21 @@ def test_repair_scan_error_is_shown(driver, open_gateway) -> None:  # type: igno
     driver.find_element(By.ID, "scan-start").click()
     wait(driver).until(lambda d: "Could not start a scan" in error_line(d))
     assert not driver.find_element(By.ID, "scan-result").is_displayed()
+
+
+def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/browse")
+    visible(driver, "#listing a[href*='group=__all__']").click()
+    wait(driver).until(ec.element_to_be_clickable((By.LINK_TEXT, "Tiny Movie 2020"))).click()
+    visible(driver, "#listing button.play").click()                      # Play: the file in a <video>
+    player = visible(driver, "#player")
+    source = wait(driver).until(lambda d: d.find_element(By.ID, "player").get_attribute("src"))
+    assert "/api/browse/download/Tiny%20Movie%202020/" in source and player.is_displayed()
+    visible(driver, "#player-close").click()
+    driver.find_element(By.ID, "delete-torrent").click()
+    wait(driver).until(ec.alert_is_present()).accept()                   # the confirmation
+    wait(driver, 20).until(lambda d: "Tiny Movie 2020" not in [e.name for e in open_gateway.vfs.listdir("/__all__")])
+    tiny = next(e for e in SAMPLE if e["name"] == "Tiny Movie 2020")
+    assert all(t.hash != tiny["hash"] for t in emulator.world.list_torrents(TOKEN))   # gone at the provider too
+    assert not driver.find_element(By.ID, "error").is_displayed()
