@@ -42,6 +42,7 @@ DEFAULT_URL = "https://www.premiumize.me/api"
 SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
 MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
 CACHE_BATCH = 100
+LIST_REUSE = 5.0   # seconds a transfer listing answers single-transfer lookups
 ITEM_MARK = "#pmid="
 
 _STATUS = {
@@ -206,6 +207,7 @@ class Premiumize(AccountClient):
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing | None = None) -> None:
         super().__init__(name, http, clock, link_ttl, keys)
+        self._listed: tuple[float, list[Any]] = (float("-inf"), [])   # (monotonic, transfers) of the last listing
 
     def _json(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> dict[str, Any]:
         response = (http or self._http).request(method, path, _parse_error,
@@ -228,7 +230,20 @@ class Premiumize(AccountClient):
         transfers = self._json("GET", "transfer/list").get("transfers")
         if not isinstance(transfers, list):
             raise _bad_shape("transfer/list", "transfers")
+        self._listed = (self._clock.monotonic(), transfers)
         return transfers
+
+    def _transfer(self, torrent_id: str) -> dict[str, Any] | None:
+        """One transfer. PM has no single-transfer call, so a listing only seconds old
+        is reused for a finished transfer: the library's detail pass right after a
+        full listing would otherwise list every transfer once per torrent. One in
+        progress is always read fresh (imports poll it)."""
+        at, transfers = self._listed
+        if self._clock.monotonic() - at <= LIST_REUSE:
+            raw = next((t for t in transfers if isinstance(t, dict) and str(t.get("id")) == torrent_id), None)
+            if raw is not None and str(raw.get("status")) in _DONE:   # a finished one no longer changes
+                return raw
+        return next((t for t in self._transfers() if isinstance(t, dict) and str(t.get("id")) == torrent_id), None)
 
     def list_torrents(self) -> list[Torrent]:
         """Bare items: the files need a folder walk each, which ``get_torrent`` does."""
@@ -241,7 +256,7 @@ class Premiumize(AccountClient):
         return torrents[:limit], len(torrents)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
-        raw = next((t for t in self._transfers() if isinstance(t, dict) and str(t.get("id")) == torrent_id), None)
+        raw = self._transfer(torrent_id)
         if raw is None:
             raise errors.NotFound(f"premiumize: transfer {torrent_id} not found", code="not_found")
         if str(raw.get("status")) not in _DONE:
@@ -312,6 +327,7 @@ class Premiumize(AccountClient):
 
     def delete(self, torrent_id: str) -> None:
         # PM deletes the transfer's cloud folder with it.
+        self._listed = (float("-inf"), [])   # the listing we keep would still show it
         self._json("POST", "transfer/delete", data={"id": torrent_id})
 
     def active_count(self) -> ActiveCount:

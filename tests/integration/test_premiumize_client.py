@@ -293,3 +293,16 @@ def test_download_keys(emu: Emulator) -> None:
         pm.unrestrict(t, t.files[0])
     assert exhausted.value.code == "keys_exhausted"
     assert [k["usable"] for k in pm.keys.status()] == [False, False]
+
+
+def test_a_detail_pass_after_a_listing_lists_transfers_once(emu: Emulator) -> None:
+    """PM has no single-transfer call: a fresh listing answers finished transfers' lookups."""
+    entries = [{"hash": infohash(f"pm-many-{i}"), "name": f"Many {i}", "files": [{"path": f"m{i}.mkv", "size": 100}]}
+               for i in range(30)]
+    emu.world.seed_library(TOKEN, entries)
+    pm = client(emu)
+    mark = emu.world.log_mark()
+    listed = pm.list_torrents()
+    details = [pm.get_torrent(t.id) for t in listed]
+    assert all(t.status == TorrentStatus.DOWNLOADED and t.files for t in details)
+    assert emu.world.log_count("/api/transfer/list", since=mark) == 1       # not 31
