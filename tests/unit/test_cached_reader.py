@@ -148,7 +148,9 @@ def test_a_jump_or_close_stops_read_ahead(files: Callable[..., CachedFiles], ups
     fetched = sum(end + 1 - start for start, end in upstream.opens)
     # Sequential up to 6 MiB, then the window reaches at most min(streak, read_ahead) further ahead.
     assert fetched <= 6 * MiB + 6 * MiB + cached_reader.READ_AHEAD_STREAMS * CS + CS
-    assert engine.stats()["bytes_on_disk"] == fetched
+    # What was read is kept; a read-ahead the close cut short may keep less than it asked for
+    # (how much depends on timing), never more.
+    assert 6 * MiB + READ <= engine.stats()["bytes_on_disk"] <= fetched
 
 
 def test_two_readers_of_one_region_share_the_fetch(files: Callable[..., CachedFiles], upstream: FakeUpstream) -> None:
