@@ -49,6 +49,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[Emulator]:
+    """One emulator for a whole module (rate limits off); tests reset it with ``support.frozen``."""
+    with Emulator(rate_limit=False) as emu:
+        yield emu
+
+
 @pytest.fixture()
 def emulator() -> Iterator[Emulator]:
     """A fresh emulated Real-Debrid with the sample library in the test account."""

@@ -225,3 +225,12 @@ def make_torrent(name: str, files: Sequence[tuple[str, int]]) -> tuple[bytes, st
             "files": [{"path": path.split("/"), "length": size} for path, size in files]}
     return bencode({"announce": "http://tracker.invalid/announce", "info": info}), \
         hashlib.sha1(bencode(info)).hexdigest()
+
+
+def frozen(server: Any, token: str, provider: str) -> Any:
+    """A module's shared emulator, reset, its clock stopped (time moves only when a test
+    advances it), with one account of ``provider`` ("rd", "ad", "tb", "dl", "pm")."""
+    server.world.reset()
+    server.world.clock.set_speed(0)
+    server.world.add_account(token, provider=provider)
+    return server

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ import requests
 
 from gateway.emulators import Emulator, file_bytes
 from gateway.emulators.world import World
+from tests.support import frozen
 
 TOKEN = "ad-main"
 OTHER = "ad-other"
@@ -19,17 +19,9 @@ HASH_B = "b" * 40
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)  # time moves only when a test advances it
-    server.world.add_account(TOKEN, provider="ad")
+    frozen(server, TOKEN, "ad")
     return server
 
 

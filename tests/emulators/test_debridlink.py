@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ import requests
 from gateway.emulators import Emulator, file_bytes
 from gateway.emulators.world import World
 from gateway.imports.torrentmeta import make_torrent_file
+from tests.support import frozen
 
 TOKEN = "dl-token"
 HASH_A = "a" * 40
@@ -18,17 +18,9 @@ HASH_B = "b" * 40
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)  # time moves only when a test advances it
-    server.world.add_account(TOKEN, provider="dl")
+    frozen(server, TOKEN, "dl")
     return server
 
 

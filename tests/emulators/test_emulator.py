@@ -13,6 +13,7 @@ import requests
 from gateway.emulators import Emulator, SlidingWindow, busiest_window, file_bytes
 from gateway.emulators.sample import sample_library
 from gateway.emulators.world import World
+from tests.support import bencode
 
 TOKEN = "tok-main"
 HASH_A = "a" * 40
@@ -86,19 +87,6 @@ def seeded_download(emu: Emulator, rd: requests.Session) -> tuple[dict[str, Any]
 
 def seed_of(t: dict[str, Any], file_index: int = 0) -> str:
     return f"{t['hash']}/{t['files'][file_index]['path'].lstrip('/')}"
-
-
-def bencode(x: Any) -> bytes:
-    if isinstance(x, int):
-        return b"i%de" % x
-    if isinstance(x, str):
-        x = x.encode()
-    if isinstance(x, bytes):
-        return b"%d:%s" % (len(x), x)
-    if isinstance(x, list):
-        return b"l" + b"".join(bencode(v) for v in x) + b"e"
-    items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in x.items())
-    return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
 
 
 # ------------------------------------------------------------------------ auth

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from gateway.emulators.pm_state import PmState
 from gateway.emulators.sample import sample_library
 from gateway.emulators.world import World
 from gateway.imports.torrentmeta import make_torrent_file
+from tests.support import frozen
 
 TOKEN = "pm-token"
 MIB = 1024 * 1024
@@ -34,17 +34,9 @@ NZB = b"""<?xml version="1.0" encoding="utf-8"?>
 </nzb>"""
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)   # time moves only when a test advances it
-    server.world.add_account(TOKEN, provider="pm")
+    frozen(server, TOKEN, "pm")
     w = server.world
     w.add_catalog(HASH_MULTI, "The Show S01", [
         {"path": "Season 1/E01.mkv", "size": 3 * MIB + 17},

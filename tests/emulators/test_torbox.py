@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from gateway.emulators import Emulator, file_bytes
 from gateway.emulators.tb_state import TbState
 from gateway.emulators.world import World
 from gateway.imports.torrentmeta import make_torrent_file
+from tests.support import frozen
 
 TOKEN = "tb-main"
 OTHER = "tb-other"
@@ -33,17 +33,9 @@ def nzb(*files: tuple[str, list[int]], title: str | None = None) -> bytes:
             f"{meta}{body}</nzb>").encode()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)  # time moves only when a test advances it
-    server.world.add_account(TOKEN, provider="tb")
+    frozen(server, TOKEN, "tb")
     server.world.add_account(OTHER, provider="tb")
     return server
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from gateway.imports.torrentmeta import bencode
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider
 from gateway.providers.alldebrid import AllDebrid
-from tests.support import SAMPLE, FakeClock, infohash
+from tests.support import SAMPLE, FakeClock, frozen, infohash
 
 TOKEN = "ad-token"
 SECOND = "ad-second"
@@ -52,17 +51,9 @@ def client(emu: Emulator, token: str = TOKEN, clock: FakeClock | None = None,
     return provider
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture()
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)
-    server.world.add_account(TOKEN, provider="ad")
+    frozen(server, TOKEN, "ad")
     return server
 
 

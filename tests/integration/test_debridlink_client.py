@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from gateway.emulators import Emulator, file_bytes
 from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import Provider, build_provider
-from tests.support import FakeClock, infohash
+from tests.support import FakeClock, frozen, infohash
 
 TOKEN = "dl-main"
 OTHER = "dl-other"
@@ -37,17 +36,9 @@ def client(emu: Emulator, token: str = TOKEN, clock: FakeClock | None = None, **
     return build_provider(parse_config({"debrids": [raw]}, "/tmp/c").debrids[0], clock or FakeClock())
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)
-    server.world.add_account(TOKEN, provider="dl")
+    frozen(server, TOKEN, "dl")
     return server
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider
 from gateway.providers.premiumize import Premiumize
-from tests.support import FakeClock, infohash, wait_until
+from tests.support import FakeClock, frozen, infohash, wait_until
 
 TOKEN = "pm-client"
 SECOND = "pm-second"
@@ -48,18 +47,9 @@ def client(emu: Emulator, token: str = TOKEN, clock: FakeClock | None = None,
     return provider
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    w = server.world
-    w.reset()
-    w.clock.set_speed(0)
-    w.add_account(TOKEN, provider="pm")
+    w = frozen(server, TOKEN, "pm").world
     w.add_catalog(SHOW, "The Show S01", [
         {"path": "Season 1/The Show S01E02.mkv", "size": 2 * MIB + 5},
         {"path": "Season 1/The Show S01E01.mkv", "size": 3 * MIB},

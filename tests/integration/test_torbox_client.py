@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider
 from gateway.providers.torbox import TorBox
-from tests.support import SAMPLE, FakeClock, infohash, wait_until
+from tests.support import SAMPLE, FakeClock, frozen, infohash, wait_until
 
 TOKEN = "tb-token"
 MIB = 1024 * 1024
@@ -33,17 +32,9 @@ def client(emu: Emulator, token: str = TOKEN, clock: FakeClock | None = None, **
     return tb
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with Emulator(rate_limit=False) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(server: Emulator) -> Emulator:
-    server.world.reset()
-    server.world.clock.set_speed(0)
-    server.world.add_account(TOKEN, provider="tb")
+    frozen(server, TOKEN, "tb")
     return server
 
 
