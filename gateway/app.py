@@ -42,7 +42,7 @@ from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
-from gateway.log import attach_memory_handler, register_secrets
+from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
@@ -165,12 +165,9 @@ def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
 def _apply_live(fresh: Config, keys: set[str], notifier: Notifier) -> None:
     """The config keys that take effect without a restart (the settings page says which)."""
     if "log_level" in keys:
-        logging.getLogger().setLevel(fresh.log_level.upper().replace("WARN", "WARNING").replace("WARNINGING",
-                                                                                                 "WARNING"))
+        logging.getLogger().setLevel(level_number(fresh.log_level) or logging.INFO)
     if "notifications" in keys:
-        reconfigure = getattr(notifier, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(fresh.notifications)
+        notifier.reconfigure(fresh.notifications)
 
 
 def _check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:

@@ -185,17 +185,9 @@ def callback_body(notice: Notice) -> dict[str, Any]:
 
 class Notifier:
     def __init__(self, config: NotificationsConfig, clock: Clock) -> None:
-        self._config = config
         self._clock = clock
-        wanted = tuple(config.events) or EVENTS
-        self._events = frozenset(wanted)
-        self._targets: list[tuple[str, str]] = []
-        if config.webhook_url:
-            self._targets.append(("discord", config.webhook_url))
-            register_secret(config.webhook_url)   # Discord webhook URLs carry their token in the path
-            register_secret(urlsplit(config.webhook_url).path.rstrip("/").rsplit("/", 1)[-1])
-        if config.callback_url:
-            self._targets.append(("callback", config.callback_url))
+        self._configure(config)
+        self._wanted = False                 # start() was called: a later reconfigure may start the worker
         self._queue: collections.deque[Notice] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -204,6 +196,24 @@ class Notifier:
         self.dropped = 0
         self.delivered = 0
         self.failed = 0
+
+    def _configure(self, config: NotificationsConfig) -> None:
+        self._config = config
+        self._events = frozenset(tuple(config.events) or EVENTS)
+        targets: list[tuple[str, str]] = []
+        if config.webhook_url:
+            targets.append(("discord", config.webhook_url))
+            register_secret(config.webhook_url)   # Discord webhook URLs carry their token in the path
+            register_secret(urlsplit(config.webhook_url).path.rstrip("/").rsplit("/", 1)[-1])
+        if config.callback_url:
+            targets.append(("callback", config.callback_url))
+        self._targets = targets   # one assignment: the worker reads a whole list, old or new
+
+    def reconfigure(self, config: NotificationsConfig) -> None:
+        """New settings from ``POST /api/config``: they apply to the next event, no restart."""
+        self._configure(config)
+        if self._wanted:
+            self.start()
 
     @property
     def active(self) -> bool:
@@ -227,6 +237,7 @@ class Notifier:
             log.warning("notifications: queue full (%d): dropped the oldest (%s)", MAX_QUEUE, dropped.event)
 
     def start(self) -> None:
+        self._wanted = True
         if self._config.enabled and not self._targets:
             log.warning("notifications: enabled, but neither webhook_url nor callback_url is set")
         if not self.active or self._thread is not None:

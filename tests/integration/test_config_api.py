@@ -24,3 +24,13 @@ def test_log_level_applies_at_once_and_other_keys_say_they_need_a_restart(gatewa
         assert logging.getLogger().level == logging.WARNING          # a refused value changes nothing
     finally:
         logging.getLogger().setLevel(before)
+
+
+def test_notifications_apply_at_once(gateway: Gateway) -> None:
+    base = f"http://127.0.0.1:{gateway.port}/api/config"
+    gateway.notifier.start()
+    assert not gateway.notifier.active
+    answer = requests.post(base, json={"notifications": {"enabled": True, "callback_url": "http://127.0.0.1:9/hook"}},
+                           timeout=10)
+    assert answer.status_code == 200 and answer.headers["X-Restart-Needed"] == ""
+    assert gateway.notifier.active       # no restart needed: the next event is delivered
