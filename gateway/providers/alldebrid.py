@@ -46,7 +46,7 @@ from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torre
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
 from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, envelope_verdict, retry_after_seconds
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -297,9 +297,8 @@ class AllDebrid(AccountClient):
     @staticmethod
     def _request(http: ProviderHTTP, method: str, path: str, *, params: dict[str, Any] | None = None,
                  **kwargs: Any) -> dict[str, Any]:
-        response = http.request(method, path, _parse_error, params={"agent": AGENT, **(params or {})},
-                                verdict=envelope_verdict(_data, path), **kwargs)
-        return _data(response, path)
+        return http.request_read(method, path, _parse_error, _data, params={"agent": AGENT, **(params or {})},
+                                 **kwargs)
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
         return self._request(self._http, "GET", path, params=params)

@@ -40,7 +40,7 @@ from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torre
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
 from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, envelope_verdict, retry_after_seconds
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -224,9 +224,7 @@ class DebridLink(AccountClient):
     # -- plumbing
 
     def _value(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> Any:
-        response = (http or self._http).request(method, path, _parse_error,
-                                                verdict=envelope_verdict(_envelope, path), **kwargs)
-        return _envelope(response, path).get("value")
+        return (http or self._http).request_read(method, path, _parse_error, _envelope, **kwargs).get("value")
 
     def _page(self, page: int, http: ProviderHTTP | None = None, **params: Any) -> tuple[list[Any], int]:
         """One ``seedbox/list`` page: (items, next page or -1)."""

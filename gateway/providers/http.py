@@ -15,7 +15,8 @@ import email.utils
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -33,31 +34,18 @@ BACKOFF_CAP = 30.0
 _SECRET_QUERY = re.compile(r"((?:auth_token|token|apikey|api_key)=)[^&]+", re.IGNORECASE)
 
 ErrorParser = Callable[[requests.Response], ProviderError]
-# Reads a < 400 answer's body: the error an envelope reports inside an HTTP 200, or None.
-Verdict = Callable[[requests.Response], ProviderError | None]
+# Reads a < 400 answer's body into what the caller wants; raises what an envelope reports.
+T = TypeVar("T")
+Reader = Callable[[requests.Response, str], T]
 
 
-def envelope_verdict(read: Callable[[requests.Response, str], Any], path: str) -> Verdict:
-    """A ``Verdict`` from a client's envelope reader (which raises what the body says).
+def _keep(response: requests.Response, path: str) -> requests.Response:
+    return response
 
-    Only what waiting can cure is handed back to the retry loop: a rate limit
-    inside an HTTP 200 pauses the account like a 429, and an outage or an
-    unreadable body is retried like a bare 5xx (not an unknown shape: asking again
-    will not change it). Any other verdict is left to
-    the caller, whose own read of the body raises it.
-    """
-    def verdict(response: requests.Response) -> ProviderError | None:
-        try:
-            read(response, path)
-        except RateLimited as exc:
-            return exc
-        except Unavailable as exc:
-            # A shape we do not know will not change by asking again.
-            return None if exc.code == "bad_shape" else exc
-        except ProviderError:
-            return None
-        return None
-    return verdict
+
+@dataclass(frozen=True)
+class _Read(Generic[T]):
+    value: T
 
 
 def redact(url: str) -> str:
@@ -110,23 +98,29 @@ class ProviderHTTP:
         self._session.close()
 
     def request(self, method: str, path: str, parse_error: ErrorParser, *, scope: str = "",
-                verdict: Verdict | None = None, **kwargs: Any) -> requests.Response:
+                **kwargs: Any) -> requests.Response:
         """Send with retries; returns a < 400 response or raises a ``ProviderError``.
 
         Every attempt takes a slot of the budget (``scope`` names a sub-limit,
-        such as creating torrents). ``verdict`` reads an HTTP 200 for the errors
-        providers report inside one (AllDebrid, Premiumize).
+        such as creating torrents).
         """
+        return self.request_read(method, path, parse_error, _keep, scope=scope, **kwargs)
+
+    def request_read(self, method: str, path: str, parse_error: ErrorParser, read: Reader[T], *,
+                     scope: str = "", **kwargs: Any) -> T:
+        """``request``, then ``read(response, path)``: the body is read once, and an error a
+        provider reports inside an HTTP 200 (AllDebrid, Premiumize) gets its HTTP twin's
+        pause or retry."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt = 0
         while True:
             with self.budget.call(scope):
                 outcome = self._attempt(method, url, parse_error, kwargs)
-            if isinstance(outcome, requests.Response) and verdict is not None:
-                outcome = verdict(outcome) or outcome
             if isinstance(outcome, requests.Response):
-                self.budget.note_success()
-                return outcome
+                read_outcome = self._read(read, outcome, path)
+                if not isinstance(read_outcome, ProviderError):
+                    return read_outcome.value
+                outcome = read_outcome
             error = outcome
             attempt += 1
             # A 429 pauses the account even when this call gives up: the others must hold off too.
@@ -136,6 +130,25 @@ class ProviderHTTP:
             log.info("%s %s: %s; retry %d in %.1fs", method, redact(url), error, attempt, delay)
             if not isinstance(error, RateLimited):
                 self._clock.sleep(delay)   # a 429's retry waits in the budget instead
+
+    def _read(self, read: Reader[T], response: requests.Response, path: str) -> _Read[T] | ProviderError:
+        """What ``read`` made of the body, or the error to retry: only what waiting can cure
+        goes back to the loop (a rate limit, an outage, an unreadable body); an unknown shape
+        will not change by asking again, and any other verdict is final."""
+        try:
+            value = read(response, path)
+        except RateLimited as exc:
+            return exc
+        except Unavailable as exc:
+            if exc.code != "bad_shape":
+                return exc
+            self.budget.note_success()
+            raise
+        except ProviderError:
+            self.budget.note_success()
+            raise
+        self.budget.note_success()
+        return _Read(value)
 
     def _pause(self, error: RateLimited) -> float:
         if error.retry_after is None:

@@ -32,7 +32,7 @@ from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torre
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
 from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, envelope_verdict, retry_after_seconds
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -210,9 +210,7 @@ class Premiumize(AccountClient):
         self._listed: tuple[float, list[Any]] = (float("-inf"), [])   # (monotonic, transfers) of the last listing
 
     def _json(self, method: str, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = (http or self._http).request(method, path, _parse_error,
-                                                verdict=envelope_verdict(_envelope, path), **kwargs)
-        return _envelope(response, path)
+        return (http or self._http).request_read(method, path, _parse_error, _envelope, **kwargs)
 
     # -- account
 

@@ -35,7 +35,7 @@ from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torre
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
 from gateway.providers.common import AccountClient, parse_iso_time
-from gateway.providers.http import ProviderHTTP, envelope_verdict, retry_after_seconds
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -250,13 +250,10 @@ class TorBox(AccountClient):
     # -- plumbing
 
     def _get(self, path: str, http: ProviderHTTP | None = None, **kwargs: Any) -> Any:
-        response = (http or self._http).request("GET", path, _parse_error, verdict=envelope_verdict(_data, path),
-                                                **kwargs)
-        return _data(response, path)
+        return (http or self._http).request_read("GET", path, _parse_error, _data, **kwargs)
 
     def _post(self, path: str, **kwargs: Any) -> Any:
-        return _data(self._http.request("POST", path, _parse_error, verdict=envelope_verdict(_data, path), **kwargs),
-                     path)
+        return self._http.request_read("POST", path, _parse_error, _data, **kwargs)
 
     @staticmethod
     def _split(item_id: str) -> tuple[bool, int]:
