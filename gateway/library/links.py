@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cachetools import TTLCache
@@ -17,7 +18,7 @@ from cachetools import TTLCache
 from gateway import errors
 from gateway.clock import Clock
 from gateway.library.library import Library
-from gateway.library.snapshot import FileRef
+from gateway.library.snapshot import FileRef, Snapshot
 from gateway.models import DownloadLink, RemoteFile, Torrent
 from gateway.providers.base import Provider
 
@@ -85,17 +86,29 @@ class LinkResolver:
         if found is None:
             raise FileNotFoundError(f"{ref.provider}/{ref.torrent_id}/{ref.file_id}")
         torrent, file = found
-        places = [(torrent, file), *snapshot.fallbacks(ref)]
-        # An account whose traffic the CDN reported spent is tried last, not first.
-        places.sort(key=lambda place: self._resting(place[0].provider))
-        for i, (where, match) in enumerate(places):
+        failure: Exception | None = None
+        for where, match in self._places(snapshot, torrent, file):
+            if failure is not None:
+                log.info("%s; reading from %s instead", failure, where.provider)
             try:
                 return self._unrestrict_at(where, match)
             except FALLBACK_ERRORS as exc:
-                if i == len(places) - 1:
-                    raise
-                log.info("%s/%s: %s; reading from another account", where.provider, where.id, exc)
-        raise AssertionError("unreachable")
+                failure = exc
+        assert failure is not None   # there is always the folder's own placement
+        raise failure
+
+    def _places(self, snapshot: Snapshot, torrent: Torrent,
+                file: RemoteFile) -> Iterator[tuple[Torrent, RemoteFile]]:
+        """The folder's placement, then the others, an account whose CDN traffic is spent
+        last; the others are looked up only when the first did not do."""
+        def resting(place: tuple[Torrent, RemoteFile]) -> bool:
+            return self._resting(place[0].provider)
+
+        if not self._resting(torrent.provider):
+            yield torrent, file
+            yield from sorted(snapshot.fallbacks(torrent, file), key=resting)
+        else:
+            yield from sorted([(torrent, file), *snapshot.fallbacks(torrent, file)], key=resting)
 
     def rest_account(self, name: str, seconds: float = ACCOUNT_REST) -> None:
         """The CDN says this account's traffic is spent: prefer other placements for a while."""

@@ -158,12 +158,8 @@ class Snapshot:
         match = next((f for f in torrent.files if f.id == ref.file_id), None)
         return (torrent, match) if match else None
 
-    def fallbacks(self, ref: FileRef) -> list[tuple[Torrent, RemoteFile]]:
+    def fallbacks(self, torrent: Torrent, file: RemoteFile) -> list[tuple[Torrent, RemoteFile]]:
         """The same file (same path) at the other placements of its torrent, best first."""
-        found = self.file(ref)
-        if found is None:
-            return []
-        torrent, file = found
         out = []
         for key in self.placements.get(torrent.infohash, ()):
             other = self.torrents.get(key)
