@@ -206,27 +206,6 @@ class TickClock(FakeClock):
         return event.is_set()
 
 
-def bencode(x: Any) -> bytes:
-    if isinstance(x, int):
-        return b"i%de" % x
-    if isinstance(x, str):
-        x = x.encode()
-    if isinstance(x, bytes):
-        return b"%d:%s" % (len(x), x)
-    if isinstance(x, list):
-        return b"l" + b"".join(bencode(v) for v in x) + b"e"
-    items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in x.items())
-    return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
-
-
-def make_torrent(name: str, files: Sequence[tuple[str, int]]) -> tuple[bytes, str]:
-    """A multi-file .torrent and its v1 infohash (sha1 of the bencoded info)."""
-    info = {"name": name, "piece length": 262144, "pieces": b"\0" * 20,
-            "files": [{"path": path.split("/"), "length": size} for path, size in files]}
-    return bencode({"announce": "http://tracker.invalid/announce", "info": info}), \
-        hashlib.sha1(bencode(info)).hexdigest()
-
-
 def frozen(server: Any, token: str, provider: str) -> Any:
     """A module's shared emulator, reset, its clock stopped (time moves only when a test
     advances it), with one account of ``provider`` ("rd", "ad", "tb", "dl", "pm")."""

@@ -21,9 +21,10 @@ from gateway.app import build
 from gateway.config import parse_config
 from gateway.emulators.content import file_bytes
 from gateway.emulators.server import KEYS, Emulator
+from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers import Provider, build_provider
-from tests.support import SAMPLE, TOKEN, TickClock, gateway_config, infohash, make_torrent, wait_until
+from tests.support import SAMPLE, TOKEN, TickClock, gateway_config, infohash, wait_until
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def test_add_a_cached_magnet_then_read_a_range_byte_for_byte(emu: Emulator, spec
 def test_add_a_torrent_file(emu: Emulator, spec: Spec) -> None:
     provider = client(emu, spec)
     files = [("Season 9/E01.mkv", 2_000_000), ("Season 9/E02.mkv", 1_500_000)]
-    data, infohash_ = make_torrent("Uploaded Show S09", files)
+    data = make_torrent_file("Uploaded Show S09", files)
+    infohash_ = parse_torrent_file(data).infohash
     emu.world.add_catalog(infohash_, "Uploaded Show S09", [{"path": p, "size": s} for p, s in files],
                           cached=True, provider=KEYS[spec.kind])
     torrent = downloaded(emu, provider, provider.add_torrent_file(data))

@@ -10,6 +10,7 @@ import requests
 
 from gateway.emulators import Emulator, file_bytes
 from gateway.emulators.world import World
+from gateway.imports.torrentmeta import bencode
 from tests.support import frozen
 
 TOKEN = "ad-main"
@@ -73,18 +74,6 @@ def status(emu: Emulator, ad: requests.Session, magnet_id: Any = None, **params:
     if magnet_id is not None:
         params["id"] = magnet_id
     return ok(ad.get(url(emu, "/magnet/status", "v4.1"), params=params))["magnets"]
-
-
-def _bencode(value: Any) -> bytes:
-    if isinstance(value, int):
-        return b"i%de" % value
-    if isinstance(value, str):
-        value = value.encode()
-    if isinstance(value, bytes):
-        return b"%d:%s" % (len(value), value)
-    if isinstance(value, list):
-        return b"l" + b"".join(_bencode(v) for v in value) + b"e"
-    return b"d" + b"".join(_bencode(k) + _bencode(value[k]) for k in sorted(value)) + b"e"
 
 
 # ------------------------------------------------------------------ account
@@ -215,8 +204,8 @@ def test_flags_and_unknown_hashes_end_in_error_codes(emu: Emulator, ad: requests
 def test_upload_file_parses_the_torrent(emu: Emulator, ad: requests.Session) -> None:
     info = {"name": "Packed", "piece length": 16384, "pieces": b"\0" * 20,
             "files": [{"path": ["a", "one.mkv"], "length": 5000}, {"path": ["two.mkv"], "length": 7}]}
-    data = _bencode({"announce": "http://t/", "info": info})
-    infohash = hashlib.sha1(_bencode(info)).hexdigest()
+    data = bencode({"announce": "http://t/", "info": info})
+    infohash = hashlib.sha1(bencode(info)).hexdigest()
     r = ad.post(url(emu, "/magnet/upload/file"),
                 files=[("files[]", ("p.torrent", data)), ("files[]", ("bad.torrent", b"garbage"))])
     good, bad = ok(r)["files"]

@@ -13,7 +13,7 @@ import requests
 from gateway.emulators import Emulator, SlidingWindow, busiest_window, file_bytes
 from gateway.emulators.sample import sample_library
 from gateway.emulators.world import World
-from tests.support import bencode
+from gateway.imports.torrentmeta import bencode
 
 TOKEN = "tok-main"
 HASH_A = "a" * 40
