@@ -45,8 +45,8 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.common import AccountClient, bad_shape, json_body, provider_error
+from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -94,16 +94,13 @@ _STATUS_CLASSES: dict[int, type[errors.ProviderError]] = {
 
 
 def _error(code: str, message: str, status: int = 200,
-           retry_after: float | None = None) -> errors.ProviderError:
+           response: requests.Response | None = None) -> errors.ProviderError:
     """One error class from the code first, then the HTTP status."""
     cls = _CODES.get(code) or _STATUS_CLASSES.get(status)
     if cls is None:
         cls = errors.Unavailable if status >= 500 or status < 400 else errors.BadRequest
     text = f"alldebrid: {code or 'HTTP ' + str(status)}" + (f": {message}" if message else "")
-    if cls is errors.RateLimited:
-        return errors.RateLimited(text, retry_after=retry_after, code=code, status=status)
-    # A bare 5xx keeps code "" so the HTTP layer may retry it; a named code is a verdict.
-    return cls(text, code=code, status=status)
+    return provider_error(cls, text, code=code, status=status, response=response)
 
 
 def _error_fields(body: Any) -> tuple[str, str]:
@@ -122,28 +119,20 @@ def _parse_error(response: requests.Response) -> errors.ProviderError:
     except ValueError:
         body = None
     code, message = _error_fields(body)
-    return _error(code, message, response.status_code, retry_after_seconds(response))
-
-
-def _bad_shape(path: str, what: str) -> errors.Unavailable:
-    log.warning("alldebrid: %s: unexpected answer shape (%s)", path, what)
-    return errors.Unavailable(f"alldebrid: {path}: unexpected answer shape ({what})", code="bad_shape")
+    return _error(code, message, response.status_code, response)
 
 
 def _data(response: requests.Response, path: str) -> dict[str, Any]:
     """The envelope's ``data``; an ``error`` envelope (HTTP 200 included) raises its mapped error."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise errors.Unavailable(f"alldebrid: {path}: answer is not JSON", code="bad_json") from None
+    body = json_body(response, "alldebrid", path)
     if not isinstance(body, dict):
-        raise _bad_shape(path, f"a {type(body).__name__} instead of the envelope")
+        raise bad_shape("alldebrid", path, f"a {type(body).__name__} instead of the envelope")
     if body.get("status") == "error":
         code, message = _error_fields(body)
-        raise _error(code or "GENERIC", message, response.status_code, retry_after_seconds(response))
+        raise _error(code or "GENERIC", message, response.status_code, response)
     data = body.get("data")
     if body.get("status") != "success" or not isinstance(data, dict):
-        raise _bad_shape(path, "no success envelope with data")
+        raise bad_shape("alldebrid", path, "no success envelope with data")
     return data
 
 
@@ -172,7 +161,7 @@ def _status(code: int, label: str) -> TorrentStatus:
 def _flatten(nodes: Any, path: str) -> tuple[RemoteFile, ...]:
     """The ``files`` tree, depth first, without the torrent's own top folder."""
     if not isinstance(nodes, list):
-        raise _bad_shape(path, "files is not a list")
+        raise bad_shape("alldebrid", path, "files is not a list")
     if len(nodes) == 1 and isinstance(nodes[0], dict) and "e" in nodes[0]:
         nodes = nodes[0]["e"]   # one folder node: the torrent's root
     out: list[RemoteFile] = []
@@ -180,11 +169,11 @@ def _flatten(nodes: Any, path: str) -> tuple[RemoteFile, ...]:
     while stack:
         level, prefix = stack.pop()
         if not isinstance(level, list):
-            raise _bad_shape(path, "a folder's e is not a list")
+            raise bad_shape("alldebrid", path, "a folder's e is not a list")
         # Folders are walked where they stand: push what follows them first.
         for i, node in enumerate(level):
             if not isinstance(node, dict) or not isinstance(node.get("n"), str):
-                raise _bad_shape(path, "a file node without a name")
+                raise bad_shape("alldebrid", path, "a file node without a name")
             if "e" in node:
                 stack.append((level[i + 1:], prefix))
                 stack.append((node["e"], f"{prefix}{node['n']}/"))
@@ -209,11 +198,11 @@ def _leaf_path(nodes: Any) -> str:
 def _legacy_files(links: Any, name: str, path: str) -> tuple[RemoteFile, ...]:
     """The older v4 ``links: [{link, filename, size, files}]`` shape, one file per entry."""
     if not isinstance(links, list):
-        raise _bad_shape(path, "links is not a list")
+        raise bad_shape("alldebrid", path, "links is not a list")
     out = []
     for i, entry in enumerate(links):
         if not isinstance(entry, dict):
-            raise _bad_shape(path, "a links entry is not an object")
+            raise bad_shape("alldebrid", path, "a links entry is not an object")
         rel = _leaf_path(entry.get("files")) or str(entry.get("filename") or "")
         if name and rel.startswith(name + "/"):
             rel = rel[len(name) + 1:]
@@ -223,7 +212,7 @@ def _legacy_files(links: Any, name: str, path: str) -> tuple[RemoteFile, ...]:
 
 def _parse_magnet(provider: str, raw: Any, path: str) -> Torrent:
     if not isinstance(raw, dict) or "id" not in raw:
-        raise _bad_shape(path, "a magnet without an id")
+        raise bad_shape("alldebrid", path, "a magnet without an id")
     code = _int(raw.get("statusCode"), -1)
     label = str(raw.get("status", ""))
     name = str(raw.get("filename") or raw.get("name") or raw["id"])
@@ -264,7 +253,7 @@ def _magnet_list(data: dict[str, Any], path: str) -> list[Any]:
             return [magnets]
         if magnets and all(isinstance(v, dict) and "id" in v for v in magnets.values()):
             return list(magnets.values())   # an object keyed by id
-    raise _bad_shape(path, f"magnets is a {type(magnets).__name__}")
+    raise bad_shape("alldebrid", path, f"magnets is a {type(magnets).__name__}")
 
 
 def _status_url(base: str) -> str:
@@ -316,7 +305,7 @@ class AllDebrid(AccountClient):
     def account(self) -> Account:
         user = self._get("user").get("user")
         if not isinstance(user, dict):
-            raise _bad_shape("user", "no user object")
+            raise bad_shape("alldebrid", "user", "no user object")
         until = _int(user.get("premiumUntil"))
         return Account(username=str(user.get("username", "")), premium=bool(user.get("isPremium")),
                        premium_seconds_left=max(0, int(until - self._clock.now())) if until else 0)
@@ -338,7 +327,7 @@ class AllDebrid(AccountClient):
         raw = items[0] if len(items) == 1 else next(
             (m for m in items if isinstance(m, dict) and str(m.get("id")) == str(torrent_id)), None)
         if raw is None:
-            raise _bad_shape("magnet/status", "several magnets for one id")
+            raise bad_shape("alldebrid", "magnet/status", "several magnets for one id")
         torrent = _parse_magnet(self.name, raw, "magnet/status")
         if torrent.status == TorrentStatus.DOWNLOADED and not torrent.files:
             # A status answer without the tree: magnet/files has it.
@@ -349,13 +338,13 @@ class AllDebrid(AccountClient):
         data = self._get("magnet/files", **{"id[]": torrent_id})
         for item in _magnet_list(data, "magnet/files"):
             if not isinstance(item, dict):
-                raise _bad_shape("magnet/files", "an item is not an object")
+                raise bad_shape("alldebrid", "magnet/files", "an item is not an object")
             if "error" in item:
                 code, message = _error_fields(item)
                 raise _error(code or "GENERIC", message)
             if str(item.get("id")) == str(torrent_id):
                 return _flatten(item.get("files"), "magnet/files")
-        raise _bad_shape("magnet/files", "the magnet is missing")
+        raise bad_shape("alldebrid", "magnet/files", "the magnet is missing")
 
     def add_magnet(self, magnet: str) -> str:
         data = self._request(self._http, "POST", "magnet/upload", data={"magnets[]": [magnet]})
@@ -371,13 +360,13 @@ class AllDebrid(AccountClient):
         """The id of the one item uploaded; its per-item error raises."""
         items = data.get(key)
         if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
-            raise _bad_shape(path, f"{key} is not a list of one object")
+            raise bad_shape("alldebrid", path, f"{key} is not a list of one object")
         item = items[0]
         if "error" in item:
             code, message = _error_fields(item)
             raise _error(code or "GENERIC", message)
         if item.get("id") in (None, "", 0):
-            raise _bad_shape(path, "an item without an id")
+            raise bad_shape("alldebrid", path, "an item without an id")
         return str(item["id"])
 
     def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
@@ -402,7 +391,7 @@ class AllDebrid(AccountClient):
             if not url and raw.get("delayed"):
                 raise errors.Unavailable(f"alldebrid: {torrent.id}: the link is delayed", code="delayed")
             if not isinstance(url, str) or not url:
-                raise _bad_shape("link/unlock", "no link")
+                raise bad_shape("alldebrid", "link/unlock", "no link")
             return DownloadLink(url=url, size=_int(raw.get("filesize"), file.size) or file.size,
                                 expires_at=self._clock.monotonic() + self._link_ttl,
                                 download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),

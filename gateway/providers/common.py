@@ -3,11 +3,54 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from typing import Any
 
+import requests
+
+from gateway import errors
 from gateway.clock import Clock
-from gateway.providers.http import ProviderHTTP
+from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
+
+log = logging.getLogger("gateway.providers")
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def json_body(response: requests.Response, provider: str, path: str) -> Any:
+    """The answer's JSON, or ``Unavailable(code="bad_json")`` (a proxy's HTML page, garbage)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.Unavailable(f"{provider}: {path}: answer is not JSON", code="bad_json") from None
+
+
+def bad_shape(provider: str, path: str, what: str) -> errors.Unavailable:
+    """The error for an answer of a shape the client does not know, logged once per endpoint:
+    never an empty list, never a KeyError."""
+    with _warned_lock:
+        first = (provider, path) not in _warned
+        _warned.add((provider, path))
+    if first:
+        log.warning("%s: %s: unexpected answer shape (%s)", provider, path, what)
+    return errors.Unavailable(f"{provider}: {path}: unexpected answer shape ({what})", code="bad_shape")
+
+
+def provider_error(cls: type[errors.ProviderError], message: str, *, code: str, status: int,
+                   response: requests.Response | None = None) -> errors.ProviderError:
+    """One classified error; a rate limit carries the answer's Retry-After."""
+    if cls is errors.RateLimited:
+        retry = retry_after_seconds(response) if response is not None else None
+        return errors.RateLimited(message, retry_after=retry, code=code, status=status)
+    return cls(message, code=code, status=status)
+
+
+def verdict_code(code: str, status: int) -> str:
+    """A provider's own code is a verdict; without one a 5xx keeps code "", which the HTTP
+    layer retries, and a 4xx is named by its status."""
+    return code or ("" if status >= 500 else str(status))
 
 
 def parse_iso_time(value: Any) -> float:

@@ -39,8 +39,8 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.common import AccountClient, bad_shape, json_body, provider_error, verdict_code
+from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -85,9 +85,8 @@ def _error(code: str, description: str, response: requests.Response) -> errors.P
         cls = errors.Unavailable if status >= 500 else errors.BadRequest
     message = f"debrid-link: {code or 'HTTP ' + str(status)}" + (f": {description}" if description else "")
     if cls is errors.RateLimited:
-        return errors.RateLimited(message, retry_after=retry_after_seconds(response), code=code, status=status)
-    # A bare 5xx keeps code "" so the HTTP layer may retry it; a named code is a verdict.
-    return cls(message, code=code or ("" if status >= 500 else str(status)), status=status)
+        return provider_error(cls, message, code=code, status=status, response=response)
+    return provider_error(cls, message, code=verdict_code(code, status), status=status)
 
 
 def _parse_error(response: requests.Response) -> errors.ProviderError:
@@ -103,20 +102,12 @@ def _parse_error(response: requests.Response) -> errors.ProviderError:
 
 def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
     """The checked envelope of a < 400 answer; raises the mapped error for ``success: false``."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise errors.Unavailable(f"debrid-link: {path}: answer is not JSON", code="bad_json") from None
+    body = json_body(response, "debrid-link", path)
     if not isinstance(body, dict) or "success" not in body:
-        raise _bad_shape(path, body)
+        raise bad_shape("debrid-link", path, type(body).__name__)
     if body.get("success") is not True:
         raise _error(str(body.get("error") or ""), str(body.get("error_description") or ""), response)
     return body
-
-
-def _bad_shape(path: str, body: Any) -> errors.Unavailable:
-    log.warning("debrid-link: %s: unexpected answer shape (%s)", path, type(body).__name__)
-    return errors.Unavailable(f"debrid-link: {path}: unexpected answer shape", code="bad_shape")
 
 
 def _int(value: Any) -> int:
@@ -144,7 +135,7 @@ def _file_path(torrent_name: str, name: str) -> str:
 
 def _parse_files(torrent_name: str, raw: Any, path: str) -> tuple[RemoteFile, ...]:
     if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
-        raise _bad_shape(path, raw)
+        raise bad_shape("debrid-link", path, type(raw).__name__)
     return tuple(RemoteFile(id=i, path=_file_path(torrent_name, str(f.get("name") or "")),
                             size=_int(f.get("size")), selected=True, link=str(f.get("downloadUrl") or ""))
                  for i, f in enumerate(raw))
@@ -175,7 +166,7 @@ def _status(raw: dict[str, Any], files: Sequence[RemoteFile]) -> tuple[TorrentSt
 
 def _parse_torrent(provider: str, raw: Any, path: str = "seedbox/list") -> Torrent:
     if not isinstance(raw, dict) or not raw.get("id"):
-        raise _bad_shape(path, raw)
+        raise bad_shape("debrid-link", path, type(raw).__name__)
     name = str(raw.get("name") or "")
     files = _parse_files(name, raw.get("files") or [], path)
     status, detail = _status(raw, files)
@@ -233,7 +224,7 @@ class DebridLink(AccountClient):
         body = _envelope(response, "seedbox/list")
         value = body.get("value")
         if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
-            raise _bad_shape("seedbox/list", value)
+            raise bad_shape("debrid-link", "seedbox/list", type(value).__name__)
         pagination = body.get("pagination")
         nxt = pagination.get("next") if isinstance(pagination, dict) else None
         return value, nxt if isinstance(nxt, int) and nxt > page else -1
@@ -243,7 +234,7 @@ class DebridLink(AccountClient):
     def account(self) -> Account:
         raw = self._value("GET", "account/infos")
         if not isinstance(raw, dict):
-            raise _bad_shape("account/infos", raw)
+            raise bad_shape("debrid-link", "account/infos", type(raw).__name__)
         kind = _int(raw.get("accountType"))
         self._account_type = (self._clock.monotonic(), kind)
         left = _int(raw.get("premiumLeft"))
@@ -302,7 +293,7 @@ class DebridLink(AccountClient):
     @staticmethod
     def _added(value: Any) -> str:
         if not isinstance(value, dict) or not value.get("id"):
-            raise _bad_shape("seedbox/add", value)
+            raise bad_shape("debrid-link", "seedbox/add", type(value).__name__)
         return str(value["id"])
 
     def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:

@@ -31,8 +31,8 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.common import AccountClient, bad_shape, json_body, provider_error
+from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -75,7 +75,6 @@ _CODES: dict[str, type[errors.ProviderError]] = {
 }
 _BTIH = re.compile(r"[?&]xt(?:\.\d+)?=urn:btih:([0-9A-Za-z]+)", re.IGNORECASE)
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
-_warned: set[str] = set()
 
 
 def _classify(message: str) -> type[errors.ProviderError]:
@@ -84,20 +83,16 @@ def _classify(message: str) -> type[errors.ProviderError]:
 
 
 def _error(message: str, response: requests.Response) -> errors.ProviderError:
-    cls = _classify(message)
-    text = f"premiumize: {message}"
-    if cls is errors.RateLimited:
-        return errors.RateLimited(text, retry_after=retry_after_seconds(response), code=message,
-                                  status=response.status_code)
-    return cls(text, code=message, status=response.status_code)
+    return provider_error(_classify(message), f"premiumize: {message}", code=message,
+                          status=response.status_code, response=response)
 
 
 def _parse_error(response: requests.Response) -> errors.ProviderError:
     """HTTP >= 400: a 429 is a rate limit, any other 5xx a bare (retryable) outage."""
     status = response.status_code
     if status == 429:
-        return errors.RateLimited(f"premiumize: HTTP {status}", retry_after=retry_after_seconds(response),
-                                  code="429", status=status)
+        return provider_error(errors.RateLimited, f"premiumize: HTTP {status}", code="429", status=status,
+                              response=response)
     if status >= 500:
         return errors.Unavailable(f"premiumize: HTTP {status}", status=status)
     message = _message(response)
@@ -115,25 +110,15 @@ def _message(response: requests.Response) -> str:
     return str(body.get("message") or "") if isinstance(body, dict) else ""
 
 
-def _bad_shape(path: str, what: str) -> errors.Unavailable:
-    if path not in _warned:
-        _warned.add(path)
-        log.warning("premiumize: %s: unexpected answer (%s)", path, what)
-    return errors.Unavailable(f"premiumize: {path}: unexpected answer ({what})", code="bad_shape")
-
-
 def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
     """The body of a < 400 answer, raising the mapped error for ``status: error``."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise errors.Unavailable(f"premiumize: {path}: answer is not JSON", code="bad_json") from None
+    body = json_body(response, "premiumize", path)
     if not isinstance(body, dict):
-        raise _bad_shape(path, type(body).__name__)
+        raise bad_shape("premiumize", path, type(body).__name__)
     if body.get("status") == "error":
         raise _error(str(body.get("message") or "error"), response)
     if body.get("status") != "success":
-        raise _bad_shape(path, f"status {body.get('status')!r}")
+        raise bad_shape("premiumize", path, f"status {body.get('status')!r}")
     return body
 
 
@@ -163,17 +148,17 @@ def _number(raw: Any, path: str, kind: type = float) -> Any:
     if raw is None or raw == "":
         return kind(0)
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise _bad_shape(path, f"number {raw!r}")
+        raise bad_shape("premiumize", path, f"number {raw!r}")
     try:
         return kind(float(raw))
     except ValueError:
-        raise _bad_shape(path, f"number {raw!r}") from None
+        raise bad_shape("premiumize", path, f"number {raw!r}") from None
 
 
 def _parse_transfer(provider: str, raw: Any, files: tuple[RemoteFile, ...] = (),
                     status: TorrentStatus | None = None) -> Torrent:
     if not isinstance(raw, dict) or not raw.get("id"):
-        raise _bad_shape("transfer/list", "transfer")
+        raise bad_shape("premiumize", "transfer/list", "transfer")
     word = str(raw.get("status") or "")
     message = str(raw.get("message") or "")
     src = str(raw.get("src") or "")
@@ -227,7 +212,7 @@ class Premiumize(AccountClient):
     def _transfers(self) -> list[Any]:
         transfers = self._json("GET", "transfer/list").get("transfers")
         if not isinstance(transfers, list):
-            raise _bad_shape("transfer/list", "transfers")
+            raise bad_shape("premiumize", "transfer/list", "transfers")
         self._listed = (self._clock.monotonic(), transfers)
         return transfers
 
@@ -278,17 +263,17 @@ class Premiumize(AccountClient):
         if raw.get("file_id"):
             item = self._json("GET", "item/details", params={"id": str(raw["file_id"])})
             return [self._file_row(item, "", "item/details")]
-        raise _bad_shape("transfer/list", "finished without folder_id or file_id")
+        raise bad_shape("premiumize", "transfer/list", "finished without folder_id or file_id")
 
     def _walk(self, folder_id: str, prefix: str) -> list[tuple[str, int, str]]:
         listing = self._json("GET", "folder/list", params={"id": folder_id})
         entries = listing.get("content")
         if not isinstance(entries, list):
-            raise _bad_shape("folder/list", "content")
+            raise bad_shape("premiumize", "folder/list", "content")
         out: list[tuple[str, int, str]] = []
         for entry in entries:
             if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
-                raise _bad_shape("folder/list", "entry")
+                raise bad_shape("premiumize", "folder/list", "entry")
             if entry.get("type") == "folder":
                 out += self._walk(str(entry["id"]), f"{prefix}{entry['name']}/")
             else:
@@ -298,13 +283,13 @@ class Premiumize(AccountClient):
     @staticmethod
     def _file_row(entry: dict[str, Any], prefix: str, path: str) -> tuple[str, int, str]:
         if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
-            raise _bad_shape(path, "item")
+            raise bad_shape("premiumize", path, "item")
         return f"{prefix}{entry['name']}", _number(entry.get("size"), path, int), _file_link(entry)
 
     def _create(self, **kwargs: Any) -> str:
         raw = self._json("POST", "transfer/create", **kwargs)
         if not raw.get("id"):
-            raise _bad_shape("transfer/create", "id")
+            raise bad_shape("premiumize", "transfer/create", "id")
         return str(raw["id"])
 
     def add_magnet(self, magnet: str) -> str:
@@ -339,7 +324,7 @@ class Premiumize(AccountClient):
             batch = hashes[start:start + CACHE_BATCH]
             answer = self._json("POST", "cache/check", data={"items[]": batch}).get("response")
             if not isinstance(answer, list) or len(answer) != len(batch):
-                raise _bad_shape("cache/check", "response")
+                raise bad_shape("premiumize", "cache/check", "response")
             out.update((h, bool(v)) for h, v in zip(batch, answer, strict=True))
         return out
 

@@ -19,8 +19,8 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient, parse_iso_time
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.common import AccountClient, bad_shape, json_body, parse_iso_time, provider_error, verdict_code
+from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -78,10 +78,9 @@ def _parse_error(response: requests.Response) -> errors.ProviderError:
         cls = errors.Unavailable if status >= 500 else errors.BadRequest
     message = f"real-debrid: {name or 'HTTP ' + str(status)}"
     if cls is errors.RateLimited:
-        return errors.RateLimited(message, retry_after=retry_after_seconds(response),
-                                  code=name, status=status)
+        return provider_error(cls, message, code=name, status=status, response=response)
     # An application code on a 5xx is a verdict, not a transient failure: keep its name.
-    return cls(message, code=name or ("" if status >= 500 else str(status)), status=status)
+    return provider_error(cls, message, code=verdict_code(name, status), status=status)
 
 
 
@@ -125,18 +124,14 @@ def _parse_torrent(provider: str, raw: dict[str, Any]) -> Torrent:
 
 
 def _json(response: requests.Response, path: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise errors.Unavailable(f"real-debrid: {path}: answer is not JSON", code="bad_json") from None
+    return json_body(response, "real-debrid", path)
 
 
 def _list(response: requests.Response, path: str) -> list[dict[str, Any]]:
     """A listing page: a JSON array of objects, or a clear error (never an empty library)."""
     page = _json(response, path)
     if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
-        log.warning("real-debrid: %s: unexpected answer shape (%s)", path, type(page).__name__)
-        raise errors.Unavailable(f"real-debrid: {path}: the answer is not a list of torrents", code="bad_shape")
+        raise bad_shape("real-debrid", path, f"a {type(page).__name__}, not a list of torrents")
     return page
 
 
@@ -171,8 +166,7 @@ class RealDebrid(AccountClient):
         try:
             return [_parse_torrent(self.name, item) for item in self._paged("torrents")]
         except (KeyError, TypeError, ValueError, AttributeError):
-            log.warning("real-debrid: torrents: an item of unexpected shape")
-            raise errors.Unavailable("real-debrid: torrents: an item of unexpected shape", code="bad_shape") from None
+            raise bad_shape("real-debrid", "torrents", "an item with fields missing or of the wrong type") from None
 
     def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
         """RD lists newest first and sends X-Total-Count on every page (204 when empty)."""
@@ -203,8 +197,7 @@ class RealDebrid(AccountClient):
         try:
             return _parse_torrent(self.name, raw)
         except (KeyError, TypeError, ValueError, AttributeError):
-            log.warning("real-debrid: torrents/info: unexpected answer shape")
-            raise errors.Unavailable("real-debrid: torrents/info: unexpected answer shape", code="bad_shape") from None
+            raise bad_shape("real-debrid", "torrents/info", "fields missing or of the wrong type") from None
 
     def add_magnet(self, magnet: str) -> str:
         return str(self._json("POST", "torrents/addMagnet", data={"magnet": magnet})["id"])

@@ -34,8 +34,8 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient, parse_iso_time
-from gateway.providers.http import ProviderHTTP, retry_after_seconds
+from gateway.providers.common import AccountClient, bad_shape, json_body, parse_iso_time, provider_error, verdict_code
+from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
 
@@ -91,9 +91,8 @@ def _error(code: str, detail: str, status: int, response: requests.Response | No
     if cls is None:
         cls = _STATUS_CLASSES.get(status) or (errors.Unavailable if status >= 500 else errors.BadRequest)
     if cls is errors.RateLimited:
-        retry = retry_after_seconds(response) if response is not None else None
-        return errors.RateLimited(message, retry_after=retry, code=code or "429", status=status)
-    return cls(message, code=code or ("" if status >= 500 else str(status)), status=status)
+        return provider_error(cls, message, code=code or "429", status=status, response=response)
+    return provider_error(cls, message, code=verdict_code(code, status), status=status)
 
 
 def _parse_error(response: requests.Response) -> errors.ProviderError:
@@ -107,24 +106,14 @@ def _parse_error(response: requests.Response) -> errors.ProviderError:
     return _error(code, detail, response.status_code, response)
 
 
-def _bad_shape(path: str, what: str) -> errors.Unavailable:
-    log.warning("torbox: %s: unexpected answer (%s)", path, what)
-    return errors.Unavailable(f"torbox: {path}: unexpected answer ({what})", code="bad_shape")
-
-
 def _data(response: requests.Response, path: str) -> Any:
     """The envelope's ``data``; a ``success: false`` answer raises even with HTTP 200."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise errors.Unavailable(f"torbox: {path}: answer is not JSON", code="bad_json") from None
+    body = json_body(response, "torbox", path)
     if not isinstance(body, dict) or "success" not in body:
-        raise _bad_shape(path, type(body).__name__)
+        raise bad_shape("torbox", path, type(body).__name__)
     if body.get("success") is not True:
         raise _error(str(body.get("error") or ""), str(body.get("detail") or ""), response.status_code, response)
     return body.get("data")
-
-
 
 
 def _status(raw: dict[str, Any]) -> tuple[TorrentStatus, str]:
@@ -178,11 +167,11 @@ def _parse_item(provider: str, raw: Any, usenet: bool) -> Torrent:
 
 def _parse_items(provider: str, raw: Any, usenet: bool, path: str) -> list[Torrent]:
     if not isinstance(raw, list):
-        raise _bad_shape(path, f"{type(raw).__name__} instead of a list")
+        raise bad_shape("torbox", path, f"{type(raw).__name__} instead of a list")
     try:
         return [_parse_item(provider, item, usenet) for item in raw]
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise _bad_shape(path, str(exc)) from None
+        raise bad_shape("torbox", path, str(exc)) from None
 
 
 def _magnet_hash(magnet: str) -> str:
@@ -268,7 +257,7 @@ class TorBox(AccountClient):
     def _me(self) -> dict[str, Any]:
         raw = self._get("user/me")
         if not isinstance(raw, dict):
-            raise _bad_shape("user/me", type(raw).__name__)
+            raise bad_shape("torbox", "user/me", type(raw).__name__)
         return raw
 
     def account(self) -> Account:
@@ -284,7 +273,7 @@ class TorBox(AccountClient):
         try:
             limit = PLAN_SLOTS.get(int(raw.get("plan") or 0), 0) + int(raw.get("additional_concurrent_slots") or 0)
         except (TypeError, ValueError):
-            raise _bad_shape("user/me", "plan is not a number") from None
+            raise bad_shape("torbox", "user/me", "plan is not a number") from None
         active = sum(1 for kind in ("torrents", "usenet") for item in self._pages(kind) if item.get("active"))
         return ActiveCount(active=active, limit=limit)
 
@@ -299,7 +288,7 @@ class TorBox(AccountClient):
             if page is None:
                 return items
             if not isinstance(page, list) or not all(isinstance(x, dict) for x in page):
-                raise _bad_shape(path, "not a list of objects")
+                raise bad_shape("torbox", path, "not a list of objects")
             items.extend(page)
             if len(page) < PAGE_LIMIT:
                 return items
@@ -328,20 +317,20 @@ class TorBox(AccountClient):
         try:
             return _parse_item(self.name, raw, usenet)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise _bad_shape(path, str(exc)) from None
+            raise bad_shape("torbox", path, str(exc)) from None
 
     # -- adding
 
     def _created(self, raw: Any, path: str, id_field: str) -> int:
         if not isinstance(raw, dict):
-            raise _bad_shape(path, type(raw).__name__)
+            raise bad_shape("torbox", path, type(raw).__name__)
         if raw.get(id_field) is None and raw.get("queued_id") is not None:
             # Never asked for (no as_queued): TorBox queued it because the slots are full.
             raise errors.SlotsFull(f"torbox: {path}: queued as {raw['queued_id']}", code="queued")
         try:
             return int(raw[id_field])
         except (KeyError, TypeError, ValueError):
-            raise _bad_shape(path, f"no {id_field}") from None
+            raise bad_shape("torbox", path, f"no {id_field}") from None
 
     def _create_torrent(self, infohash: str, **kwargs: Any) -> str:
         path = "torrents/createtorrent"
@@ -405,7 +394,7 @@ class TorBox(AccountClient):
                 raise errors.FileGone(f"torbox: {torrent.id}/{file.id}: {exc}", code=exc.code,
                                       status=exc.status) from None
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                raise _bad_shape(path, "data is not a URL")
+                raise bad_shape("torbox", path, "data is not a URL")
             return DownloadLink(url=url, size=file.size, expires_at=self._clock.monotonic() + self._link_ttl,
                                 filename=file.path.rsplit("/", 1)[-1], key=index)
         return self.keys.call(with_key)
@@ -430,6 +419,6 @@ def _cached_hashes(raw: Any) -> Iterable[str]:
         return [str(k).lower() for k, v in raw.items() if v]
     if isinstance(raw, list):
         if not all(isinstance(x, dict) and x.get("hash") for x in raw):
-            raise _bad_shape("torrents/checkcached", "list entries without hash")
+            raise bad_shape("torbox", "torrents/checkcached", "list entries without hash")
         return [str(x["hash"]).lower() for x in raw]
-    raise _bad_shape("torrents/checkcached", type(raw).__name__)
+    raise bad_shape("torbox", "torrents/checkcached", type(raw).__name__)
