@@ -202,9 +202,7 @@ class AdState(ProviderState):
                     files: list[tuple[str, int]]) -> AdMagnet:
         """A .torrent carries its metadata: an unknown hash joins the catalog first."""
         with self.lock:
-            if infohash not in self.world.catalog and files:
-                self.world.add_catalog(infohash, name or infohash,
-                                       [{"path": p, "size": s} for p, s in files])
+            self.world.learn_torrent(infohash, name, files)
             return self.upload(acc, infohash, name)
 
     def _finish(self, m: AdMagnet, at: float) -> None:

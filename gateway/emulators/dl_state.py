@@ -143,9 +143,7 @@ class DlState(ProviderState):
                          files: list[tuple[str, int]], wait: bool = False) -> DlTorrent:
         """A .torrent carries its own metadata: an unknown hash joins the catalog."""
         with self.world.lock:
-            if infohash not in self.world.catalog and files:
-                self.world.add_catalog(infohash, name or infohash,
-                                       [{"path": p, "size": s} for p, s in files])
+            self.world.learn_torrent(infohash, name, files)
             return self.add(token, infohash, name, wait)
 
     def _slots(self, token: str) -> int:

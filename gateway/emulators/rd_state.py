@@ -91,9 +91,7 @@ class RdState:
                          files: list[tuple[str, int]]) -> RdTorrent:
         """A .torrent carries its own metadata: unknown hashes join the catalog."""
         with self.lock:
-            if infohash not in self.world.catalog and files:
-                self.world.add_catalog(infohash, name or infohash,
-                                       [{"path": p, "size": s} for p, s in files])
+            self.world.learn_torrent(infohash, name, files)
             return self.add_magnet(token, infohash, name)
 
     def get_torrent(self, token: str, torrent_id: str) -> RdTorrent:

@@ -286,6 +286,12 @@ class World:
         seed = str(spec.get("seed") or f"{infohash}/{path}")
         return CatalogFile(path, size, seed, source)
 
+    def learn_torrent(self, infohash: str, name: str | None, files: list[tuple[str, int]]) -> None:
+        """An uploaded .torrent carries its own metadata: an unknown hash joins the catalog."""
+        with self.lock:
+            if infohash not in self.catalog and files:
+                self.add_catalog(infohash, name or infohash, [{"path": p, "size": s} for p, s in files])
+
     def filtered(self, entry: CatalogEntry | None, provider: str) -> bool:
         """Whether ``provider``'s content filter refuses this entry (flag ``infringing``)."""
         return entry is not None and "infringing" in entry.flags and provider in self.knobs["content_filters"]

@@ -27,6 +27,17 @@ def json_body(response: requests.Response, provider: str, path: str) -> Any:
         raise errors.Unavailable(f"{provider}: {path}: answer is not JSON", code="bad_json") from None
 
 
+def error_fields(response: requests.Response, code_key: str, message_key: str) -> tuple[str, str]:
+    """(code, message) from a >= 400 answer's JSON envelope; ("", "") when it has none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get(code_key) or ""), str(body.get(message_key) or "")
+
+
 def bad_shape(provider: str, path: str, what: str) -> errors.Unavailable:
     """The error for an answer of a shape the client does not know, logged once per endpoint:
     never an empty list, never a KeyError."""

@@ -39,7 +39,7 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient, bad_shape, json_body, provider_error, verdict_code
+from gateway.providers.common import AccountClient, bad_shape, error_fields, json_body, provider_error, verdict_code
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -91,12 +91,7 @@ def _error(code: str, description: str, response: requests.Response) -> errors.P
 
 def _parse_error(response: requests.Response) -> errors.ProviderError:
     """Classify a >= 400 answer by the envelope's ``error`` first, then by the status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    code = str(body.get("error") or "") if isinstance(body, dict) else ""
-    description = str(body.get("error_description") or "") if isinstance(body, dict) else ""
+    code, description = error_fields(response, "error", "error_description")
     return _error(code, description, response)
 
 

@@ -34,7 +34,15 @@ from gateway.config import DebridConfig
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent, TorrentStatus
 from gateway.providers.base import Capabilities
 from gateway.providers.budget import Budget, Limit
-from gateway.providers.common import AccountClient, bad_shape, json_body, parse_iso_time, provider_error, verdict_code
+from gateway.providers.common import (
+    AccountClient,
+    bad_shape,
+    error_fields,
+    json_body,
+    parse_iso_time,
+    provider_error,
+    verdict_code,
+)
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
@@ -97,12 +105,7 @@ def _error(code: str, detail: str, status: int, response: requests.Response | No
 
 def _parse_error(response: requests.Response) -> errors.ProviderError:
     """A >= 400 answer: classify by the envelope's ``error`` code first, then by status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    code = str(body.get("error") or "") if isinstance(body, dict) else ""
-    detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
+    code, detail = error_fields(response, "error", "detail")
     return _error(code, detail, response.status_code, response)
 
 
