@@ -111,9 +111,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start_demo_emulator(kinds: tuple[str, ...]) -> Any:
     """Every demo account holds the sample library (one folder each: the others are its
-    fallbacks) plus one torrent of its own."""
-    from gateway.emulators.sample import provider_extra, sample_library
-    from gateway.emulators.server import KEYS, Emulator
+    fallbacks) plus one torrent of its own. The emulators are not part of the product (not in
+    the wheel or the image): the demo runs from a source checkout."""
+    try:
+        from emulators.sample import provider_extra, sample_library
+        from emulators.server import KEYS, Emulator
+    except ImportError as exc:
+        raise ConfigError("--demo", "needs a source checkout (scripts/run): the emulators are not installed") from exc
 
     emulator = Emulator(rate_limit=False).start()
     for kind in kinds:

@@ -24,9 +24,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emulators.server import Emulator  # noqa: E402
 from gateway.app import build  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
-from gateway.emulators.server import Emulator  # noqa: E402
 from gateway.imports.records import AddRequest  # noqa: E402
 
 

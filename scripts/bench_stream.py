@@ -47,9 +47,9 @@ from benchkit import write_docs as replace_section
 
 sys.path.insert(0, str(ROOT))
 
+from emulators.content import file_bytes  # noqa: E402
 from gateway.app import Gateway, build  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
-from gateway.emulators.content import file_bytes  # noqa: E402
 
 TOKEN = "bench-stream"
 MiB = 1 << 20

@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python scripts/bench_webdav.py --json     # the same figures as JSON
     .venv/bin/python scripts/bench_webdav.py --torrents 500 --files-per-torrent 4
 
-The emulator runs as a subprocess (``python -m gateway.emulators``) so its CPU
+The emulator runs as a subprocess (``python -m emulators``) so its CPU
 and memory stay out of this process; the gateway runs here, so the peak RSS
 reported is the gateway's plus this client's. Everything is loopback only and
 every loop is bounded. Progress goes to stderr, figures to stdout.
@@ -51,9 +51,9 @@ from benchkit import verdict as kit_verdict
 
 sys.path.insert(0, str(ROOT))
 
+from emulators.content import file_bytes  # noqa: E402
 from gateway.app import Gateway, build  # noqa: E402
 from gateway.config import Config, parse_config  # noqa: E402
-from gateway.emulators.content import file_bytes  # noqa: E402
 from gateway.library.groups import ALL  # noqa: E402
 from gateway.library.snapshot import DirNode, FileNode  # noqa: E402
 

@@ -83,7 +83,7 @@ def release_cheroot_stats(before: Collection[str] = ()) -> bool:
 # ------------------------------------------------------------------ emulator
 
 class EmulatorProcess:
-    """``python -m gateway.emulators`` in a subprocess, with one token; output to ``log`` or a temp file."""
+    """``python -m emulators`` in a subprocess, with one token; output to ``log`` or a temp file."""
 
     def __init__(self, token: str, *extra: str, log: IO[bytes] | None = None,
                  timeout: tuple[float, float] = HTTP_TIMEOUT) -> None:
@@ -93,7 +93,7 @@ class EmulatorProcess:
         self.origin = f"http://127.0.0.1:{self.port}"
         self._log = log if log is not None else tempfile.TemporaryFile()  # noqa: SIM115 -- closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.emulators", "--port", str(self.port), "--token", token, *extra],
+            [sys.executable, "-m", "emulators", "--port", str(self.port), "--token", token, *extra],
             cwd=str(ROOT), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.session = new_session()
 

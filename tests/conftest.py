@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.emulators.server import Emulator
+from emulators.server import Emulator
 from gateway.log import RedactingFilter
 from tests.support import SAMPLE, TOKEN, start_gateway
 

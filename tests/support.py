@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from emulators.content import file_bytes
 from gateway.app import Gateway, build
 from gateway.config import parse_config
-from gateway.emulators.content import file_bytes
 
 TOKEN = "test-token"
 

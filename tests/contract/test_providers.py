@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.content import file_bytes
+from emulators.server import KEYS, Emulator
 from gateway import errors
 from gateway.app import build
 from gateway.config import parse_config
-from gateway.emulators.content import file_bytes
-from gateway.emulators.server import KEYS, Emulator
 from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers import Provider, build_provider

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.emulators import Emulator, file_bytes
-from gateway.emulators.world import World
+from emulators import Emulator, file_bytes
+from emulators.world import World
 from gateway.imports.torrentmeta import bencode
 from tests.support import frozen
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.emulators import Emulator, SlidingWindow, busiest_window, file_bytes
-from gateway.emulators.sample import sample_library
-from gateway.emulators.world import World
+from emulators import Emulator, SlidingWindow, busiest_window, file_bytes
+from emulators.sample import sample_library
+from emulators.world import World
 from gateway.imports.torrentmeta import bencode
 
 TOKEN = "tok-main"

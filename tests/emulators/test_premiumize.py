@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.emulators import Emulator, file_bytes
-from gateway.emulators.pm_state import PmState
-from gateway.emulators.sample import sample_library
-from gateway.emulators.world import World
+from emulators import Emulator, file_bytes
+from emulators.pm_state import PmState
+from emulators.sample import sample_library
+from emulators.world import World
 from gateway.imports.torrentmeta import make_torrent_file
 from tests.support import frozen
 

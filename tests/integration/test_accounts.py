@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from emulators.server import Emulator
 from gateway.app import Gateway, build
-from gateway.emulators.server import Emulator
 from gateway.imports.records import AddRequest
 from tests.integration.test_progressive_sync import START, Driver, _library
 from tests.support import SAMPLE, TOKEN, FakeClock, VirtualClock, expected, gateway_config, start_gateway, wait_until

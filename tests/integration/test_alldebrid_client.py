@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.clock import parse_time
+from emulators.content import file_bytes
+from emulators.server import Emulator
 from gateway import errors
 from gateway.config import parse_config
-from gateway.emulators.clock import parse_time
-from gateway.emulators.content import file_bytes
-from gateway.emulators.server import Emulator
 from gateway.imports.torrentmeta import bencode
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider

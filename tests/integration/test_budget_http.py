@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from emulators.server import Emulator
 from gateway.config import parse_config
-from gateway.emulators.server import Emulator
 from gateway.providers import Provider, build_provider
 from tests.support import SAMPLE, TOKEN, WatchedClock, settle, wait_until
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
+from emulators import Emulator, file_bytes
 from gateway import errors
 from gateway.config import parse_config
-from gateway.emulators import Emulator, file_bytes
 from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import Provider, build_provider

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from emulators.server import KEYS, Emulator
 from gateway.app import Gateway
-from gateway.emulators.server import KEYS, Emulator
 from gateway.imports.records import AddRequest, ImportRecord
 from tests.support import TOKEN, infohash, start_gateway, wait_until
 

@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.world import parse_time
 from fs import fuse as fs_fuse
 from fs.fuse import FuseOSError, GatewayFuse, errno_of, fuse_mounts
 from gateway import errors
 from gateway.app import Gateway
-from gateway.emulators.world import parse_time
 from tests.integration.test_tree import base, folder
 from tests.support import SAMPLE, TOKEN, expected, infohash, start_gateway, wait_until
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from emulators.server import Emulator
 from gateway.app import build
-from gateway.emulators.server import Emulator
 from tests.support import VirtualClock, expected, gateway_config
 
 FILM = {"hash": "ab" * 20, "name": "Long Film (2023) 2160p",

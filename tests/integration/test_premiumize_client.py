@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.content import file_bytes
+from emulators.pm_state import PmState
+from emulators.server import Emulator
 from gateway import errors
 from gateway.config import parse_config
-from gateway.emulators.content import file_bytes
-from gateway.emulators.pm_state import PmState
-from gateway.emulators.server import Emulator
 from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider

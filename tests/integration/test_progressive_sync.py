@@ -18,8 +18,8 @@ from xml.etree import ElementTree
 import pytest
 import requests
 
+from emulators.server import Emulator
 from gateway.app import Gateway, build
-from gateway.emulators.server import Emulator
 from gateway.library.sync import DETAIL_WORKERS
 from tests.support import TOKEN, VirtualClock, gateway_config, infohash, wait_until
 

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from emulators.server import Emulator
 from gateway import errors
 from gateway.config import parse_config
-from gateway.emulators.server import Emulator
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider
 from tests.support import FakeClock, infohash, wait_until

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.server import Emulator
 from gateway.app import Gateway
-from gateway.emulators.server import Emulator
 from tests.fakes.arr import FakeArr
 from tests.support import SAMPLE, TOKEN, VirtualClock, expected, start_gateway, wait_until
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.emulators.server import Emulator
+from emulators.server import Emulator
 from tests.fakes.arr import FakeArr
 from tests.support import SAMPLE, TOKEN, wait_until
 

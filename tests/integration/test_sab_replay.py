@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.server import KEYS, Emulator
 from gateway.app import Gateway
-from gateway.emulators.server import KEYS, Emulator
 from tests.support import SAMPLE, TOKEN, start_gateway, wait_until
 
 STATUSES = {"Grabbing", "Queued", "Paused", "Checking", "Downloading", "QuickCheck", "Verifying", "Repairing",

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 import requests
 
-from gateway.emulators.server import Emulator
+from emulators.server import Emulator
 from tests.integration.test_crash import start
 from tests.support import TOKEN, infohash, wait_until
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
+from emulators.content import file_bytes
+from emulators.server import Emulator
+from emulators.tb_state import TbState
 from gateway import errors
 from gateway.config import parse_config
-from gateway.emulators.content import file_bytes
-from gateway.emulators.server import Emulator
-from gateway.emulators.tb_state import TbState
 from gateway.imports.torrentmeta import make_torrent_file
 from gateway.models import TorrentStatus
 from gateway.providers import build_provider

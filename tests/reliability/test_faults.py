@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from emulators.server import KEYS, Emulator
 from gateway import errors
 from gateway.app import Gateway, build
-from gateway.emulators.server import KEYS, Emulator
 from tests.support import SAMPLE, TOKEN, TickClock, expected, gateway_config, wait_until
 
 SOAK = os.environ.get("DECYPHARR_SOAK") == "1"

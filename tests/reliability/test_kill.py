@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from gateway.emulators.server import Emulator
+from emulators.server import Emulator
 from tests.integration.test_fuse import mount_cfg, needs_fuse, unmount_leftover
 from tests.support import SAMPLE, TOKEN, expected, infohash, wait_until
 

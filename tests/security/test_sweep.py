@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from api.sabnzbd import SabApi
+from emulators.server import Emulator
 from gateway.app import Gateway
-from gateway.emulators.server import Emulator
 from tests.support import SAMPLE, TOKEN, infohash, start_gateway
 
 DAV_METHODS = ["GET", "HEAD", "PROPFIND", "OPTIONS", "DELETE", "PUT", "MKCOL", "MOVE", "COPY", "PROPPATCH",

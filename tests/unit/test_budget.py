@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from gateway.emulators.ratelimit import busiest_window
+from emulators.ratelimit import busiest_window
 from gateway.providers.budget import Budget, Lane, Limit, MetaJournal, current_lane, lane
 from tests.support import FakeClock, WatchedClock, settle, wait_until
 

@@ -1,4 +1,4 @@
-"""``python -m gateway.emulators``: run the emulator in the foreground."""
+"""``python -m emulators``: run the emulator in the foreground."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _knob(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gateway.emulators",
+    p = argparse.ArgumentParser(prog="python -m emulators",
                                 description="Real-Debrid API + CDN emulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8900)

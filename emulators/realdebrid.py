@@ -26,7 +26,7 @@ PREFIX = "/rest/1.0"
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 100
 
-log = logging.getLogger("gateway.emulators.realdebrid")
+log = logging.getLogger("emulators.realdebrid")
 
 
 # ------------------------------------------------------------------ helpers

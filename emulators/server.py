@@ -37,7 +37,7 @@ FRONT_BY_KEY = {f.key: f for f in FRONTS}
 def front_for(path: str) -> Front | None:
     return next((f for f in FRONTS if f.owns(path)), None)
 
-log = logging.getLogger("gateway.emulators")
+log = logging.getLogger("emulators")
 
 StartResponse = Callable[..., Any]
 

@@ -18,7 +18,7 @@ HTTP-independent on purpose: ``realdebrid.py`` and ``cdn.py`` translate the
 ``RdError`` raised here into responses, and tests may call the world directly.
 
 The names that used to live here (clock helpers, dataclasses, error types,
-constants) are re-exported so ``from gateway.emulators.world import ...`` keeps
+constants) are re-exported so ``from emulators.world import ...`` keeps
 working.
 """
 
