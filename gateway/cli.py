@@ -88,6 +88,8 @@ def _demo_config(config_dir: str, emulator: Any, kinds: tuple[str, ...]) -> Conf
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from gateway.server import limit_malloc_arenas
+    limit_malloc_arenas()   # before any thread starts: arenas made earlier stay
     try:
         config_dir, demo = _config_dir(args)
         emulator = None

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -560,7 +560,3 @@ def masked_raw(raw: Mapping[str, Any]) -> dict[str, Any]:
         return node
     masked: dict[str, Any] = walk(dict(raw))
     return masked
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -76,14 +76,6 @@ def register_secrets(config: Any) -> None:
         register_secret(arr.token)
 
 
-def forget_secrets() -> None:
-    """For tests only: drop every registered secret."""
-    global _secrets_sorted
-    with _secrets_lock:
-        _secrets.clear()
-        _secrets_sorted = ()
-
-
 def _mask(secret: str) -> str:
     return "****" + secret[-4:] if len(secret) >= 16 else "****"
 

@@ -6,7 +6,10 @@ plugins and error handling never wrap WebDAV responses.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -18,6 +21,25 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005   # seconds a thread may hold the interpreter while others wait
 MIN_THREADS = 16
 MAX_THREADS = 128
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8   # glibc's mallopt parameter number (malloc.h)
+
+
+def limit_malloc_arenas() -> bool:
+    """For the serving process, before it starts threads: glibc gives each thread that
+    allocates under contention its own arena (up to 8 per core), and freed memory in them is
+    rarely returned, so a server with dozens of request and worker threads grows far past
+    what it uses (a 100,000-torrent library: 1.3 GB with the default, under 1 GB with 2).
+    scripts/run and the image export MALLOC_ARENA_MAX; a pip user running the console
+    script does not, so the process sets it for itself. An explicit MALLOC_ARENA_MAX wins;
+    other C libraries (musl) have no arenas and nothing to set."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):
+        return False
 
 
 def tune_interpreter() -> None:
