@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.archives import rar, sevenzip
-from gateway.archives.base import ArchiveRefused, Extent, HeaderReader, Member, Volume
+from gateway.archives.base import ArchiveRefused, Extent, HeaderReader, Member, Volume, VolumeReadError
 from gateway.archives.names import volume_number
 
 V = TypeVar("V", bound=Volume)
@@ -24,10 +24,6 @@ class _Scan:
     readers: list[HeaderReader] = field(default_factory=list)
 
 
-def _head(volume: Volume) -> bytes:
-    return HeaderReader(volume).pread(0, 8) if volume.size > 0 else b""
-
-
 def _name_key(volume: Volume, given: int) -> tuple[int, str, int]:
     number = volume_number(volume.name)
     return (_UNKNOWN if number is None else number, volume.name, given)
@@ -36,20 +32,25 @@ def _name_key(volume: Volume, given: int) -> tuple[int, str, int]:
 def _scan(volumes: Sequence[Volume]) -> _Scan:
     if not volumes:
         raise ArchiveRefused("no volumes")
+    # One reader per volume for the whole scan: the window read for the signature serves the parser.
+    readers = [HeaderReader(v) for v in volumes]
     by_name = sorted(range(len(volumes)), key=lambda i: _name_key(volumes[i], i))
-    first = _head(volumes[by_name[0]])
-    if sevenzip.is_7z(first) or not rar.is_rar(first):
-        # A split 7z has its signature in the first volume only: find that one, the rest by name.
-        starts = [i for i in by_name if sevenzip.is_7z(_head(volumes[i]) if i != by_name[0] else first)]
+    first = readers[by_name[0]].pread(0, 8)
+    if rar.is_rar(first):
+        return _scan_rar(volumes, readers, by_name)
+    if not sevenzip.is_7z(first):
+        # A split 7z has its signature in the first volume only: names failing, look at every head.
+        starts = [i for i in by_name if sevenzip.is_7z(readers[i].pread(0, 8))]
         if len(starts) != 1:
             raise ArchiveRefused("not a RAR or 7z archive set" if not starts else "more than one 7z archive")
-        order = starts + [i for i in by_name if i != starts[0]]
-        return _Scan("7z", order)
-    scan = _Scan("rar", [])
+        by_name = starts + [i for i in by_name if i != starts[0]]
+    return _Scan("7z", by_name, readers=readers)
+
+
+def _scan_rar(volumes: Sequence[Volume], readers: list[HeaderReader], by_name: list[int]) -> _Scan:
+    scan = _Scan("rar", [], readers=readers)
     for i in by_name:
-        parsed, reader = rar.parse_volume(volumes[i])
-        scan.rar[i] = parsed
-        scan.readers.append(reader)
+        scan.rar[i] = rar.parse_volume(readers[i])
     scan.order = sorted(by_name, key=lambda i: (_num(scan.rar[i]), *_name_key(volumes[i], i)))
     _check_numbers(scan)
     return scan
@@ -74,16 +75,27 @@ def _check_numbers(scan: _Scan) -> None:
 
 def order_volumes(volumes: Sequence[V]) -> list[V]:
     """The volumes in set order: by the number in their headers, then by name, then as given."""
-    return [volumes[i] for i in _scan(volumes).order]
+    try:
+        return [volumes[i] for i in _scan(volumes).order]
+    except VolumeReadError as exc:
+        raise exc.cause from None
 
 
 def map_archive(volumes: Sequence[Volume]) -> list[Member]:
-    """The files stored in an archive set, as extents of its volumes; ArchiveRefused if it cannot stream."""
+    """The files stored in an archive set, as extents of its volumes; ArchiveRefused if it cannot stream.
+
+    A volume's own read error (network) is raised as it was, not as a refusal.
+    """
+    try:
+        return _map(volumes)
+    except VolumeReadError as exc:
+        raise exc.cause from None
+
+
+def _map(volumes: Sequence[Volume]) -> list[Member]:
     scan = _scan(volumes)
-    if scan.kind == "7z":
-        members, _ = sevenzip.map_7z(volumes, scan.order)
-    else:
-        members = _rar_members(volumes, scan)
+    is_7z = scan.kind == "7z"
+    members = sevenzip.map_7z(volumes, scan.readers, scan.order) if is_7z else _rar_members(volumes, scan)
     if not members:
         raise ArchiveRefused("no files in the archive")
     for member in members:

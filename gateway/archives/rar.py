@@ -15,7 +15,7 @@ from typing import Any
 
 import rarfile
 
-from gateway.archives.base import ArchiveRefused, HeaderReader, Volume, VolumeReadError
+from gateway.archives.base import ArchiveRefused, HeaderReader, VolumeReadError
 
 RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
 RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
@@ -47,18 +47,16 @@ def is_rar(head: bytes) -> bool:
     return head.startswith(RAR4_SIGNATURE) or head.startswith(RAR5_SIGNATURE)
 
 
-def parse_volume(volume: Volume) -> tuple[RarVolume, HeaderReader]:
+def parse_volume(reader: HeaderReader) -> RarVolume:
     """Read one volume's headers; refuse what cannot be streamed or is not a RAR volume."""
-    reader = HeaderReader(volume)
+    volume = reader.volume
     if not is_rar(reader.pread(0, len(RAR5_SIGNATURE))):
         raise ArchiveRefused(f"{volume.name} is not a RAR volume")
     headers: list[Any] = []
     try:
         archive = rarfile.RarFile(reader, info_callback=headers.append, errors="strict", part_only=True)
         encrypted = archive.needs_password()
-    except VolumeReadError as exc:
-        raise exc.cause from None
-    except ArchiveRefused:
+    except (VolumeReadError, ArchiveRefused):
         raise
     except (rarfile.Error, struct.error, ValueError, IndexError, KeyError, OverflowError, TypeError) as exc:
         # Mangled headers make rarfile (and the struct/bytes code under it) raise all sorts.
@@ -70,7 +68,7 @@ def parse_volume(volume: Volume) -> tuple[RarVolume, HeaderReader]:
     parsed = _read_headers(volume.name, headers)
     if any(f.offset + f.packed > reader.size for f in parsed.files):
         raise ArchiveRefused(f"truncated volume {volume.name}")
-    return parsed, reader
+    return parsed
 
 
 def _read_headers(name: str, headers: list[Any]) -> RarVolume:

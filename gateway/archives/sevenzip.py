@@ -74,17 +74,17 @@ class JoinedReader(io.RawIOBase):
         return len(data)
 
 
-def map_7z(volumes: Sequence[Volume], order: Sequence[int]) -> tuple[list[Member], list[HeaderReader]]:
+def map_7z(volumes: Sequence[Volume], readers: Sequence[HeaderReader], order: Sequence[int]) -> list[Member]:
     """Members of a 7z (split) archive whose volumes, in ``order``, are ``volumes``' indexes."""
-    readers = [HeaderReader(volumes[i], budget=_BUDGET) for i in order]
-    joined = JoinedReader(readers)
+    ordered = [readers[i] for i in order]
+    for reader in ordered:
+        reader.budget = _BUDGET
+    joined = JoinedReader(ordered)
     try:
         with py7zr.SevenZipFile(cast(IO[bytes], joined), mode="r") as archive:
             header = archive.header
             files = list(archive.files)
-    except VolumeReadError as exc:
-        raise exc.cause from None
-    except ArchiveRefused:
+    except (VolumeReadError, ArchiveRefused):
         raise
     except py7zr.exceptions.PasswordRequired:
         raise ArchiveRefused("encrypted 7z") from None
@@ -95,7 +95,7 @@ def map_7z(volumes: Sequence[Volume], order: Sequence[int]) -> tuple[list[Member
         members = _members(streams, files, joined) if streams is not None else []
     except (IndexError, AttributeError, TypeError, KeyError) as exc:  # counts that disagree
         raise ArchiveRefused(f"damaged 7z headers: {exc!r}") from None
-    return [_cut(m, joined, order) for m in members], readers
+    return [_cut(m, joined, order) for m in members]
 
 
 def _members(streams: Any, files: list[Any], joined: JoinedReader) -> list[tuple[str, int, int]]:
