@@ -305,6 +305,10 @@ class ImportManager:
     # ----------------------------------------------------------------- steps
 
     def _step(self, record: ImportRecord) -> None:
+        held = self._library.providers.get(record.provider) if record.provider_id else None
+        if held is not None and held.health.disabled:   # not asked: wait for its probe to pass
+            self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
+            return
         try:
             if not record.provider_id:
                 self._submit(record)
@@ -374,6 +378,9 @@ class ImportManager:
             self._round_over(record)
             return
         provider = candidates[0]
+        if provider.health.disabled:   # a refused key is not asked: the next account, or wait
+            self._turned_down(record, provider, _disabled(provider), quiet=True)
+            return
         crashed_mid_add = record.submitting
         record = self._save(record.with_changes(submitting=True))
         try:
@@ -401,9 +408,10 @@ class ImportManager:
             return True
         return bool(provider.check_cached([record.hash]).get(record.hash, False))
 
-    def _turned_down(self, record: ImportRecord, provider: Provider, why: str) -> None:
-        """Record the refusal and move on to the next account at once."""
-        log.info("%s: %s turned it down: %s", record.hash, provider.name, why)
+    def _turned_down(self, record: ImportRecord, provider: Provider, why: str, *, quiet: bool = False) -> None:
+        """Record the refusal and move on to the next account at once (``quiet``: a disabled
+        account, whose state change was logged once already)."""
+        (log.debug if quiet else log.info)("%s: %s turned it down: %s", record.hash, provider.name, why)
         self._save(record.with_changes(
             provider="", provider_id="", submitting=False, tried=record.tried + (provider.name,),
             provider_attempts=_attempt(record, provider.name, why), next_try=0.0,
@@ -553,7 +561,13 @@ def _remove_output(record: ImportRecord, download_folder: str) -> None:
 MAX_ATTEMPTS_SHOWN = 20
 _SLOTS = "too many active downloads"
 # Refusals that may pass with time: a round that met one starts again later instead of failing.
-TRANSIENT = (_SLOTS, "quota exhausted", "account problem", "provider unavailable", "rate limited")
+TRANSIENT = (_SLOTS, "quota exhausted", "account problem", "account disabled", "provider unavailable",
+             "rate limited")
+
+
+def _disabled(provider: Provider) -> str:
+    """The reason an import waits for a disabled account (shown on the record)."""
+    return f"account disabled: {provider.health.reason}"
 
 
 def _attempt(record: ImportRecord, name: str, outcome: str) -> tuple[tuple[str, str], ...]:
