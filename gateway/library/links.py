@@ -99,6 +99,8 @@ class LinkResolver:
             except FALLBACK_ERRORS as exc:
                 failure = exc
         assert failure is not None   # there is always the folder's own placement
+        if isinstance(failure, errors.AuthError) and failure.code == "account_disabled":
+            raise errors.AuthError(f"{failure}; no other account holds this file", code=failure.code)
         raise failure
 
     def _places(self, snapshot: Snapshot, torrent: Torrent,
@@ -119,8 +121,7 @@ class LinkResolver:
         health = self._library.provider(name).health
         if not health.disabled:
             return None
-        return errors.AuthError(f"{name}: account disabled ({health.reason}) and no other account "
-                                "holds this file", code="account_disabled")
+        return errors.AuthError(f"{name}: account disabled ({health.reason})", code="account_disabled")
 
     def rest_account(self, name: str, seconds: float = ACCOUNT_REST) -> None:
         """The CDN says this account's traffic is spent: prefer other placements for a while."""

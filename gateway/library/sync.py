@@ -100,7 +100,7 @@ class AccountSync:
         self.listed = stored
         self.last_listing = 0.0      # wall time of the last successful listing
         self.error = ""
-        self.calls = {"listing": 0, "details": 0}
+        self.calls = {"listing": 0, "details": 0, "probe": 0}
 
     # ------------------------------------------------------------ driving
 
@@ -145,7 +145,7 @@ class AccountSync:
         health = self._provider.health
         if not health.probe_due():
             return False
-        self.calls["probe"] = self.calls.get("probe", 0) + 1
+        self.calls["probe"] += 1
         with lane(Lane.BACKGROUND):
             passed = health.probe(self._provider.account)
         self.error = "" if passed else self._disabled_error()

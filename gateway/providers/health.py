@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -31,17 +32,22 @@ PROBE_EVERY = 300.0   # seconds between two probes of a disabled account
 DISABLED_CODE = "account_disabled"
 
 Listener = Callable[[str, dict[str, Any]], None]
+# "premium" as a word of its own: MUST_BE_PREMIUM, "account not premium", but not "premiumize:".
+_PREMIUM = re.compile(r"(?<![a-z])premium(?![a-z])")
 _PROBING: contextvars.ContextVar[bool] = contextvars.ContextVar("account_probe", default=False)
 
 
 class Rekeyable(Protocol):
+    key: str
+
     def set_key(self, key: str) -> None: ...
 
 
 def reason_for(exc: errors.ProviderError) -> str:
     """What the user is told: the provider names a lapsed subscription, or the key is refused."""
     text = f"{exc.code} {exc}".lower()
-    return "premium expired" if "premium" in text or "plan_restricted" in text else "key refused"
+    lapsed = _PREMIUM.search(text) or "plan_restricted" in text
+    return "premium expired" if lapsed else "key refused"
 
 
 class AccountHealth:
@@ -73,6 +79,11 @@ class AccountHealth:
     def attach(self, client: Rekeyable) -> None:
         """An HTTP client of the main key: ``rekey`` swaps its key."""
         self._clients.append(client)
+
+    @property
+    def key(self) -> str:
+        """The main key in use ("" before a client is attached)."""
+        return self._clients[0].key if self._clients else ""
 
     # ------------------------------------------------------------- state
 
