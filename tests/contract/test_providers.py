@@ -9,6 +9,7 @@ cached sets, purge, link expiry, faults) sets each scene.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,7 @@ from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers import Provider, build_provider
 from gateway.providers.health import PROBE_EVERY
-from tests.support import (SAMPLE, TOKEN, TickClock, VirtualClock, expected, gateway_config, infohash,
-                           wait_until)
+from tests.support import SAMPLE, TOKEN, TickClock, VirtualClock, expected, gateway_config, infohash, wait_until
 
 SPARE = "spare-token"
 
@@ -305,7 +305,7 @@ def test_a_refused_key_disables_the_account_until_a_probe_passes(emu: Emulator, 
         assert health.disabled and health.reason == "key refused"
         times = _calls_of(emu, TOKEN, mark)
         assert 1 <= len(times) <= 1 + 1800 // PROBE_EVERY, times   # the refusal, then one probe per interval
-        assert all(later - earlier >= PROBE_EVERY for earlier, later in zip(times, times[1:])), times
+        assert all(later - earlier >= PROBE_EVERY for earlier, later in itertools.pairwise(times)), times
 
         # Reads: the copy at the spare account serves; a file only the refused account holds fails
         # at once, without a call to it.
