@@ -305,9 +305,7 @@ class ImportManager:
     # ----------------------------------------------------------------- steps
 
     def _step(self, record: ImportRecord) -> None:
-        held = self._library.providers.get(record.provider) if record.provider_id else None
-        if held is not None and held.health.disabled:   # not asked: wait for its probe to pass
-            self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
+        if self._held_by_disabled(record):
             return
         try:
             if not record.provider_id:
@@ -319,7 +317,8 @@ class ImportManager:
         except errors.BadRequest as exc:
             self._fail(record, f"the provider rejected it: {exc.code or exc}")
         except errors.AuthError as exc:
-            self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
+            if not self._held_by_disabled(record):
+                self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
         except errors.SlotsFull as exc:
             if record.provider_id and self._others_left(record):
                 self._slots_elsewhere(record, exc)   # RD says so only at select, after the add
@@ -327,6 +326,14 @@ class ImportManager:
                 self._later(record, RETRY_LATER, state=ImportState.QUEUED, error="")
         except errors.ProviderError as exc:
             self._later(record, RETRY_LATER, error=f"will retry: {exc}")
+
+    def _held_by_disabled(self, record: ImportRecord) -> bool:
+        """Its account is disabled: not asked, the record waits (with the reason) for a probe to pass."""
+        held = self._library.providers.get(record.provider) if record.provider_id else None
+        if held is None or not held.health.disabled:
+            return False
+        self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
+        return True
 
     def _others_left(self, record: ImportRecord) -> bool:
         return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
@@ -393,7 +400,8 @@ class ImportManager:
                        f"{provider.name} rejected it: {exc.code or exc}")
             return
         except errors.ProviderError as exc:   # Blocked (451), SlotsFull, QuotaExceeded, AuthError, Unavailable
-            self._turned_down(record, provider, _why(exc))
+            # A refused key has just disabled the account: the record says so, as it will while it waits.
+            self._turned_down(record, provider, _disabled(provider) if provider.health.disabled else _why(exc))
             return
         self._save(record.with_changes(
             provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
