@@ -211,6 +211,11 @@ def _sync(sync: dict[str, Any]) -> Iterator[Metric]:
                          ("account",)),
         "keys": _gauge("decypharr_download_keys", "Download API keys configured", ("account",)),
         "usable": _gauge("decypharr_download_keys_usable", "Download API keys usable now", ("account",)),
+        "disabled": _gauge("decypharr_account_disabled",
+                           "1 while the account is disabled (its key refused, premium expired)",
+                           ("account", "reason")),
+        "since": _gauge("decypharr_account_state_since_seconds",
+                        "Wall time (epoch seconds) of the account's last state change", ("account",)),
     }
     c = {
         "calls": _counter("decypharr_provider_calls", "Provider API calls made", ("account",)),
@@ -241,6 +246,10 @@ def _sync(sync: dict[str, Any]) -> Iterator[Metric]:
         keys = [k for k in stats.get("download_keys") or () if isinstance(k, dict)]
         g["keys"].add_metric(name, float(len(keys)))
         g["usable"].add_metric(name, float(sum(1 for k in keys if k.get("usable"))))
+        health = stats.get("account") or {}
+        g["disabled"].add_metric([str(account), str(health.get("reason") or "")],
+                                 1.0 if health.get("state") == "disabled" else 0.0)
+        g["since"].add_metric(name, _num(health.get("since")))
     yield from g.values()
     yield from c.values()
 

@@ -79,7 +79,7 @@ def post_config(config: Config, apply: Apply) -> Any:
         raise ApiError(400, str(exc)) from None
     write_raw(config.config_dir, merged)
     live = {key for key in posted if key in LIVE_KEYS}
-    apply(fresh, live)
+    apply(fresh, set(posted))   # a changed debrid API key is used (and probed) at once too
     later = sorted(set(posted) - live)
     log.info("config updated (keys: %s)%s", ", ".join(sorted(posted)),
              f"; {', '.join(later)} take effect at the next start" if later else "")

@@ -92,6 +92,7 @@ class Gateway:
             self.workers.append(expiry.start())
         for name, sync in self.library.syncs.items() if workers else ():
             worker = PeriodicWorker(f"sync-{name}", sync.interval, sync.step, self.clock)
+            self.providers[name].health.on_probe_due(worker.trigger)   # a changed key is probed at once
             self.workers.append(worker.start())
         if workers:
             self.notifier.start()
@@ -134,7 +135,12 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
     gateway = gateway_ref[0]
     snapshot = gateway.library.snapshot()
     return {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
-            "providers": gateway.library.sync_stats()}
+            "providers": gateway.library.sync_stats(), "accounts": _accounts(gateway)}
+
+
+def _accounts(gateway: Gateway) -> dict[str, Any]:
+    """Each account's state: ``ok``, or ``disabled`` with the reason and the time (health.py)."""
+    return {name: provider.health.status() for name, provider in gateway.providers.items()}
 
 
 def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
@@ -144,7 +150,7 @@ def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "cache": gateway.files.stats() if gateway.files is not None else None,
             "served_bytes": gateway.vfs.streams.served_bytes,
             "streams": gateway.vfs.streams.snapshot(),
-            "library": gateway.library.sync_stats(),
+            "library": gateway.library.sync_stats(), "accounts": _accounts(gateway),
             "mount": {"type": gateway.config.mount.type, "path": gateway.mount.path if gateway.mount else "",
                       "mounted": gateway.mount.mounted if gateway.mount else False}}
 
@@ -162,12 +168,18 @@ def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "library": {"torrents": len(snapshot.torrents), "groups": groups, "bad": len(snapshot.bad)}}
 
 
-def _apply_live(fresh: Config, keys: set[str], notifier: Notifier) -> None:
+def _apply_live(fresh: Config, keys: set[str], notifier: Notifier, providers: dict[str, Provider]) -> None:
     """The config keys that take effect without a restart (the settings page says which)."""
     if "log_level" in keys:
         logging.getLogger().setLevel(level_number(fresh.log_level) or logging.INFO)
     if "notifications" in keys:
         notifier.reconfigure(fresh.notifications)
+    if "debrids" in keys:
+        register_secrets(fresh)
+        for debrid in fresh.debrids:   # a new API key for a running account: used and probed at once
+            provider = providers.get(debrid.name)
+            if provider is not None and provider.health.key != debrid.api_key:
+                provider.health.rekey(debrid.api_key)
 
 
 def _check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
@@ -244,6 +256,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     events = Events()
     notifier = Notifier(config.notifications, clock)
     events.subscribe(notifier.send)
+    for provider in providers.values():
+        provider.health.subscribe(events.emit)   # account_error / account_ok
 
     def notify(record: ImportRecord) -> None:
         arrs.notify_complete(record.category)
@@ -258,7 +272,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     library.set_categories(imports.category_map)
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
-               make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier)),
+               make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),

@@ -305,6 +305,8 @@ class ImportManager:
     # ----------------------------------------------------------------- steps
 
     def _step(self, record: ImportRecord) -> None:
+        if self._held_by_disabled(record):
+            return
         try:
             if not record.provider_id:
                 self._submit(record)
@@ -315,7 +317,8 @@ class ImportManager:
         except errors.BadRequest as exc:
             self._fail(record, f"the provider rejected it: {exc.code or exc}")
         except errors.AuthError as exc:
-            self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
+            if not self._held_by_disabled(record):
+                self._later(record, RETRY_LATER * 10, error=f"provider account problem: {exc.code or exc}")
         except errors.SlotsFull as exc:
             if record.provider_id and self._others_left(record):
                 self._slots_elsewhere(record, exc)   # RD says so only at select, after the add
@@ -323,6 +326,14 @@ class ImportManager:
                 self._later(record, RETRY_LATER, state=ImportState.QUEUED, error="")
         except errors.ProviderError as exc:
             self._later(record, RETRY_LATER, error=f"will retry: {exc}")
+
+    def _held_by_disabled(self, record: ImportRecord) -> bool:
+        """Its account is disabled: not asked, the record waits (with the reason) for a probe to pass."""
+        held = self._library.providers.get(record.provider) if record.provider_id else None
+        if held is None or not held.health.disabled:
+            return False
+        self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
+        return True
 
     def _others_left(self, record: ImportRecord) -> bool:
         return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
@@ -374,6 +385,9 @@ class ImportManager:
             self._round_over(record)
             return
         provider = candidates[0]
+        if provider.health.disabled:   # a refused key is not asked: the next account, or wait
+            self._turned_down(record, provider, _disabled(provider), quiet=True)
+            return
         crashed_mid_add = record.submitting
         record = self._save(record.with_changes(submitting=True))
         try:
@@ -386,7 +400,8 @@ class ImportManager:
                        f"{provider.name} rejected it: {exc.code or exc}")
             return
         except errors.ProviderError as exc:   # Blocked (451), SlotsFull, QuotaExceeded, AuthError, Unavailable
-            self._turned_down(record, provider, _why(exc))
+            # A refused key has just disabled the account: the record says so, as it will while it waits.
+            self._turned_down(record, provider, _disabled(provider) if provider.health.disabled else _why(exc))
             return
         self._save(record.with_changes(
             provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
@@ -401,9 +416,10 @@ class ImportManager:
             return True
         return bool(provider.check_cached([record.hash]).get(record.hash, False))
 
-    def _turned_down(self, record: ImportRecord, provider: Provider, why: str) -> None:
-        """Record the refusal and move on to the next account at once."""
-        log.info("%s: %s turned it down: %s", record.hash, provider.name, why)
+    def _turned_down(self, record: ImportRecord, provider: Provider, why: str, *, quiet: bool = False) -> None:
+        """Record the refusal and move on to the next account at once (``quiet``: a disabled
+        account, whose state change was logged once already)."""
+        (log.debug if quiet else log.info)("%s: %s turned it down: %s", record.hash, provider.name, why)
         self._save(record.with_changes(
             provider="", provider_id="", submitting=False, tried=record.tried + (provider.name,),
             provider_attempts=_attempt(record, provider.name, why), next_try=0.0,
@@ -553,7 +569,13 @@ def _remove_output(record: ImportRecord, download_folder: str) -> None:
 MAX_ATTEMPTS_SHOWN = 20
 _SLOTS = "too many active downloads"
 # Refusals that may pass with time: a round that met one starts again later instead of failing.
-TRANSIENT = (_SLOTS, "quota exhausted", "account problem", "provider unavailable", "rate limited")
+TRANSIENT = (_SLOTS, "quota exhausted", "account problem", "account disabled", "provider unavailable",
+             "rate limited")
+
+
+def _disabled(provider: Provider) -> str:
+    """The reason an import waits for a disabled account (shown on the record)."""
+    return f"account disabled: {provider.health.reason}"
 
 
 def _attempt(record: ImportRecord, name: str, outcome: str) -> tuple[tuple[str, str], ...]:

@@ -88,6 +88,10 @@ class LinkResolver:
         torrent, file = found
         failure: Exception | None = None
         for where, match in self._places(snapshot, torrent, file):
+            disabled = self._disabled(where.provider)
+            if disabled is not None:   # a refused key is not asked: the next placement, or fail fast
+                failure = disabled
+                continue
             if failure is not None:
                 log.info("%s; reading from %s instead", failure, where.provider)
             try:
@@ -95,6 +99,8 @@ class LinkResolver:
             except FALLBACK_ERRORS as exc:
                 failure = exc
         assert failure is not None   # there is always the folder's own placement
+        if isinstance(failure, errors.AuthError) and failure.code == "account_disabled":
+            raise errors.AuthError(f"{failure}; no other account holds this file", code=failure.code)
         raise failure
 
     def _places(self, snapshot: Snapshot, torrent: Torrent,
@@ -109,6 +115,13 @@ class LinkResolver:
             yield from sorted(snapshot.fallbacks(torrent, file), key=resting)
         else:
             yield from sorted([(torrent, file), *snapshot.fallbacks(torrent, file)], key=resting)
+
+    def _disabled(self, name: str) -> errors.AuthError | None:
+        """The error for a placement at a disabled account (``providers/health.py``), else None."""
+        health = self._library.provider(name).health
+        if not health.disabled:
+            return None
+        return errors.AuthError(f"{name}: account disabled ({health.reason})", code="account_disabled")
 
     def rest_account(self, name: str, seconds: float = ACCOUNT_REST) -> None:
         """The CDN says this account's traffic is spent: prefer other placements for a while."""

@@ -21,6 +21,9 @@ What one account's sync does, step by step (``step()`` runs on its worker):
   files are known, never as an empty folder that fills in later.
 
 A provider error keeps the last tree; the error is shown in the stats.
+An account disabled by a refused key (``providers/health.py``) is neither
+listed nor asked for details: its step only probes it, at most every
+``PROBE_EVERY`` seconds, and lists at once when the probe passes.
 """
 
 from __future__ import annotations
@@ -97,12 +100,17 @@ class AccountSync:
         self.listed = stored
         self.last_listing = 0.0      # wall time of the last successful listing
         self.error = ""
-        self.calls = {"listing": 0, "details": 0}
+        self.calls = {"listing": 0, "details": 0, "probe": 0}
 
     # ------------------------------------------------------------ driving
 
     def step(self) -> float:
         """One round: list when due, fetch a batch of details; returns seconds until the next."""
+        health = self._provider.health
+        if health.disabled:
+            if not self._probe():
+                return health.seconds_to_probe()
+            self._next_listing = 0.0   # enabled again: list at once
         now = self._clock.monotonic()
         if now >= self._next_listing:
             self._next_listing = now + self.interval
@@ -115,10 +123,13 @@ class AccountSync:
 
     def sync_all(self) -> bool:
         """List now and fetch every missing detail before returning (tests, first start)."""
+        if self._provider.health.disabled:
+            self.error = self._disabled_error()
+            return False
         self._next_listing = 0.0
         self._last_full = None
         self._list(self._clock.monotonic())
-        while self._pending:
+        while self._pending and not self._provider.health.disabled:
             self._fetch_batch(float("inf"))
         self._publish()
         return not self.error
@@ -128,12 +139,31 @@ class AccountSync:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def _probe(self) -> bool:
+        """The account is disabled: its one cheap call, when due (the health keeps the time);
+        True when it passed."""
+        health = self._provider.health
+        if not health.probe_due():
+            return False
+        self.calls["probe"] += 1
+        with lane(Lane.BACKGROUND):
+            passed = health.probe(self._provider.account)
+        self.error = "" if passed else self._disabled_error()
+        return passed
+
+    def _disabled_error(self) -> str:
+        health = self._provider.health
+        return f"account disabled: {health.reason} ({health.detail})"
+
     # ------------------------------------------------------------ listing
 
     def _list(self, now: float) -> None:
         try:
             with lane(Lane.BACKGROUND):
                 self._listing(now)
+        except errors.AuthError:
+            self.error = self._disabled_error()   # the health logged it, once
+            return
         except errors.ProviderError as exc:
             self.error = str(exc)
             log.warning("%s: listing failed, keeping the last tree: %s", self.name, exc)
@@ -213,7 +243,7 @@ class AccountSync:
         futures: dict[Future[Torrent | None], Key] = {}
         while True:
             while (len(futures) < DETAIL_WORKERS and self._clock.monotonic() < deadline
-                   and not self._closing.is_set()):
+                   and not self._closing.is_set() and not self._provider.health.disabled):
                 key = self._next_pending()
                 if key is None:
                     break
@@ -248,6 +278,8 @@ class AccountSync:
         except errors.NotFound:
             log.info("%s/%s: deleted at the provider while queued", self.name, key[1])
             return None   # the next full listing drops it
+        except errors.AuthError:
+            return None   # the account is disabled now: the health logged it, once
         except errors.ProviderError as exc:
             log.warning("%s/%s: details failed: %s", self.name, key[1], exc)
             return None
@@ -292,5 +324,5 @@ class AccountSync:
         return {"listed": self.listed, "with_details": max(0, self.listed - pending), "pending": pending,
                 "eta_seconds": round(pending / rate) if rate and pending else 0,
                 "last_listing": self.last_listing, "error": self.error,
-                "calls": dict(self.calls), "budget": budget.stats(),
+                "calls": dict(self.calls), "budget": budget.stats(), "account": self._provider.health.status(),
                 "provider": self._provider.kind, "download_keys": self._provider.keys.status()}

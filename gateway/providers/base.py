@@ -14,6 +14,7 @@ from typing import Protocol
 
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
 from gateway.providers.budget import Budget
+from gateway.providers.health import AccountHealth
 from gateway.providers.keys import KeyRing
 
 
@@ -32,8 +33,10 @@ class Provider(Protocol):
     capabilities: Capabilities
     budget: Budget                   # the account's request budget, shared by all its callers
     keys: KeyRing                    # keys for download links: the main one, then download_api_keys
+    health: AccountHealth            # disabled after an auth error until a probe passes (health.py)
 
-    def account(self) -> Account: ...
+    def account(self) -> Account:
+        """The user/account call: the cheapest call there is, and the probe of a disabled account."""
 
     def list_torrents(self) -> list[Torrent]:
         """Every torrent in the account, files possibly empty (bare list items)."""

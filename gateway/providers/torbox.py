@@ -390,7 +390,7 @@ class TorBox(AccountClient):
         id_field = "usenet_id" if usenet else "torrent_id"
 
         def with_key(http: ProviderHTTP, index: int) -> DownloadLink:
-            params = {id_field: num, "file_id": file.id, "token": self._key_strings[index]}
+            params = {id_field: num, "file_id": file.id, "token": http.key}   # the key this client sends (a changed one too)
             try:
                 url = self._get(path, http, params=params)
             except errors.NotFound as exc:   # the item or file is gone from the account's storage

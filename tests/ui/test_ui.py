@@ -238,3 +238,16 @@ def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) 
     tiny = next(e for e in SAMPLE if e["name"] == "Tiny Movie 2020")
     assert all(t.hash != tiny["hash"] for t in emulator.world.list_torrents(TOKEN))   # gone at the provider too
     assert not driver.find_element(By.ID, "error").is_displayed()
+
+
+def test_a_disabled_account_is_red_with_its_reason(driver, open_gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+    emulator.world.revoke(TOKEN)
+    open_gateway.library.syncs["realdebrid"].sync_all()   # the listing is refused: the account is disabled
+    b = f"http://127.0.0.1:{open_gateway.port}"
+    driver.get(f"{b}/dashboard")
+    row = visible(driver, ".sync-row.account-disabled[data-account='realdebrid']")
+    assert "key refused" in row.text and "since" in row.text
+    assert row.value_of_css_property("color") != visible(driver, "#imports").value_of_css_property("color")
+    driver.get(f"{b}/stats")
+    cell = visible(driver, "#accounts .account-disabled")
+    assert "disabled: key refused since" in cell.text
