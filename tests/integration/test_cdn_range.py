@@ -25,9 +25,11 @@ from hypothesis import strategies as st
 from emulators.server import Emulator
 from fs.cached_reader import CachedFiles
 from fs.chunkcache import ChunkCache
+from gateway import errors
 from gateway.app import Gateway
 from gateway.clock import SystemClock
 from gateway.library.snapshot import FileRef
+from gateway.providers.cdn import CdnClient
 from tests.integration.test_fuse import mount_cfg, needs_fuse, unmount_leftover
 from tests.support import TOKEN, expected, infohash, start_gateway
 
@@ -140,6 +142,36 @@ def test_the_emulator_knob_answers_200_with_the_whole_file(ignoring, gateway) ->
     answer = requests.get(url, headers={"Range": "bytes=3000000-3000009"}, timeout=10)
     assert answer.status_code == 200 and "Content-Range" not in answer.headers
     assert answer.content == expected(PROBE, BIG)
+
+
+@pytest.mark.parametrize(("content_range", "body", "want"), [
+    ("bytes 0-9/10", "0123456789", b"5678"),   # starts early: the extra bytes are dropped
+    ("bytes 5-9/10", "56789", b"5678"),        # as asked, cut where the range ends
+    (None, "56789", b"5678"),                  # no Content-Range: taken as starting where asked
+])
+def test_a_206_is_read_from_where_its_content_range_starts(emulator, content_range, body, want) -> None:  # type: ignore[no-untyped-def]
+    headers = {} if content_range is None else {"Content-Range": content_range}
+    emulator.world.add_fault({"path_regex": "^/cdn/", "status": 206, "body": body, "headers": headers})
+    start = 5
+    cdn = CdnClient()
+    try:
+        stream = cdn.open(f"{emulator.origin}/cdn/rd/any/file.bin", start, start + 3)
+        assert _drain(stream, 2) == want
+        stream.close()
+    finally:
+        cdn.close()
+
+
+def test_a_206_that_starts_late_is_refused(emulator) -> None:  # type: ignore[no-untyped-def]
+    emulator.world.add_fault({"path_regex": "^/cdn/", "status": 206, "body": "789",
+                              "headers": {"Content-Range": "bytes 7-9/10"}})
+    cdn = CdnClient()
+    try:
+        with pytest.raises(errors.Unavailable) as caught:
+            cdn.open(f"{emulator.origin}/cdn/rd/any/file.bin", 5, 9)
+        assert caught.value.code == "bad_range"
+    finally:
+        cdn.close()
 
 
 def _base(gw: Gateway) -> str:
