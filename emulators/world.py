@@ -85,6 +85,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "cdn_purged_status": 404,
     "cdn_traffic_status": 503,
     "cdn_bandwidth": None,  # bytes/s (real time) shared by all CDN streams
+    "cdn_ignore_range": False,  # True → the CDN answers every GET 200 with the whole file, as some proxies do
     "x_error_header": None,  # True → per-case X-Error on CDN failures; str → fixed value
     "rate_limit": 250,  # requests per rate_period per token; None disables
     "rate_period": 60.0,  # s; RD documents 250 requests per minute

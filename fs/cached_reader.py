@@ -41,7 +41,6 @@ across a fetch or a cache call.
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import threading
@@ -51,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fs.chunkcache import ChunkCache, Fetch
-from fs.reader import ByteStream, FileHandle
+from fs.reader import ByteStream, FileHandle, short_read
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
 
@@ -73,7 +72,7 @@ def _read_exact(stream: ByteStream, length: int) -> bytes:
     while length > 0:
         data = stream.read(min(length, PIECE))
         if not data:
-            raise OSError(errno.EIO, f"upstream ended {length} bytes early")
+            raise short_read(length)
         parts.append(data)
         length -= len(data)
     return b"".join(parts)
