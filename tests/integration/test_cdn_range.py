@@ -248,6 +248,18 @@ def test_a_short_upstream_body_is_a_502_not_a_500(emulator, gateway) -> None:  #
         assert dav.status_code == 502 and b"Traceback" not in dav.content
 
 
+def test_a_cdn_that_keeps_dropping_is_a_502_not_a_503(emulator, gateway) -> None:  # type: ignore[no-untyped-def]
+    """Every attempt at the CDN fails (retries and resumes exhausted): the read failed upstream,
+    which is a bad gateway on /api, not a pause for the client to wait out."""
+    emulator.world.seed_library(TOKEN, [PROBE])
+    gateway.refresh_now()
+    emulator.world.add_fault({"path_regex": "^/cdn/", "drop_connection_after_bytes": 0})
+    download = f"{_base(gateway)}/api/browse/download/{quote(PROBE['name'])}/{quote(BIG)}"
+    answer = requests.get(download, headers={"Range": "bytes=10-20"}, timeout=60)
+    assert answer.status_code == 502, (answer.status_code, answer.content[:200])
+    assert answer.json()["code"] == 502 and "upstream" in answer.json()["error"]
+
+
 # ---------------------------------------------------------------- FUSE, for real
 
 @needs_fuse
