@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import qbittorrentapi
 import requests
 
 from emulators.server import KEYS, Emulator
@@ -109,6 +110,9 @@ def test_an_import_waits_for_its_only_account_with_the_reason_and_resumes(emulat
         waiting = wait_until(lambda: "account disabled: key refused" in listed()["error"] and listed(), 10,
                              "the reason on the record")
         assert waiting["state"] != ImportState.ERROR.value
+        qbit = qbittorrentapi.Client(host=f"http://127.0.0.1:{gateway.port}", username="u", password="p",
+                                     REQUESTS_ARGS={"timeout": 10})
+        assert "account disabled: key refused" in qbit.torrents_properties(entry["hash"]).comment
         adds = emulator.world.log_count("/rest/1.0/torrents/addMagnet")
         _steps(gateway, clock, 120)   # retries while disabled ask nothing of the account
         assert emulator.world.log_count("/rest/1.0/torrents/addMagnet") == adds
