@@ -39,6 +39,7 @@ from gateway.imports.nzb import NzbFile, parse_nzb
 from gateway.imports.selection import wanted
 from gateway.imports.usenet_archives import map_archives
 from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
+from gateway.library.nzbstream import sample
 from gateway.models import RemoteFile, Torrent, TorrentStatus
 from gateway.providers.budget import Lane
 
@@ -226,17 +227,6 @@ class UsenetImporter:
             return bool(self._client.stat(message_id))
         except errors.ProviderError as exc:
             raise Held(f"usenet servers unavailable: {exc}") from None
-
-
-def sample(count: int, percent: float) -> list[int]:
-    """The first, the last and ``percent``% of ``count`` article indexes, evenly spread."""
-    if count <= 0:
-        return []
-    wanted_count = max(2, round(count * percent / 100.0))
-    if wanted_count >= count:
-        return list(range(count))
-    step = (count - 1) / (wanted_count - 1)
-    return sorted({round(i * step) for i in range(wanted_count)} | {0, count - 1})
 
 
 def _torrent(job: str, name: str, members: list[Member], now: float) -> Torrent:

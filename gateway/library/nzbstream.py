@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import errors
-from gateway.library.nzblayout import Layout, LayoutStore, Member
+from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
 from gateway.library.snapshot import FileRef
 from gateway.providers.budget import Lane
 
@@ -42,6 +42,8 @@ class ArticleClient(Protocol):
     """The usenet façade (``gateway.usenet.Usenet``) as readers use it."""
 
     def body(self, message_id: str, lane: Any = None) -> Any: ...
+
+    def stat(self, message_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class UsenetFiles:
         self.zero_filled = 0         # articles served as zeros (zero_fill_missing)
         self.missing = 0             # reads failed by an article missing everywhere
         self.fetched = 0
+        self._seen_missing: set[str] = set()   # message ids a read found missing: every repair check asks again
 
     def member(self, ref: FileRef) -> tuple[Layout, Member]:
         layout = self.layouts.get(ref.torrent_id)
@@ -103,7 +106,7 @@ class UsenetFiles:
         try:
             data = bytes(self._client.body(src.ids[index], lane=lane).data)
         except errors.NotFound:   # ArticleMissing: no server has it
-            return self._missing(layout, src.name, index, expected)
+            return self._missing(layout, src, index, expected)
         with self._lock:
             self.fetched += 1
         if len(data) != expected:
@@ -111,7 +114,10 @@ class UsenetFiles:
                                      f"the layout says {expected}", code="article_size")
         return data
 
-    def _missing(self, layout: Layout, name: str, index: int, expected: int) -> bytes:
+    def _missing(self, layout: Layout, src: Source, index: int, expected: int) -> bytes:
+        name = src.name
+        with self._lock:
+            self._seen_missing.add(src.ids[index])
         if self.zero_fill:
             log.warning("usenet job %s: article %d of %s is missing on every server: served as zeros",
                         layout.job, index + 1, name)
@@ -123,6 +129,28 @@ class UsenetFiles:
         raise errors.FileGone(f"usenet: article {index + 1} of {name} is missing on every server",
                               code="article_missing")
 
+    def check(self, ref: FileRef, percent: float) -> tuple[str, str]:
+        """Repair's probe: STAT ``percent``% of the articles behind a file, always with the first,
+        the last and any article a read found missing. Missing everywhere → broken; a server
+        that cannot answer → unknown."""
+        try:
+            layout, member = self.member(ref)
+        except errors.FileGone as exc:
+            return "broken", str(exc)
+        with self._lock:
+            seen = set(self._seen_missing)
+        for source_index in sorted({s for s, _, _ in member.extents}):
+            src = layout.sources[source_index]
+            ids = [src.ids[k] for k in sample(len(src.ids), percent)] + [i for i in src.ids if i in seen]
+            for message_id in dict.fromkeys(ids):
+                try:
+                    present = self._client.stat(message_id)
+                except errors.ProviderError as exc:
+                    return "unknown", f"the usenet check failed: {exc}"
+                if not present:
+                    return "broken", f"an article of {src.name} is missing on every usenet server"
+        return "healthy", ""
+
     def forget(self, job: str) -> None:
         self.layouts.delete(job)
 
@@ -133,6 +161,17 @@ class UsenetFiles:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def sample(count: int, percent: float) -> list[int]:
+    """The first, the last and ``percent``% of ``count`` article indexes, evenly spread."""
+    if count <= 0:
+        return []
+    wanted = max(2, round(count * percent / 100.0))
+    if wanted >= count:
+        return list(range(count))
+    step = (count - 1) / (wanted - 1)
+    return sorted({round(i * step) for i in range(wanted)} | {0, count - 1})
 
 
 def pieces(layout: Layout, member: Member, start: int, last: int) -> Iterator[Piece]:
