@@ -32,7 +32,7 @@ def file_descs(data: bytes) -> list[FileDesc]:
     """Every distinct FileDesc packet in ``data`` (a whole PAR2 file or its first articles)."""
     found: dict[bytes, FileDesc] = {}
     position = data.find(MAGIC)
-    while 0 <= position and position + HEADER <= len(data):
+    while position >= 0 and position + HEADER <= len(data):
         length = struct.unpack_from("<Q", data, position + 8)[0]
         if length < HEADER or length % 4 or position + length > len(data):
             position = data.find(MAGIC, position + 1)   # damaged or cut off: look for the next packet

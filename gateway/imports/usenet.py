@@ -31,13 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway import archives, errors
+from gateway import errors
 from gateway.clock import Clock
 from gateway.config import DEFAULT_FILE_TYPES, USENET, Config
 from gateway.imports import par2
 from gateway.imports.nzb import NzbFile, parse_nzb
 from gateway.imports.selection import wanted
-from gateway.imports.usenet_archives import map_archives
+from gateway.imports.usenet_archives import NotStreamable, map_archives
 from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
 from gateway.library.nzbstream import sample
 from gateway.models import RemoteFile, Torrent, TorrentStatus
@@ -61,9 +61,9 @@ class Refused(Exception):
 class Client(Protocol):
     """What an import asks of the usenet façade (``gateway.usenet.Usenet``)."""
 
-    def body(self, message_id: str, lane: Any = None) -> Any: ...
+    def body(self, message_id: str, *, lane: Lane | None = None) -> Any: ...
 
-    def stat(self, message_id: str) -> bool: ...
+    def stat(self, message_id: str, *, lane: Lane | None = None) -> bool: ...
 
 
 @dataclass
@@ -206,7 +206,7 @@ class UsenetImporter:
                  if not _is_volume(s.name)]
         try:
             inside = map_archives(sources, articles.data, password)
-        except archives.ArchiveRefused as exc:
+        except NotStreamable as exc:
             raise Refused(f"the release's archive cannot be streamed: {exc.reason}") from None
         return [m for m in plain + inside if self._media(m.path, m.size)]
 

@@ -12,11 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from gateway import archives
 from gateway.library.nzblayout import Member, Source
 
 _SET = re.compile(r"(\.part\d+\.rar|\.rar|\.r\d{2,3}|\.s\d{2}|\.7z\.\d{3}|\.7z|\.\d{3})$", re.IGNORECASE)
 ReadArticle = Callable[[str], bytes]   # message id → decoded bytes
+
+
+class NotStreamable(Exception):
+    """A compressed, solid or encrypted set: ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ArticleVolume:
@@ -55,12 +62,18 @@ def map_archives(sources: list[Source], read_article: ReadArticle, password: str
         if _SET.search(source.name):
             sets.setdefault(set_name(source.name), []).append(i)
     members: list[Member] = []
+    if not sets:
+        return members
+    from gateway import archives  # the archive parsers load only for releases that have a set
     for indexes in sets.values():
         names = [sources[i].name for i in indexes]
         if not archives.is_archive_set(names):
             continue
         volumes = [ArticleVolume(i, sources[i], read_article) for i in indexes]
-        mapped = archives.map_archive(archives.order_volumes(volumes))   # raises ArchiveRefused
+        try:
+            mapped = archives.map_archive(archives.order_volumes(volumes))
+        except archives.ArchiveRefused as exc:
+            raise NotStreamable(f"{names[0]}: {exc.reason}") from None
         for member in mapped:
             extents = tuple((_index(e.volume), e.offset, e.length) for e in member.extents)
             members.append(Member(member.name, member.size, extents))

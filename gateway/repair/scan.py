@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
