@@ -1,0 +1,127 @@
+"""The archive layer's vocabulary, and the file objects its parsers read volumes through.
+
+A volume sits behind a ranged read (a CDN link, or usenet articles), so the parsers never see
+the volume itself: they read a ``HeaderReader``, which fetches windows of a few KiB around what
+is asked, keeps the last window, and refuses a volume whose headers want more than a budget
+(a mangled header that claims megabytes of header, a parser wandering into member data).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Protocol
+
+WINDOW = 4096  # one read fetches this much: a RAR head (signature, main and file headers) fits
+HEADER_BUDGET = 64 * 1024  # header bytes read per volume before it is refused
+READ_BUDGET = 64  # ranged reads per volume before it is refused
+
+
+class Volume(Protocol):
+    """One volume of an archive set: a name, a size and ranged reads (network behind them)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Extent:
+    """``length`` bytes of a member at ``offset`` in ``volume`` (an index into the volumes as given)."""
+
+    volume: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file inside the archive: its extents, in order, add up to ``size``."""
+
+    name: str
+    size: int
+    extents: tuple[Extent, ...]
+
+
+class ArchiveRefused(Exception):
+    """The set cannot be streamed (or is not a valid set); ``reason`` says why, for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class VolumeReadError(Exception):
+    """A volume's own read failed (network): carried through the parsers and raised as it was."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class HeaderReader(io.RawIOBase):
+    """A read-only, seekable file over a Volume that reads windows and counts what it reads."""
+
+    def __init__(self, volume: Volume, budget: int = HEADER_BUDGET, window: int = WINDOW) -> None:
+        super().__init__()
+        self.volume = volume
+        self.size = max(0, int(volume.size))
+        self.budget = budget
+        self.window = window
+        self.bytes_read = 0
+        self.reads = 0
+        self._pos = 0
+        self._start = 0
+        self._data = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.size - self._pos
+        data = self.pread(self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def pread(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` (fewer at the end of the volume), from the window if there."""
+        size = max(0, min(size, self.size - offset))
+        if size == 0:
+            return b""
+        end = offset + size
+        if not (self._start <= offset and end <= self._start + len(self._data)):
+            self._fetch(offset, max(size, self.window))
+        return self._data[offset - self._start : end - self._start]
+
+    def _fetch(self, offset: int, size: int) -> None:
+        size = min(size, self.size - offset)
+        self.reads += 1
+        self.bytes_read += size
+        if self.bytes_read > self.budget or self.reads > READ_BUDGET:
+            raise ArchiveRefused(f"headers of {self.volume.name} need more than {self.budget // 1024} KiB")
+        try:
+            data = self.volume.read(offset, size)
+        except Exception as exc:  # the caller's network error, not a parse error: keep it
+            raise VolumeReadError(exc) from exc
+        self._start, self._data = offset, bytes(data)

@@ -1,0 +1,132 @@
+"""From volumes to members: order the volumes, follow each member across them, check the sums."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from gateway.archives import rar, sevenzip
+from gateway.archives.base import ArchiveRefused, Extent, HeaderReader, Member, Volume, VolumeReadError
+from gateway.archives.names import volume_number
+
+V = TypeVar("V", bound=Volume)
+_UNKNOWN = 1 << 62
+
+
+@dataclass
+class _Scan:
+    """The set as read: its kind, its volumes in order (indexes as given) and what each said."""
+
+    kind: str
+    order: list[int]
+    rar: dict[int, rar.RarVolume] = field(default_factory=dict)
+    readers: list[HeaderReader] = field(default_factory=list)
+
+
+def _name_key(volume: Volume, given: int) -> tuple[int, str, int]:
+    number = volume_number(volume.name)
+    return (_UNKNOWN if number is None else number, volume.name, given)
+
+
+def _scan(volumes: Sequence[Volume]) -> _Scan:
+    if not volumes:
+        raise ArchiveRefused("no volumes")
+    # One reader per volume for the whole scan: the window read for the signature serves the parser.
+    readers = [HeaderReader(v) for v in volumes]
+    by_name = sorted(range(len(volumes)), key=lambda i: _name_key(volumes[i], i))
+    first = readers[by_name[0]].pread(0, 8)
+    if rar.is_rar(first):
+        return _scan_rar(volumes, readers, by_name)
+    if not sevenzip.is_7z(first):
+        # A split 7z has its signature in the first volume only: names failing, look at every head.
+        starts = [i for i in by_name if sevenzip.is_7z(readers[i].pread(0, 8))]
+        if len(starts) != 1:
+            raise ArchiveRefused("not a RAR or 7z archive set" if not starts else "more than one 7z archive")
+        by_name = starts + [i for i in by_name if i != starts[0]]
+    return _Scan("7z", by_name, readers=readers)
+
+
+def _scan_rar(volumes: Sequence[Volume], readers: list[HeaderReader], by_name: list[int]) -> _Scan:
+    scan = _Scan("rar", [], readers=readers)
+    for i in by_name:
+        scan.rar[i] = rar.parse_volume(readers[i])
+    scan.order = sorted(by_name, key=lambda i: (_num(scan.rar[i]), *_name_key(volumes[i], i)))
+    _check_numbers(scan)
+    return scan
+
+
+def _num(volume: rar.RarVolume) -> int:
+    return _UNKNOWN if volume.number is None else volume.number
+
+
+def _check_numbers(scan: _Scan) -> None:
+    """Numbers from the headers must run 0, 1, 2 ... and the last volume must be the last."""
+    numbers = [scan.rar[i].number for i in scan.order]
+    if all(n is not None for n in numbers):
+        for expected, number in enumerate(numbers):
+            if number != expected:
+                assert number is not None
+                gap = expected if number > expected else number
+                raise ArchiveRefused(f"{'missing' if number > expected else 'duplicate'} volume {gap + 1}")
+    if scan.rar[scan.order[-1]].more:
+        raise ArchiveRefused(f"missing volume {len(scan.order) + 1}")
+
+
+def order_volumes(volumes: Sequence[V]) -> list[V]:
+    """The volumes in set order: by the number in their headers, then by name, then as given."""
+    try:
+        return [volumes[i] for i in _scan(volumes).order]
+    except VolumeReadError as exc:
+        raise exc.cause from None
+
+
+def map_archive(volumes: Sequence[Volume]) -> list[Member]:
+    """The files stored in an archive set, as extents of its volumes; ArchiveRefused if it cannot stream.
+
+    A volume's own read error (network) is raised as it was, not as a refusal.
+    """
+    try:
+        return _map(volumes)
+    except VolumeReadError as exc:
+        raise exc.cause from None
+
+
+def _map(volumes: Sequence[Volume]) -> list[Member]:
+    scan = _scan(volumes)
+    is_7z = scan.kind == "7z"
+    members = sevenzip.map_7z(volumes, scan.readers, scan.order) if is_7z else _rar_members(volumes, scan)
+    if not members:
+        raise ArchiveRefused("no files in the archive")
+    for member in members:
+        _check(member, volumes)
+    return members
+
+
+def _rar_members(volumes: Sequence[Volume], scan: _Scan) -> list[Member]:
+    members: list[Member] = []
+    current: rar.FileHeader | None = None
+    extents: list[Extent] = []
+    for place, i in enumerate(scan.order):
+        for piece in scan.rar[i].files:
+            if piece.split_before != (current is not None) or (current and piece.name != current.name):
+                # A piece that continues nothing, or a member that stops short: a volume is missing.
+                raise ArchiveRefused(f"missing volume {place + 1}")
+            current = current or piece
+            if piece.packed:
+                extents.append(Extent(i, piece.offset, piece.packed))
+            if not piece.split_after:
+                members.append(Member(current.name, current.size, tuple(extents)))
+                current, extents = None, []
+    if current is not None:
+        raise ArchiveRefused(f"missing volume {len(scan.order) + 1}")
+    return members
+
+
+def _check(member: Member, volumes: Sequence[Volume]) -> None:
+    for extent in member.extents:
+        if extent.offset + extent.length > volumes[extent.volume].size:
+            raise ArchiveRefused(f"truncated volume {volumes[extent.volume].name}")
+    total = sum(e.length for e in member.extents)
+    if total != member.size:
+        raise ArchiveRefused(f"{member.name}: its pieces add up to {total} bytes, not {member.size}")
