@@ -354,6 +354,10 @@ class ImportManager:
             except (Refused, NzbError) as exc:
                 self._fail(record, str(exc))
                 return
+            except Exception as exc:   # a parser's bug must not retry forever: the *arr searches again
+                log.exception("%s: usenet import failed", record.hash)
+                self._fail(record, f"the usenet import failed: {exc}")
+                return
         record = self._save(record.with_changes(
             provider=USENET, provider_id=record.hash, error="", submitting=False,
             provider_attempts=_attempt(record, USENET, "read from the usenet servers")))

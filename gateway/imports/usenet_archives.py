@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from gateway.archives import ArchiveRefused, is_archive_set, map_archive, order_volumes
 from gateway.library.nzblayout import Member, Source
 
 _SET = re.compile(r"(\.part\d+\.rar|\.rar|\.r\d{2,3}|\.s\d{2}|\.7z\.\d{3}|\.7z|\.\d{3})$", re.IGNORECASE)
@@ -64,23 +65,18 @@ def map_archives(sources: list[Source], read_article: ReadArticle, password: str
     members: list[Member] = []
     if not sets:
         return members
-    from gateway import archives  # the archive parsers load only for releases that have a set
     for indexes in sets.values():
         names = [sources[i].name for i in indexes]
-        if not archives.is_archive_set(names):
+        if not is_archive_set(names):
             continue
         volumes = [ArticleVolume(i, sources[i], read_article) for i in indexes]
         try:
-            mapped = archives.map_archive(archives.order_volumes(volumes))
-        except archives.ArchiveRefused as exc:
+            ordered = order_volumes(volumes)
+            mapped = map_archive(ordered)
+        except ArchiveRefused as exc:
             raise NotStreamable(f"{names[0]}: {exc.reason}") from None
         for member in mapped:
-            extents = tuple((_index(e.volume), e.offset, e.length) for e in member.extents)
+            extents = tuple((ordered[e.volume].index, e.offset, e.length) for e in member.extents)
             members.append(Member(member.name, member.size, extents))
     return members
 
-
-def _index(volume: object) -> int:
-    if not isinstance(volume, ArticleVolume):
-        raise TypeError("an extent names a volume this import did not give")
-    return volume.index
