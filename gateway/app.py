@@ -234,6 +234,30 @@ def _usenet(config: Config, store: Store, streamer: Streamer, library: Library,
     return usenet, files, UsenetImporter(config, usenet, layouts, clock)
 
 
+def _check_usenet(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
+    """A live login check for the setup and settings pages: connect, log in, quit."""
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError, ProviderError
+
+    fields = ("name", "host", "port", "username", "password", "ssl")
+    raw = {k: body[k] for k in fields if body.get(k) not in (None, "")}
+    stored = next((p for p in config.usenet.providers if p.name == raw.get("name", raw.get("host"))), None)
+    if str(raw.get("password", "")).startswith("****") and stored is not None:
+        raw["password"] = stored.password   # the page shows the stored one masked
+    try:
+        server = usenet_servers(parse_config({"usenet": {"providers": [raw]}}, config.config_dir).usenet)[0]
+    except ConfigError as exc:
+        return {"ok": False, "error": str(exc)}
+    client = Usenet([server], clock)
+    try:
+        client.check_login(server)
+    except ProviderError as exc:
+        return {"ok": False, "error": str(exc)}
+    finally:
+        client.close()
+    return {"ok": True, "server": server.name}
+
+
 def _expiry_interval(expiry: float) -> float:
     """How often idle cached files are looked for: a quarter of the expiry, 1 min to 1 h."""
     return min(3600.0, max(60.0, expiry / 4))
@@ -305,7 +329,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
-               make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock))]
+               make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock),
+                           lambda body: _check_usenet(body, config, clock))]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": instrument(web)}

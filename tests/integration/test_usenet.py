@@ -19,7 +19,7 @@ from emulators.usenet import ArticleStore, NNTPServer
 from emulators.usenet.release import Release, build_release
 from emulators.usenet.sevenzip import sevenzip_set
 from gateway.app import Gateway, build
-from gateway.config import parse_config
+from gateway.config import parse_config, write_raw
 from tests.support import wait_until
 
 PART = 100_000
@@ -51,7 +51,9 @@ class Usenet:
                        "import_availability_sample_percent": 20},
         }
         raw.update(overrides)
-        self.gateway = build(parse_config(raw, os.path.join(self.tmp, "config")))
+        config_dir = os.path.join(self.tmp, "config")
+        write_raw(config_dir, raw)   # as a user's config.json: GET /api/config reads it back
+        self.gateway = build(parse_config(raw, config_dir))
         self.gateway.start(workers=False)
         self.gateway.imports.start()
         return self.gateway
@@ -255,3 +257,20 @@ def test_after_a_restart_files_read_without_reimporting(usenet: Usenet) -> None:
     assert browse(gateway, title, f"{title}.mkv", 0, 99).content == video[:100]
     stats = usenet.server.stats()
     assert stats.articles_served == 1 and stats.commands.get("STAT", 0) == 0
+
+
+def test_servers_show_in_metrics_and_config_and_the_login_check_is_live(usenet: Usenet) -> None:
+    gateway = usenet.start_gateway()
+    base = f"http://127.0.0.1:{gateway.port}"
+    config = requests.get(f"{base}/api/config", timeout=10).json()
+    shown = config["usenet"]["providers"][0]["password"]
+    assert shown.startswith("****") and PASSWORD not in str(config)
+    server = {"name": "primary", "host": "127.0.0.1", "port": usenet.server.port, "username": USER}
+    good = requests.post(f"{base}/api/setup/usenet-check", json={**server, "password": shown}, timeout=20).json()
+    assert good == {"ok": True, "server": "primary"}
+    bad = requests.post(f"{base}/api/setup/usenet-check", json={**server, "password": "wrong-one"}, timeout=20).json()
+    assert bad["ok"] is False and "login" in bad["error"]
+    metrics = requests.get(f"{base}/metrics", timeout=10).text
+    assert 'decypharr_usenet_max_connections{server="primary"} 10.0' in metrics
+    stats = requests.get(f"{base}/api/stats", timeout=10).json()
+    assert stats["usenet"]["primary"]["max_connections"] == 10
