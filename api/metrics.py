@@ -181,7 +181,7 @@ class FiguresCollector(Collector):
 
 def _usenet(servers: dict[str, Any]) -> Iterator[Metric]:
     """Per NNTP server (contract §8): connections open and allowed, articles, bytes, missing, errors."""
-    families = {
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
         "connections": _gauge("decypharr_usenet_connections", "Connections open to the usenet server", ("server",)),
         "max_connections": _gauge("decypharr_usenet_max_connections", "The server's connection limit", ("server",)),
         "articles": _counter("decypharr_usenet_articles", "Articles fetched from the server", ("server",)),
