@@ -23,6 +23,7 @@ media file) fails it with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -208,7 +209,12 @@ class UsenetImporter:
             inside = map_archives(sources, articles.data, password)
         except NotStreamable as exc:
             raise Refused(f"the release's archive cannot be streamed: {exc.reason}") from None
-        return [m for m in plain + inside if self._media(m.path, m.size)]
+        found = plain + inside
+        chosen = [m for m in found if self._media(m.path, m.size)]
+        if not chosen:   # every file looked like a sample: the release's own name says "Sample"
+            lenient = dataclasses.replace(self._config, allow_samples=True)
+            chosen = [m for m in found if wanted(RemoteFile(0, m.path, m.size), lenient)]
+        return chosen
 
     def _check_available(self, sources: list[Source], members: list[Member]) -> None:
         """STAT first, last and a sample of each source behind a shown file."""
