@@ -96,7 +96,7 @@ def _file_request(name: str, data: bytes, base: dict[str, Any], takes_nzbs: bool
         return AddRequest(torrent_file=data, **base)
     if not takes_nzbs:
         raise ApiError(400, f"{name}: NZBs need a usenet account ({NZB_PROVIDERS}) in debrids; none is configured")
-    return AddRequest(nzb=data, nzb_name=job_name(name), nzb_url=url, **base)
+    return AddRequest(nzb=data, nzb_file_name=job_name(name), nzb_url=url, **base)
 
 
 def _requests_from_upload(base: dict[str, Any], takes_nzbs: bool) -> list[AddRequest]:

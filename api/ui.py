@@ -112,8 +112,22 @@ ARR_FIELDS: list[dict[str, Any]] = [
 ]
 
 
+USENET_FIELDS: list[dict[str, Any]] = [
+    {"key": "name", "kind": "str", "default": ""},
+    {"key": "host", "kind": "str", "default": ""},
+    {"key": "port", "kind": "int", "default": 119, "help": "563 is usual with TLS"},
+    {"key": "username", "kind": "str", "default": ""},
+    {"key": "password", "kind": "secret", "default": ""},
+    {"key": "ssl", "kind": "bool", "default": False},
+    {"key": "max_connections", "kind": "int", "default": 20, "help": "the account's limit"},
+    {"key": "priority", "kind": "opt_int", "default": None},
+    {"key": "backup", "kind": "bool", "default": False},
+    {"key": "backbone", "kind": "str", "default": ""},
+]
+
+
 def settings_schema() -> dict[str, Any]:
-    return {"sections": SETTINGS, "debrids": DEBRID_FIELDS, "arrs": ARR_FIELDS}
+    return {"sections": SETTINGS, "debrids": DEBRID_FIELDS, "arrs": ARR_FIELDS, "usenet": USENET_FIELDS}
 
 
 def _data_json(obj: Any) -> str:
@@ -169,7 +183,8 @@ def login_page(auth: Auth, use_auth: bool) -> bottle.HTTPResponse:
     return render("login", "Log in", next_url=target, nav=False)
 
 
-def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, Any]], dict[str, Any]]) -> bottle.Bottle:
+def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, Any]], dict[str, Any]],
+                check_usenet: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> bottle.Bottle:
     app = bottle.Bottle()
 
     def user() -> str:
@@ -202,6 +217,15 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
             return {"ok": False, "error": "enter the account's API key"}
         return check_debrid(body)
 
+    def usenet_check() -> Any:
+        """A live NNTP login with the given server (the setup and settings pages' "Check")."""
+        body = read_json(bottle.request)
+        if not str(body.get("host", "")).strip():
+            return {"ok": False, "error": "enter the server's host"}
+        if check_usenet is None:
+            return {"ok": False, "error": "usenet checks are not available"}
+        return check_usenet(body)
+
     def static(name: str) -> Any:
         answer = bottle.static_file(name, root=STATIC)
         answer.set_header("Cache-Control", "no-cache")
@@ -222,4 +246,5 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
     app.route("/logs", "GET", page("logs", "Logs"))
     app.route("/static/<name:path>", "GET", static)   # Bottle answers HEAD from GET routes
     app.route("/api/setup/debrid-check", "POST", api_errors(debrid_check))
+    app.route("/api/setup/usenet-check", "POST", api_errors(usenet_check))
     return app

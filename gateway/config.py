@@ -43,7 +43,8 @@ DEFAULT_FILE_TYPES = (
     "mkv", "mp4", "avi", "mov", "m4v", "wmv", "webm", "ts", "m2ts", "mpg", "mpeg", "flv",
     "mp3", "flac", "m4a", "aac", "ogg", "opus", "wav", "srt", "ass", "ssa", "sub", "idx", "vtt",
 )
-SECRET_KEYS = ("api_key", "download_api_keys", "token")
+USENET = "usenet"   # the library's provider name for jobs read from the usenet servers
+SECRET_KEYS = ("api_key", "download_api_keys", "token", "password")   # password: usenet servers
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -183,6 +184,44 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class UsenetProviderConfig:
+    """One NNTP server account (contract §8). ``password`` is a secret like an API key."""
+
+    name: str
+    host: str
+    port: int = 119
+    username: str = ""
+    password: str = ""
+    ssl: bool = False
+    max_connections: int = 20        # the account's limit: everything the gateway does together
+    priority: int | None = None      # lower first; None: config order
+    backup: bool = False             # asked only when every primary lacks an article or is down
+    backbone: str = ""               # servers sharing a tag are skipped after one said "missing"
+
+
+@dataclass(frozen=True)
+class UsenetConfig:
+    providers: tuple[UsenetProviderConfig, ...] = ()
+    max_connections: int = 15                  # per streamed file, inside each server's own cap
+    read_ahead: int = 16 << 20
+    import_availability_sample_percent: float = 1.0
+    availability_sample_percent: float = 10.0  # repair's STAT sample
+    processing_timeout: float = 600.0
+    zero_fill_missing: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.providers)
+
+    @property
+    def ordered(self) -> tuple[UsenetProviderConfig, ...]:
+        """Servers by ``priority`` (lower first), config order breaking ties."""
+        ranked = sorted(enumerate(self.providers),
+                        key=lambda pair: (pair[1].priority is None, pair[1].priority or 0, pair[0]))
+        return tuple(p for _, p in ranked)
+
+
+@dataclass(frozen=True)
 class CustomFolder:
     name: str
     filters: tuple[tuple[str, Any], ...]   # (type, parsed value); regexes compiled
@@ -214,6 +253,7 @@ class Config:
     repair: RepairConfig = field(default_factory=RepairConfig)
     mount: MountConfig = field(default_factory=MountConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    usenet: UsenetConfig = field(default_factory=UsenetConfig)
 
     @property
     def prefix(self) -> str:
@@ -320,6 +360,47 @@ def _parse_debrid(key: str, raw: Any) -> DebridConfig:
     return cfg
 
 
+def _parse_usenet_provider(key: str, raw: Any) -> UsenetProviderConfig:
+    parsers = {
+        "name": _str, "host": _str, "port": lambda k, v: _int(k, v, 1, 65535), "username": _str,
+        "password": _str, "ssl": _bool, "max_connections": lambda k, v: _int(k, v, 1, 500),
+        "priority": lambda k, v: None if v is None else _int(k, v, 0), "backup": _bool, "backbone": _str,
+    }
+    _expect(key, raw, dict, "an object")
+    if not raw.get("host"):
+        raise ConfigError(f"{key}.host", "is required")
+    named = {**raw, "name": raw.get("name") or raw.get("host")}
+    cfg: UsenetProviderConfig = _section(key, named, UsenetProviderConfig, parsers)
+    if re.search(r"[/\\\s]", cfg.host):
+        raise ConfigError(f"{key}.host", f"expected a host name or address, got {cfg.host!r}")
+    return cfg
+
+
+def _percent(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}")
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}") from None
+    if not 0 <= number <= 100:
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}")
+    return number
+
+
+def _parse_usenet(key: str, raw: Any) -> UsenetConfig:
+    cfg: UsenetConfig = _section(key, raw, UsenetConfig, {
+        "providers": _list_of(_parse_usenet_provider), "max_connections": lambda k, v: _int(k, v, 1, 500),
+        "read_ahead": parse_size, "import_availability_sample_percent": _percent,
+        "availability_sample_percent": _percent, "processing_timeout": parse_duration,
+        "zero_fill_missing": _bool})
+    names = [p.name for p in cfg.providers]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{key}.providers", f"two usenet servers are named {name!r}")
+    return cfg
+
+
 def _url(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not re.match(r"^https?://[^/\s]+", text):
@@ -418,6 +499,7 @@ def _top_parsers() -> dict[str, Any]:
             "umask": _umask, "allow_other": _bool}),
         "notifications": lambda k, v: _section(k, v, NotificationsConfig, {
             "enabled": _bool, "webhook_url": _str, "callback_url": _str, "events": _str_list}),
+        "usenet": _parse_usenet,
     }
 
 
@@ -433,6 +515,8 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("min_file_size", "is larger than max_file_size")
     if cfg.mount.type == "fuse" and not cfg.mount.mount_path:
         raise ConfigError("mount.mount_path", "is required when mount.type is 'fuse'")
+    if cfg.usenet.enabled and USENET in names:
+        raise ConfigError("debrids", f"{USENET!r} names the usenet servers; call the debrid something else")
     if cfg.mount.chunk_size <= 0:
         raise ConfigError("mount.chunk_size", "must be larger than zero")
 

@@ -67,13 +67,15 @@ def register_secret(value: Any) -> None:
 
 
 def register_secrets(config: Any) -> None:
-    """Every credential of a config: debrid API keys and download keys, the *arr tokens."""
+    """Every credential of a config: debrid API keys and download keys, the *arr tokens, NNTP passwords."""
     for debrid in getattr(config, "debrids", ()):
         register_secret(debrid.api_key)
         for key in debrid.download_api_keys:
             register_secret(key)
     for arr in getattr(config, "arrs", ()):
         register_secret(arr.token)
+    for server in getattr(getattr(config, "usenet", None), "providers", ()):
+        register_secret(server.password)   # NNTP passwords are secrets like API keys (contract §8)
 
 
 def _mask(secret: str) -> str:

@@ -22,12 +22,13 @@ from typing import Any
 
 from gateway import errors
 from gateway.clock import Clock
-from gateway.config import Config
+from gateway.config import USENET, Config
 from gateway.imports import actions
-from gateway.imports.nzb import parse_nzb
+from gateway.imports.nzb import NzbError, parse_nzb
 from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
 from gateway.imports.selection import select
 from gateway.imports.torrentmeta import TorrentMetaError, parse_magnet, parse_torrent_file
+from gateway.imports.usenet import Held, Refused, UsenetImporter
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers.base import Provider
@@ -46,7 +47,7 @@ class ImportManager:
     def __init__(self, config: Config, library: Library, repo: ImportRepo, clock: Clock, *,
                  notify: Notifier | None = None, events: EventSink | None = None, symlink_timeout: float = 900.0,
                  stream_url: Callable[[str, str], str] | None = None,
-                 opener: Callable[[str, str], Any] | None = None) -> None:
+                 opener: Callable[[str, str], Any] | None = None, usenet: UsenetImporter | None = None) -> None:
         """``opener(folder, path)`` reads a library file for the ``download`` action; it is
         the VFS's, which lives above this layer, so the composition root passes it in."""
         self._config = config
@@ -58,6 +59,7 @@ class ImportManager:
         self._symlink_timeout = symlink_timeout
         self._stream_url = stream_url or (lambda folder, path: "")
         self._opener = opener or _no_opener
+        self._usenet = usenet     # NZBs are read from the user's own servers when it is set
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -132,7 +134,7 @@ class ImportManager:
         return self.categories().get(category) or self.default_save_path(category)
 
     def takes_nzbs(self) -> bool:
-        return any(p.capabilities.usenet for p in self._library.providers.values())
+        return self._usenet is not None or any(p.capabilities.usenet for p in self._library.providers.values())
 
     def _new_record(self, request: AddRequest) -> tuple[ImportRecord, bytes]:
         if request.nzb:
@@ -158,7 +160,7 @@ class ImportManager:
 
     def _nzb_record(self, request: AddRequest) -> ImportRecord:
         meta = parse_nzb(request.nzb)
-        name = request.nzb_name or meta.md5
+        name = request.nzb_name or meta.name or request.nzb_file_name or meta.md5   # contract §8
         files = tuple(ImportFile(path, size) for path, size in meta.files)
         save_path = self.save_path(request.category)
         return ImportRecord(
@@ -181,6 +183,8 @@ class ImportManager:
                     gone.append(record)
         self._repo.delete([r.hash for r in gone])
         for record in gone:
+            if record.provider == USENET and record.provider_id:
+                self._library.delete((USENET, record.provider_id))   # its files leave the tree, its layout the store
             if delete_files:
                 _remove_output(record, self._config.download_folder)
             if remove_from_debrid and record.provider_id:
@@ -305,6 +309,9 @@ class ImportManager:
     # ----------------------------------------------------------------- steps
 
     def _step(self, record: ImportRecord) -> None:
+        if self._reads_usenet(record):
+            self._usenet_step(record)
+            return
         if self._held_by_disabled(record):
             return
         try:
@@ -334,6 +341,38 @@ class ImportManager:
             return False
         self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
         return True
+
+    # ---------------------------------------------------------------- usenet
+
+    def _reads_usenet(self, record: ImportRecord) -> bool:
+        """An NZB is read from the usenet servers unless it asks for a debrid account."""
+        if record.kind != "nzb" or self._usenet is None:
+            return False
+        return record.provider == USENET or not (record.debrid and record.debrid in self._library.providers)
+
+    def _usenet_step(self, record: ImportRecord) -> None:
+        """Map the NZB to a stored layout and publish it; servers that cannot answer hold the
+        job in the queue (never failed), a release that cannot be streamed fails it."""
+        assert self._usenet is not None
+        torrent = self._library.snapshot().torrents.get((USENET, record.hash)) if record.provider_id else None
+        if torrent is None:
+            try:
+                torrent = self._usenet.run(record.hash, record.name, self._repo.torrent_file(record.hash))
+            except Held as exc:
+                log.info("%s: held: %s", record.hash, exc)
+                self._later(record, _held_delay(record.attempts), state=ImportState.QUEUED, error=str(exc))
+                return
+            except (Refused, NzbError) as exc:
+                self._fail(record, str(exc))
+                return
+            except Exception as exc:   # a parser's bug must not retry forever: the *arr searches again
+                log.exception("%s: usenet import failed", record.hash)
+                self._fail(record, f"the usenet import failed: {exc}")
+                return
+        record = self._save(record.with_changes(
+            provider=USENET, provider_id=record.hash, error="", submitting=False,
+            provider_attempts=_attempt(record, USENET, "read from the usenet servers")))
+        self._complete(record, torrent)
 
     def _others_left(self, record: ImportRecord) -> bool:
         return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
@@ -547,6 +586,11 @@ class ImportManager:
             progress=lambda fraction: self._save(record.with_changes(progress=min(fraction, 0.99))),
             opener=self._opener)
         return actions.run(record, context)
+
+
+def _held_delay(attempts: int) -> float:
+    """How long a job the servers could not answer waits: 5 s, growing to 30 s."""
+    return min(30.0, 5.0 * (1 + attempts // 5))
 
 
 def _no_opener(folder: str, path: str) -> Any:

@@ -93,7 +93,8 @@ class AddRequest:
     tags: tuple[str, ...] = field(default_factory=tuple)
     nzb: bytes = b""                 # an uploaded NZB (``nzb_name`` names the job)
     nzb_url: str = ""                # or an NZB link
-    nzb_name: str = ""
+    nzb_name: str = ""               # SAB's nzbname: names the job before anything else
+    nzb_file_name: str = ""          # the uploaded file's name without .nzb: the last resort
 
 
 def _to_row(record: ImportRecord) -> tuple[str, str, str, float, str]:

@@ -57,6 +57,8 @@ class Library:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self.syncs = {name: self._account_sync(p) for name, p in providers.items()}
+        # Torrents the gateway holds itself (usenet jobs): provider name → forget(torrent id).
+        self.local: dict[str, Callable[[str], None]] = {}
 
     def _account_sync(self, provider: Provider) -> AccountSync:
         debrid = self._config.debrid(provider.name)
@@ -114,9 +116,14 @@ class Library:
         self._submit(Changes(mark_bad={key}), wait=False)
 
     def delete(self, key: Key) -> None:
-        """Delete at the provider, then drop from the index (NotFound counts as done)."""
+        """Delete at the provider, then drop from the index (NotFound counts as done).
+        A usenet job has no provider: its stored layout is dropped instead."""
+        local = self.local.get(key[0])
         try:
-            self._providers[key[0]].delete(key[1])
+            if local is not None:
+                local(key[1])
+            else:
+                self._providers[key[0]].delete(key[1])
         except errors.NotFound:
             pass
         self._store.apply_library([], [key])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Protocol
 
 from gateway import errors
 from gateway.clock import Clock
@@ -39,14 +41,30 @@ class Counters:
             self.upstream_bytes += nbytes
 
 
+class Stream(Protocol):
+    position: int
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# Files whose bytes come from elsewhere than a provider's CDN (usenet jobs): (ref, start, last byte or None).
+LocalOpener = Callable[[FileRef, int, "int | None"], Stream]
+
+
 class Streamer:
     def __init__(self, links: LinkResolver, cdn: CdnClient, clock: Clock) -> None:
         self.links = links
         self._cdn = cdn
         self._clock = clock
         self.counters = Counters()
+        self.local: dict[str, LocalOpener] = {}   # provider name → opener (the usenet reader)
 
-    def open(self, ref: FileRef, start: int, end: int | None = None) -> ResilientStream:
+    def open(self, ref: FileRef, start: int, end: int | None = None) -> Stream:
+        local = self.local.get(ref.provider)
+        if local is not None:
+            return local(ref, start, end)
         return ResilientStream(self, ref, start, end)
 
     def _connect(self, ref: FileRef, start: int, end: int | None) -> tuple[CdnStream, DownloadLink]:
