@@ -8,6 +8,10 @@ and time) before the call, so a later listing knows those copies as its own
 and deletes them: at the end every infohash is held once at the provider and
 listed once in qBit. A copy the user adds at the provider himself is never
 deleted.
+
+TorBox refuses a second copy of a hash itself (``DUPLICATE_ITEM``), so no orphan
+can arise there: its run passes on the old code too and stays as a guard that
+reconciliation never deletes an import's only copy.
 """
 
 from __future__ import annotations
