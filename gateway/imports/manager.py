@@ -317,7 +317,7 @@ class ImportManager:
                 continue
             self._step(record)
 
-    def _save(self, record: ImportRecord) -> ImportRecord:
+    def _save(self, record: ImportRecord, *, settle: str = "") -> ImportRecord:
         """Persist and publish a worker's step, unless the record was deleted meanwhile.
 
         Workers step from a copy taken earlier; category, save path and tags belong
@@ -330,7 +330,7 @@ class ImportManager:
             record = record.with_changes(category=current.category, save_path=current.save_path,
                                          tags=current.tags)
             self._records[record.hash] = record
-        self._repo.save(record)
+        self._repo.save(record, settle=settle)
         return record
 
     def _edit(self, infohash: str, change: Callable[[ImportRecord], ImportRecord] | None = None,
@@ -435,8 +435,9 @@ class ImportManager:
             torrent_id = self._existing(provider, record, fresh=crashed_mid_add)
             if torrent_id:
                 self._repo.settle(record.hash, provider.name, newest=False)   # a copy of an earlier add
+                sent = ""
             else:
-                torrent_id = self._send_recorded(provider, record)
+                torrent_id, sent = self._send_recorded(provider, record), provider.name
         except (errors.BadRequest, errors.NotFound) as exc:
             self._fail(record.with_changes(provider_attempts=_attempt(record, provider.name, _why(exc))),
                        f"{provider.name} rejected it: {exc.code or exc}")
@@ -446,7 +447,8 @@ class ImportManager:
             return
         self._save(record.with_changes(
             provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
-            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")))
+            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")),
+            settle=sent)   # the id and the end of the evidence in one transaction: no window between
 
     def _cache_ok(self, provider: Provider, record: ImportRecord) -> bool:
         """Where the provider still has a cache check, ask it first: cheaper than an add
@@ -491,9 +493,10 @@ class ImportManager:
         return ""
 
     def _send_recorded(self, provider: Provider, record: ImportRecord) -> str:
-        """Add, with the evidence (account, time) committed before the call and settled by
-        its answer; an answer that never came (a crash, a dropped connection) leaves it, so a
-        copy that shows up later is known as ours (``gateway/imports/orphans.py``)."""
+        """Add, with the evidence (account, time) committed before the call; an error answer
+        settles it here, an id when it is saved. An answer that never came (a crash, a dropped
+        connection) leaves it, so a copy that shows up later is known as ours
+        (``gateway/imports/orphans.py``)."""
         now = self._clock.now()
         self._repo.submitted(record.hash, provider.name, now, forget_before=now - orphans.ORPHAN_WINDOW)
         try:
@@ -505,7 +508,6 @@ class ImportManager:
         except errors.ProviderError:   # the provider answered: it made nothing
             self._repo.settle(record.hash, provider.name)
             raise
-        self._repo.settle(record.hash, provider.name)
         return torrent_id
 
     def _send(self, provider: Provider, record: ImportRecord) -> str:

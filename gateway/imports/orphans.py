@@ -24,9 +24,10 @@ from gateway.imports.records import ImportRecord
 from gateway.models import Torrent
 
 # How long an unsettled add may still turn into a copy. Providers create the torrent within
-# the call; only their listing may lag. Older evidence is forgotten, so a copy the user adds
-# much later is never mistaken for ours.
-ORPHAN_WINDOW = 6 * 3600.0
+# the call; only their listing may lag, and a copy already listed when the import resumes is
+# adopted, not added again. Older evidence is forgotten, so a copy the user adds later is
+# never mistaken for ours.
+ORPHAN_WINDOW = 3600.0
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,13 @@ class ImportRepo:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def save(self, record: ImportRecord) -> None:
+    def save(self, record: ImportRecord, *, settle: str = "") -> None:
+        """Write the record; with ``settle``, in the same transaction, the add just answered
+        at that account stops being evidence (see ``settle``)."""
         with self._store.transaction() as conn:
             _upsert(conn, record)
+            if settle:
+                _settle(conn, record.hash, settle, newest=True)
 
     def insert_new(self, record: ImportRecord, torrent_file: bytes = b"") -> ImportRecord | None:
         """Insert unless the hash exists; returns the existing record on a duplicate."""
@@ -165,10 +169,8 @@ class ImportRepo:
     def settle(self, infohash: str, account: str, *, newest: bool = True) -> None:
         """One add at ``account`` is accounted for: its answer arrived, or its copy was
         adopted or deleted. ``newest`` picks the add just sent, else the oldest."""
-        order = "DESC" if newest else "ASC"
         with self._store.transaction() as conn:
-            conn.execute(f"DELETE FROM import_submissions WHERE seq = (SELECT seq FROM import_submissions "
-                         f"WHERE hash = ? AND account = ? ORDER BY seq {order} LIMIT 1)", (infohash, account))
+            _settle(conn, infohash, account, newest=newest)
 
     def unconfirmed(self, account: str, since: float) -> dict[str, list[float]]:
         """Hash → times of the adds at ``account`` since ``since`` whose copy is not
@@ -208,3 +210,9 @@ class ImportRepo:
 def _upsert(conn: sqlite3.Connection, record: ImportRecord) -> None:
     conn.execute("INSERT OR REPLACE INTO imports (hash, category, state, added_on, data) VALUES (?, ?, ?, ?, ?)",
                  _to_row(record))
+
+
+def _settle(conn: sqlite3.Connection, infohash: str, account: str, *, newest: bool) -> None:
+    order = "DESC" if newest else "ASC"
+    conn.execute(f"DELETE FROM import_submissions WHERE seq = (SELECT seq FROM import_submissions "
+                 f"WHERE hash = ? AND account = ? ORDER BY seq {order} LIMIT 1)", (infohash, account))
