@@ -336,6 +336,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                            _stream_url(config, lambda: ref[0].port, auth), events=events.emit)
     history = BudgetHistory(providers, clock)
     library.set_categories(imports.category_map)
+    library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
     subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),

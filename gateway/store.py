@@ -70,6 +70,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX repair_jobs_created ON repair_jobs (created_at);
     """,
+    # 5: adds sent to an account whose answer was never recorded (gateway/imports/orphans.py):
+    # written before the call, so a crash between the call and its answer leaves the evidence.
+    """
+    CREATE TABLE import_submissions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL,
+        account TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX import_submissions_account ON import_submissions (account);
+    """,
 )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from gateway import errors
 from gateway.clock import Clock
 from gateway.config import USENET, Config
-from gateway.imports import actions
+from gateway.imports import actions, orphans
 from gateway.imports.nzb import NzbError, parse_nzb
 from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
 from gateway.imports.selection import select
@@ -170,6 +170,58 @@ class ImportManager:
             save_path=save_path, content_path=os.path.join(save_path, name), files=files,
             size=meta.size, tags=request.tags, nzb_url=request.nzb_url)
 
+    # ------------------------------------------------------------- orphans
+
+    def reconcile(self, account: str, items: builtins.list[Torrent], complete: bool) -> set[tuple[str, str]]:
+        """A listing of ``account`` (the library sync's, in its background lane): delete
+        the copies our unanswered adds left there, adopt one where the recorded copy is
+        gone (``orphans.plan``); returns the keys deleted, for the sync to leave out."""
+        since = self._clock.now() - orphans.ORPHAN_WINDOW
+        suspects = self._repo.unconfirmed(account, since)
+        copies: dict[str, builtins.list[Torrent]] = {}
+        for item in items if suspects else ():
+            if item.infohash in suspects:
+                copies.setdefault(item.infohash, []).append(item)
+        if not copies:
+            return set()
+        with self._wake:   # records first, evidence after: an add settled meanwhile is not counted
+            records = {h: (self._records.get(h), h in self._owned) for h in copies}
+        sent = self._repo.unconfirmed(account, since)
+        dropped: set[tuple[str, str]] = set()
+        for infohash, here in copies.items():
+            record, owned = records[infohash]
+            if record is None or not sent.get(infohash):
+                continue
+            plan = orphans.plan(record, account, here, sent[infohash], complete=complete, owned=owned)
+            if plan.adopt:
+                self._adopt(infohash, account, plan.adopt)
+            dropped.update((account, i) for i in plan.delete if self._delete_orphan(infohash, account, i))
+        return dropped
+
+    def _adopt(self, infohash: str, account: str, torrent_id: str) -> None:
+        with self._wake:
+            current = self._records.get(infohash)
+            if current is None or infohash in self._owned or current.provider != account:
+                return   # a worker took it meanwhile: the next listing looks again
+            record = current.with_changes(provider_id=torrent_id)
+            self._records[infohash] = record
+        self._repo.save(record)
+        self._repo.settle(infohash, account, newest=False)
+        log.warning("%s: its copy at %s is gone; adopted %s, left by an add whose answer never came",
+                    infohash, account, torrent_id)
+
+    def _delete_orphan(self, infohash: str, account: str, torrent_id: str) -> bool:
+        try:
+            with lane(Lane.BACKGROUND):
+                self._library.delete((account, torrent_id))
+        except errors.ProviderError as exc:
+            log.info("%s: could not delete the second copy %s at %s: %s", infohash, torrent_id, account, exc)
+            return False
+        self._repo.settle(infohash, account, newest=False)
+        log.warning("%s: deleted a second copy %s at %s, left by an add whose answer never came",
+                    infohash, torrent_id, account)
+        return True
+
     # -------------------------------------------------------------- deleting
 
     def delete(self, hashes: builtins.list[str], *, delete_files: bool = True, remove_from_debrid: bool = False) -> int:
@@ -269,7 +321,7 @@ class ImportManager:
                 continue
             self._step(record)
 
-    def _save(self, record: ImportRecord) -> ImportRecord:
+    def _save(self, record: ImportRecord, *, settle: str = "") -> ImportRecord:
         """Persist and publish a worker's step, unless the record was deleted meanwhile.
 
         Workers step from a copy taken earlier; category, save path and tags belong
@@ -282,7 +334,7 @@ class ImportManager:
             record = record.with_changes(category=current.category, save_path=current.save_path,
                                          tags=current.tags)
             self._records[record.hash] = record
-        self._repo.save(record)
+        self._repo.save(record, settle=settle)
         return record
 
     def _edit(self, infohash: str, change: Callable[[ImportRecord], ImportRecord] | None = None,
@@ -433,7 +485,12 @@ class ImportManager:
             if not self._cache_ok(provider, record):
                 self._turned_down(record, provider, "not cached (download_uncached is off)")
                 return
-            torrent_id = self._existing(provider, record, fresh=crashed_mid_add) or self._send(provider, record)
+            torrent_id = self._existing(provider, record, fresh=crashed_mid_add)
+            if torrent_id:
+                self._repo.settle(record.hash, provider.name, newest=False)   # a copy of an earlier add
+                sent = ""
+            else:
+                torrent_id, sent = self._send_recorded(provider, record), provider.name
         except (errors.BadRequest, errors.NotFound) as exc:
             self._fail(record.with_changes(provider_attempts=_attempt(record, provider.name, _why(exc))),
                        f"{provider.name} rejected it: {exc.code or exc}")
@@ -444,7 +501,8 @@ class ImportManager:
             return
         self._save(record.with_changes(
             provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
-            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")))
+            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")),
+            settle=sent)   # the id and the end of the evidence in one transaction: no window between
 
     def _cache_ok(self, provider: Provider, record: ImportRecord) -> bool:
         """Where the provider still has a cache check, ask it first: cheaper than an add
@@ -488,6 +546,24 @@ class ImportManager:
             if torrent.provider == provider.name and torrent.infohash == record.hash and not torrent.status.failed:
                 return torrent.id
         return ""
+
+    def _send_recorded(self, provider: Provider, record: ImportRecord) -> str:
+        """Add, with the evidence (account, time) committed before the call; an error answer
+        settles it here, an id when it is saved. An answer that never came (a crash, a dropped
+        connection) leaves it, so a copy that shows up later is known as ours
+        (``gateway/imports/orphans.py``)."""
+        now = self._clock.now()
+        self._repo.submitted(record.hash, provider.name, now, forget_before=now - orphans.ORPHAN_WINDOW)
+        try:
+            torrent_id = self._send(provider, record)
+        except errors.Unavailable as exc:
+            if exc.code == "connect":   # never reached the provider
+                self._repo.settle(record.hash, provider.name)
+            raise
+        except errors.ProviderError:   # the provider answered: it made nothing
+            self._repo.settle(record.hash, provider.name)
+            raise
+        return torrent_id
 
     def _send(self, provider: Provider, record: ImportRecord) -> str:
         payload = self._repo.torrent_file(record.hash) if record.has_torrent_file else b""

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 CategorySource = Callable[[], dict[Key, str]]
+ListingWatcher = Callable[[str, list[Torrent], bool], set[Key]]   # (account, items, complete) → deleted
 PUBLISH_TIMEOUT = 30.0   # how long a caller waits for its change to reach the tree
 
 
@@ -56,6 +57,7 @@ class Library:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self._listing_watcher: ListingWatcher | None = None
         self.syncs = {name: self._account_sync(p) for name, p in providers.items()}
         # Torrents the gateway holds itself (usenet jobs): provider name → forget(torrent id).
         self.local: dict[str, Callable[[str], None]] = {}
@@ -65,7 +67,22 @@ class Library:
         interval = debrid.torrents_refresh_interval if debrid is not None else 300.0
         stored = sum(1 for t in self._loaded or () if t.provider == provider.name)
         return AccountSync(provider, self._store, self._clock, interval, stored=stored,
-                           known=lambda: self.snapshot().torrents, publish=self._publish_batch)
+                           known=lambda: self.snapshot().torrents, publish=self._publish_batch,
+                           on_listing=lambda items, complete: self._watch(provider.name, items, complete))
+
+    def set_listing_watcher(self, watcher: ListingWatcher) -> None:
+        """Who sees every account listing first (the imports, for orphans left by a crash)."""
+        self._listing_watcher = watcher
+
+    def _watch(self, account: str, items: list[Torrent], complete: bool) -> set[Key]:
+        watcher = self._listing_watcher
+        if watcher is None:
+            return set()
+        try:
+            return watcher(account, items, complete)
+        except Exception:   # the sync must go on whatever the watcher does; logged once here
+            log.exception("%s: the listing watcher failed", account)
+            return set()
 
     # ------------------------------------------------------------ reading
 
