@@ -241,29 +241,39 @@ class _Chain:
         try:
             result = op(conn, self._id)
         except ArticleNotFound as exc:
-            pool.release(conn, reuse=True)
+            self._give_back(pool, conn, ticket)
             pool.count(missing=1)
             raise _Missing(str(exc.code or "430")) from exc
         except DamagedArticle as exc:
-            pool.release(conn, reuse=True)   # the answer was read whole: the connection is in step
+            self._give_back(pool, conn, ticket)   # the answer was read whole: the connection is in step
             pool.count(damaged=1)
             log.warning("%s: %s", pool.server.name, exc)
             raise _Missing(str(exc)) from exc
         except NNTPError as exc:
+            ticket.attach(None)
             pool.release(conn, reuse=False)
             if ticket.cancelled:
                 raise Cancelled() from exc
             pool.note_failure(str(exc))
             raise _Retry(str(exc)) from exc
         except BaseException:
+            ticket.attach(None)
             pool.release(conn, reuse=False)
             raise
-        ticket.attach(None)
-        pool.release(conn, reuse=True)
+        self._give_back(pool, conn, ticket)
         pool.note_success()
         if isinstance(result, YencPart):
             pool.count(articles=1, nbytes=len(result.data))
         return result
+
+    @staticmethod
+    def _give_back(pool: ServerPool, conn: Connection, ticket: Ticket) -> None:
+        """Return a connection whose answer was read whole, unless a cancel shut it meanwhile.
+
+        Detaching first means no later cancel can shut it while someone else uses it.
+        """
+        ticket.attach(None)
+        pool.release(conn, reuse=not ticket.cancelled)
 
 
 class _Retry(Exception):

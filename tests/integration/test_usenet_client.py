@@ -320,3 +320,17 @@ def test_tls(store: ArticleStore, servers: list[NNTPServer], closing: list[Usene
     other = client(closing, [config(primary, ssl=True)])   # the system's trust: a self-signed cert fails
     with pytest.raises(UsenetUnavailable, match="TLS"):
         other.body(ids[0])
+
+
+def test_closing_bodies_cancels_what_is_still_queued(store: ArticleStore, servers: list[NNTPServer],
+                                                     closing: list[Usenet]) -> None:
+    data, ids = release(store, size=30 * PART)
+    primary = serve(servers, store, "primary")
+    primary.set_latency(0.3)
+    usenet = client(closing, [config(primary, max_connections=2)], stream_connections=10, hedge_after=0)
+    stream = usenet.bodies(ids)
+    assert next(stream).data == data[:PART]
+    stream.close()   # a seek: the read-ahead is no longer wanted
+    wait_until(lambda: usenet.health()["primary"]["waiting"] == 0, what="queued fetches withdrawn")
+    served = primary.stats().articles_served
+    assert served < 10, served   # far fewer than the 10 the window had asked for
