@@ -28,7 +28,8 @@ class Knobs:
     missing_seed: str = ""
     latency: float = 0.0                 # seconds before every reply (not the greeting)
     bandwidth: float | None = None       # bytes/s per connection
-    max_connections: int | None = None   # beyond it: 502 (at the greeting or after login)
+    max_connections: int | None = None   # beyond it: 502 at the greeting (open connections)
+    # or after AUTHINFO PASS (logged-in connections; a server without a login has none)
     cap_reply_at: CapReply = "greeting"
     drop_mid_body: frozenset[str] = frozenset()  # send half the body, then close
     bad_crc: frozenset[str] = frozenset()        # serve with a wrong =yend pcrc32
@@ -73,6 +74,19 @@ class Counters:
         self._stats = ServerStats()
         self._commands: Counter[str] = Counter()
         self._served: Counter[str] = Counter()
+        self._sessions = 0   # connections logged in now (the cap at login counts these)
+
+    def try_session(self, cap: int | None) -> bool:
+        """Admit one more logged-in connection unless ``cap`` are already logged in."""
+        with self.lock:
+            if cap is not None and self._sessions >= cap:
+                return False
+            self._sessions += 1
+            return True
+
+    def end_session(self) -> None:
+        with self.lock:
+            self._sessions -= 1
 
     def opened(self) -> int:
         """Count a new connection; returns how many are open now, this one included."""

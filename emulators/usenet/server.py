@@ -218,15 +218,19 @@ class NNTPServer:
     def _serve(self, raw: socket.socket) -> None:
         open_now = self.counters.opened()
         sock = raw
+        conn: _Conn | None = None
         try:
             if self.ssl_context is not None:
                 raw.settimeout(10)
                 sock = self.ssl_context.wrap_socket(raw, server_side=True)
                 sock.settimeout(None)
-            self._converse(_Conn(self, sock), open_now)
+            conn = _Conn(self, sock)
+            self._converse(conn, open_now)
         except (_Closed, OSError, ssl.SSLError):
             pass
         finally:
+            if conn is not None and conn.authed:
+                self.counters.end_session()
             self.counters.closed()
             with self._clients_lock:
                 self._clients.pop(raw, None)
@@ -235,10 +239,6 @@ class NNTPServer:
                     s.close()
                 except OSError:
                     pass
-
-    def over_cap(self) -> bool:
-        cap = self._knobs.max_connections
-        return cap is not None and self.counters.current() > cap
 
     def reject(self, conn: _Conn) -> None:
         self.counters.bump("rejected")
@@ -303,9 +303,11 @@ def _authinfo(conn: _Conn, args: str) -> bool:
         conn.user = None
         conn.reply("481 authentication failed")
         return True
-    if knobs.cap_reply_at == "login" and server.over_cap():
-        server.reject(conn)
-        return False
+    if not conn.authed:
+        cap = knobs.max_connections if knobs.cap_reply_at == "login" else None
+        if not server.counters.try_session(cap):
+            server.reject(conn)
+            return False
     conn.authed = True
     conn.reply("281 authentication accepted")
     return True
