@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -52,13 +53,15 @@ class Usenet:
     """Articles from the user's servers, within each server's connection cap; thread-safe."""
 
     def __init__(self, servers: Sequence[UsenetServerConfig], clock: Clock, *, stream_connections: int = 15,
-                 timeout: float = 10.0, hedge_after: float = 1.5) -> None:
+                 timeout: float = 10.0, hedge_after: float = 1.5,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._clock = clock
+        self._ssl_context = ssl_context   # None: the system's trust store
         self._timeout = timeout
         self.hedge_after = hedge_after
         self.stream_connections = max(1, stream_connections)
         ordered = sorted(enumerate(servers), key=lambda item: (item[1].backup, item[1].priority, item[0]))
-        self._pools = [ServerPool(server, clock, timeout=timeout) for _, server in ordered]
+        self._pools = [ServerPool(server, clock, timeout=timeout, connector=self._connect) for _, server in ordered]
         self._stop = threading.Event()
         self._hedger = Hedger(clock, self._stop)
         self._housekeeper = threading.Thread(target=self._housekeep, name="usenet-idle", daemon=True)
@@ -108,7 +111,7 @@ class Usenet:
     def check_login(self, server: UsenetServerConfig) -> None:
         """Connect and log in once (the settings page's live check); ``UsenetUnavailable`` saying why not."""
         try:
-            conn = Connection.open(server, self._timeout)
+            conn = self._connect(server, self._timeout)
         except AuthFailed as exc:
             raise UsenetUnavailable(f"{server.name}: login refused ({exc})", code="login_refused") from exc
         except TooManyConnections as exc:
@@ -136,6 +139,9 @@ class Usenet:
     @property
     def pools(self) -> list[ServerPool]:
         return list(self._pools)
+
+    def _connect(self, server: UsenetServerConfig, timeout: float) -> Connection:
+        return Connection.open(server, timeout, self._ssl_context)
 
     def _started(self, message_id: str, which: Lane) -> Fetch:
         """Ask for one article in the background (with a hedge when it is late)."""
@@ -235,29 +241,39 @@ class _Chain:
         try:
             result = op(conn, self._id)
         except ArticleNotFound as exc:
-            pool.release(conn, reuse=True)
+            self._give_back(pool, conn, ticket)
             pool.count(missing=1)
             raise _Missing(str(exc.code or "430")) from exc
         except DamagedArticle as exc:
-            pool.release(conn, reuse=True)   # the answer was read whole: the connection is in step
+            self._give_back(pool, conn, ticket)   # the answer was read whole: the connection is in step
             pool.count(damaged=1)
             log.warning("%s: %s", pool.server.name, exc)
             raise _Missing(str(exc)) from exc
         except NNTPError as exc:
+            ticket.attach(None)
             pool.release(conn, reuse=False)
             if ticket.cancelled:
                 raise Cancelled() from exc
             pool.note_failure(str(exc))
             raise _Retry(str(exc)) from exc
         except BaseException:
+            ticket.attach(None)
             pool.release(conn, reuse=False)
             raise
-        ticket.attach(None)
-        pool.release(conn, reuse=True)
+        self._give_back(pool, conn, ticket)
         pool.note_success()
         if isinstance(result, YencPart):
             pool.count(articles=1, nbytes=len(result.data))
         return result
+
+    @staticmethod
+    def _give_back(pool: ServerPool, conn: Connection, ticket: Ticket) -> None:
+        """Return a connection whose answer was read whole, unless a cancel shut it meanwhile.
+
+        Detaching first means no later cancel can shut it while someone else uses it.
+        """
+        ticket.attach(None)
+        pool.release(conn, reuse=not ticket.cancelled)
 
 
 class _Retry(Exception):

@@ -82,8 +82,12 @@ class Connection:
         self._abort_lock = threading.Lock()
 
     @classmethod
-    def open(cls, server: UsenetServerConfig, timeout: float) -> Connection:
-        """Connect, read the greeting and log in when the server has a username; raises ``NNTPError``."""
+    def open(cls, server: UsenetServerConfig, timeout: float,
+             ssl_context: ssl_module.SSLContext | None = None) -> Connection:
+        """Connect, read the greeting and log in when the server has a username; raises ``NNTPError``.
+
+        ``ssl_context`` replaces the system's default trust (tests with a self-signed certificate).
+        """
         label = f"{server.name} ({server.host}:{server.port})"
         try:
             sock = socket.create_connection((server.host, server.port), timeout=timeout)
@@ -92,7 +96,7 @@ class Connection:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if server.ssl:
-                context = ssl_module.create_default_context()
+                context = ssl_context or ssl_module.create_default_context()
                 sock = context.wrap_socket(sock, server_hostname=server.host)
         except (OSError, ssl_module.SSLError) as exc:
             sock.close()
@@ -212,3 +216,21 @@ class Connection:
 def _rest(response: sabctools.NNTPResponse) -> str:
     """The status line without its code."""
     return (response.message or "")[4:].strip()
+
+
+def decode_article(wire: bytes, message_id: str) -> YencPart:
+    """Decode one ``222`` answer as it comes off the wire (status line, dot-stuffed body, ``.``).
+
+    The same decoder and checks as ``Connection.body``, without a socket: for tests and tools.
+    """
+    decoder = sabctools.Decoder(max(len(wire), 1))
+    decoder.expect("BODY")
+    with memoryview(decoder) as view:
+        view[:len(wire)] = wire
+    decoder.process(len(wire))
+    response = next(decoder, None)
+    if response is None:
+        raise ProtocolError(f"<{message_id}>: incomplete answer")
+    if response.status_code != 222:
+        _raise_for(response.status_code, _rest(response), f"BODY <{message_id}>")
+    return to_part(response, wire[:SNIFF], message_id)

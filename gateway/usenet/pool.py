@@ -42,7 +42,7 @@ REST_CAP = 300.0
 GROW_EVERY = 60.0
 RECHECK = 1.0           # a waiter looks again this often even without a wake-up (rest ends, growth)
 
-Connector = Callable[[UsenetServerConfig, float], Connection]
+Connector = Callable[[UsenetServerConfig, float], Connection]   # (server, timeout) -> logged-in connection
 
 
 class Ticket:
@@ -139,7 +139,9 @@ class ServerPool:
                     conn = self._open_new()
                     if conn is not None:
                         return conn
-                    continue   # a 502 shrank the pool: wait for one of ours to come back
+                    with self._lock:   # a 502 shrank the pool: queue again, in our old place
+                        bisect.insort(self._waiters, me, key=lambda w: w.rank)
+                    continue
                 self._clock.wait(ticket.event, RECHECK)
         finally:
             self._withdraw(me)
