@@ -1,6 +1,6 @@
 """Emulated AllDebrid records: magnets, their file trees, file links and unlocks.
 
-The state machine follows providers.md §3.3 / §8.6. A magnet is settled lazily
+The state machine follows docs/providers.md §3.3 / §8.6. A magnet is settled lazily
 whenever it is read (no background thread), so tests drive it with
 ``world.clock.advance``:
 

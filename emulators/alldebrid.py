@@ -1,6 +1,6 @@
 """AllDebrid API (``/v4/...`` and ``/v4.1/...``) over the emulator world.
 
-Shapes follow providers.md §3 field for field. Conventions the real service has
+Shapes follow docs/providers.md §3 field for field. Conventions the real service has
 and this front keeps:
 
 - every path answers under both ``/v4`` and ``/v4.1``, by GET (query) and by

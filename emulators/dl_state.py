@@ -1,6 +1,6 @@
 """Debrid-Link side of the emulator world: seedbox torrents and the downloader list.
 
-State machine (providers.md §8.6 "Debrid-Link"), settled lazily from the
+State machine (docs/providers.md §8.6 "Debrid-Link"), settled lazily from the
 virtual clock whenever a torrent is read, so tests drive it with
 ``clock.advance``:
 

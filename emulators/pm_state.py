@@ -8,7 +8,7 @@ the transfer (with sub-folders for nested paths) holding one item per file, or
 a single item at the root for a one-file job. Items own their ``RdFile`` and a
 permanent CDN link, minted on first read and re-minted when it was expired.
 
-Facts the docs do not settle, chosen here (providers.md §6, §8.6):
+Facts the docs do not settle, chosen here (docs/providers.md §6, §8.6):
 - an infohash not in the catalog never resolves its metadata: the transfer
   stays ``running`` at 0 ("Loading metadata...") until ``pm_unknown_timeout``,
   then ends in ``timeout``;

@@ -1,6 +1,6 @@
 """Real-Debrid REST API (``/rest/1.0/...``) over the emulator world.
 
-Shapes follow providers.md §2.3 field for field; status codes follow §2.2/§2.5
+Shapes follow docs/providers.md §2.3 field for field; status codes follow §2.2/§2.5
 (201 on add, 204 on select/delete, 204 + ``X-Total-Count`` for an empty page).
 """
 

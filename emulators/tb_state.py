@@ -1,4 +1,4 @@
-"""Emulated TorBox records: torrents and usenet jobs of every account (providers.md §4, §8.6).
+"""Emulated TorBox records: torrents and usenet jobs of every account (docs/providers.md §4, §8.6).
 
 State is settled lazily on every read, like ``RdState``: nothing runs in the
 background, tests move ``world.clock`` and the next read shows the new state.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 TORRENT = "torrent"
 USENET = "usenet"
 USENET_PHASES = ("verifying", "repairing", "extracting")
-# Active slots per plan (providers.md §4.2): plan number → base slots.
+# Active slots per plan (docs/providers.md §4.2): plan number → base slots.
 PLAN_SLOTS = {1: 3, 3: 5, 2: 10}   # essential, standard, pro
 
 

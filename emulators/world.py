@@ -93,7 +93,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "premium_days": 365.0,  # default for new accounts
     "auto_accounts": False,  # unknown tokens become fresh accounts instead of 401
     "log_limit": 500_000,  # oldest half of the log is dropped beyond this
-    # The other providers' documented limits (providers.md §8.5), as [count, period_s]
+    # The other providers' documented limits (docs/providers.md §8.5), as [count, period_s]
     # windows; "<key>/<scope>" adds a window for that scope (TorBox's creates).
     # ``rate_limit: null`` switches these off too.
     "rates": {"ad": [[12, 1.0], [600, 60.0]], "tb": [[300, 60.0]], "tb/create": [[60, 3600.0]],

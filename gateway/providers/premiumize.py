@@ -2,7 +2,7 @@
 
 PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
 so every response's envelope is checked and the message text is matched
-against ``_CODES`` (providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+against ``_CODES`` (docs/providers.md §6.1). Cloudflare's 5xx pages (521, a 503
 without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
 
 There is no single-transfer GET: ``get_torrent`` lists every transfer (one
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://www.premiumize.me/api"
 SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
-MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
+MAX_ACTIVE = 25                    # active transfers per account (docs/providers.md §6.3)
 CACHE_BATCH = 100
 LIST_REUSE = 5.0   # seconds a transfer listing answers single-transfer lookups
 ITEM_MARK = "#pmid="

@@ -2,7 +2,7 @@
 
 Every answer is the envelope ``{success, error, detail, data}``, and TorBox
 sometimes reports a failure with HTTP 200, so ``_data`` checks ``success`` on
-every response and raises the mapped error itself (providers.md §4.1, §4.5).
+every response and raises the mapped error itself (docs/providers.md §4.1, §4.5).
 
 Ids: a torrent is ``str(id)``; a usenet job is ``"usenet-<id>"`` so
 ``get_torrent``, ``delete`` and ``unrestrict`` know which family to ask.
