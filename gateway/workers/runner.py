@@ -31,10 +31,6 @@ class PeriodicWorker:
         self._thread.start()
         return self
 
-    def trigger(self) -> None:
-        """Run the job now instead of waiting for the interval."""
-        self._wake.set()
-
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
