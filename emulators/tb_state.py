@@ -23,13 +23,10 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .front import ProviderState
 from .model import TB, CatalogEntry, RdFile
-
-if TYPE_CHECKING:
-    from .world import World
+from .state_base import ProviderState, WorldView
 
 TORRENT = "torrent"
 USENET = "usenet"
@@ -145,7 +142,7 @@ class TbState(ProviderState):
         "tb_usenet_phase": 1.0,                # s per verifying/repairing/extracting phase
     }
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         super().__init__(world)
         self.items: dict[tuple[str, int], TbItem] = {}
         self.queued: list[TbQueued] = []

@@ -34,7 +34,6 @@ from . import content
 from .ad_state import AdState
 from .clock import EmuClock, iso, parse_time, utc_day
 from .dl_state import DlState
-from .front import ProviderState
 from .model import (
     ACTIVE_STATUSES,
     ERROR_FLAGS,
@@ -58,6 +57,7 @@ from .pm_state import PmState
 from .ratelimit import SlidingWindow
 from .ratelimit import busiest_window as _busiest_window
 from .rd_state import RdState
+from .state_base import ProviderState
 from .tb_state import TbState
 
 __all__ = [
