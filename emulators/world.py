@@ -34,7 +34,6 @@ from . import content
 from .ad_state import AdState
 from .clock import EmuClock, iso, parse_time, utc_day
 from .dl_state import DlState
-from .front import ProviderState
 from .model import (
     ACTIVE_STATUSES,
     ERROR_FLAGS,
@@ -58,6 +57,7 @@ from .pm_state import PmState
 from .ratelimit import SlidingWindow
 from .ratelimit import busiest_window as _busiest_window
 from .rd_state import RdState
+from .state_base import ProviderState
 from .tb_state import TbState
 
 __all__ = [
@@ -94,7 +94,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "premium_days": 365.0,  # default for new accounts
     "auto_accounts": False,  # unknown tokens become fresh accounts instead of 401
     "log_limit": 500_000,  # oldest half of the log is dropped beyond this
-    # The other providers' documented limits (providers.md §8.5), as [count, period_s]
+    # The other providers' documented limits (docs/providers.md §8.5), as [count, period_s]
     # windows; "<key>/<scope>" adds a window for that scope (TorBox's creates).
     # ``rate_limit: null`` switches these off too.
     "rates": {"ad": [[12, 1.0], [600, 60.0]], "tb": [[300, 60.0]], "tb/create": [[60, 3600.0]],

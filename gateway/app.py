@@ -23,7 +23,7 @@ from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
 from api.stats import make_stats_app, make_stats_history_app
-from api.ui import make_ui_app
+from api.ui import login_page, make_ui_app
 from api.web import make_web_app
 from fs.cached_reader import CachedFiles
 from fs.chunkcache import ChunkCache
@@ -338,7 +338,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     library.set_categories(imports.category_map)
     library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
-    subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
+    auth_app = make_auth_app(auth, config.use_auth, login_page=lambda: login_page(auth, config.use_auth))
+    subapps = [auth_app, make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),

@@ -34,7 +34,7 @@ REGEX_FILTERS = ("regex", "not_regex", "files_regex", "not_files_regex")
 SIZE_FILTERS = ("size_gt", "size_lt")
 COUNT_FILTERS = ("file_count_gt", "file_count_lt")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
-# A provider's documented request budget (providers.md §0), used when rate_limit is unset.
+# A provider's documented request budget (docs/providers.md §0), used when rate_limit is unset.
 DEFAULT_RATE_LIMITS = {
     "realdebrid": "250/minute", "alldebrid": "600/minute", "torbox": "300/minute",
     "debridlink": "60/minute", "premiumize": "",

@@ -2,7 +2,7 @@
 
 AllDebrid wraps every answer in ``{"status": "success"|"error", "data" | "error":
 {code, message}}`` and sends many application errors with HTTP 200, so every
-response's envelope is checked here (providers.md §3.1, §9.3); errors that
+response's envelope is checked here (docs/providers.md §3.1, §9.3); errors that
 do come as 4xx/5xx go through ``_parse_error`` before the HTTP layer decides on
 a retry. Every call carries ``agent=decypharr`` (§9.6).
 
@@ -61,7 +61,7 @@ AGENT = "decypharr"
 DEFAULT_SLOTS = 30
 DEAD_CODES = frozenset({11})
 
-# error.code → error class (providers.md §3.4).
+# error.code → error class (docs/providers.md §3.4).
 _CODES: dict[str, type[errors.ProviderError]] = {
     "GENERIC": errors.Unavailable, "404": errors.NotFound, "MAINTENANCE": errors.Unavailable,
     "RATE_LIMITED": errors.RateLimited, "TOO_MANY_REQUESTS": errors.RateLimited,

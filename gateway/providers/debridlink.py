@@ -1,6 +1,6 @@
 """Debrid-Link (debrid-link.com/api/v2): calls plus ``_parse_*`` mapping.
 
-Every answer is an envelope (providers.md §5.1): ``{"success": true, "value":
+Every answer is an envelope (docs/providers.md §5.1): ``{"success": true, "value":
 ...}`` or ``{"success": false, "error": "<camelCase>", "error_description"}``.
 Errors usually come with a 4xx/5xx status, but the envelope is checked on
 every response too, so a ``success: false`` inside a 200 is raised as well.
@@ -56,7 +56,7 @@ _COMPLETE = frozenset({5, 6, 100})
 _SLOTS_BY_TYPE = {0: 0, 1: 25, 2: 25}   # accountType → active torrents (not documented)
 DEFAULT_SLOTS = 25
 
-# The `error` codes of providers.md §5.4 → the gateway's vocabulary.
+# The `error` codes of docs/providers.md §5.4 → the gateway's vocabulary.
 _CODES: dict[str, type[errors.ProviderError]] = {
     **dict.fromkeys(("badToken", "badSign", "hidedToken", "expired_token", "invalid_client",
                      "unauthorized_client", "access_denied", "authorization_pending",
@@ -137,7 +137,7 @@ def _parse_files(torrent_name: str, raw: Any, path: str) -> tuple[RemoteFile, ..
 
 
 def _status(raw: dict[str, Any], files: Sequence[RemoteFile]) -> tuple[TorrentStatus, str]:
-    """providers.md §5.3 "Gateway rule"; the detail is DL's own status number or errorString."""
+    """docs/providers.md §5.3 "Gateway rule"; the detail is DL's own status number or errorString."""
     code = _int(raw.get("status"))
     complete = (_float(raw.get("downloadPercent")) >= 100 or raw.get("downloaded") is True
                 or code in _COMPLETE)

@@ -2,7 +2,7 @@
 
 PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
 so every response's envelope is checked and the message text is matched
-against ``_CODES`` (providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+against ``_CODES`` (docs/providers.md §6.1). Cloudflare's 5xx pages (521, a 503
 without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
 
 There is no single-transfer GET: ``get_torrent`` lists every transfer (one
@@ -16,8 +16,6 @@ CDN, so the string stays a working URL).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Sequence
@@ -35,12 +33,13 @@ from gateway.providers.common import AccountClient, bad_shape, json_body, provid
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
+from gateway.torrentid import TorrentMetaError, parse_magnet
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://www.premiumize.me/api"
 SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
-MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
+MAX_ACTIVE = 25                    # active transfers per account (docs/providers.md §6.3)
 CACHE_BATCH = 100
 LIST_REUSE = 5.0   # seconds a transfer listing answers single-transfer lookups
 ITEM_MARK = "#pmid="
@@ -73,7 +72,6 @@ _CODES: dict[str, type[errors.ProviderError]] = {
     "unknown transfer": errors.NotFound,
     "invalid id": errors.NotFound,
 }
-_BTIH = re.compile(r"[?&]xt(?:\.\d+)?=urn:btih:([0-9A-Za-z]+)", re.IGNORECASE)
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 
 
@@ -123,25 +121,15 @@ def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
 
 
 def _infohash(src: str) -> str:
-    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs.
-
-    Parsed here rather than with ``gateway.imports.torrentmeta``: providers sit
-    below imports in the layers.
-    """
+    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs."""
     if _HEX40.fullmatch(src):
         return src.lower()
-    m = _BTIH.search(src) if src[:8].lower() == "magnet:?" else None
-    if m is None:
+    if src[:8].lower() != "magnet:?":
         return ""
-    value = m.group(1)
-    if _HEX40.fullmatch(value):
-        return value.lower()
-    if len(value) == 32:
-        try:
-            return base64.b32decode(value.upper()).hex()
-        except (binascii.Error, ValueError):
-            return ""
-    return ""
+    try:
+        return parse_magnet(src).infohash
+    except TorrentMetaError:
+        return ""
 
 
 def _number(raw: Any, path: str, kind: type = float) -> Any:

@@ -43,8 +43,8 @@ def test_demo_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "--demo", "--port", "0", "--config", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
-        url = re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")
+        url = re.search(r"http://\S+?/", line).group(0)
         groups = wait_until(lambda: requests.get(url + "api/browse/__all__", timeout=5).json()["total"], 30,
                             "the demo library")
         assert groups >= 3
@@ -76,8 +76,8 @@ def test_demo_with_all_five_providers(tmp_path: Path) -> None:
                              "--config", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
-        url = re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+        line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")
+        url = re.search(r"http://\S+?/", line).group(0)
         def listed() -> list[str] | None:
             page = requests.get(url + "api/browse/__all__?limit=100", timeout=5).json()
             return [t["name"] for t in page["torrents"]] if page["total"] >= 10 else None

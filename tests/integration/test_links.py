@@ -10,7 +10,7 @@ from tests.support import SAMPLE, FakeClock, expected, start_gateway
 RD_UNRESTRICT = "/rest/1.0/unrestrict/link"
 
 
-def test_concurrent_readers_share_one_unrestrict(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_readers_share_one_unrestrict(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"))
     try:
         entry = SAMPLE[0]
@@ -35,7 +35,7 @@ def test_concurrent_readers_share_one_unrestrict(emulator, tmp_path) -> None:  #
         gw.stop()
 
 
-def test_links_expire_after_the_configured_ttl(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_links_expire_after_the_configured_ttl(emulator, tmp_path) -> None:
     clock = FakeClock()
     debrid = {"name": "realdebrid", "api_key": "test-token", "api_url": emulator.rd_api_url, "rate_limit": "off",
               "auto_expire_links_after": "1h"}
