@@ -18,6 +18,7 @@ from typing import Any
 
 import bottle
 
+from api.config_schema import config_json_schema, provider_names
 from gateway import __version__
 
 Schema = dict[str, Any]
@@ -141,15 +142,12 @@ SCHEMAS: dict[str, Schema] = {
     "PasswordChange": obj({"current_password": {"type": "string", "format": "password"},
                            "new_password": {"type": "string", "format": "password"}}),
     "Ok": obj({"ok": {"type": "boolean", "const": True}}),
-    "DebridCheckRequest": obj({"provider": {"type": "string", "enum": ["realdebrid", "alldebrid", "torbox",
-                                                                       "debridlink", "premiumize"]},
+    "DebridCheckRequest": obj({"provider": {"type": "string", "enum": provider_names()},
                                "api_key": STR, "api_url": {"type": "string", "format": "uri"}},
                               required=("provider", "api_key")),
     "DebridCheckResult": obj({"ok": BOOL, "error": STR, "username": STR, "premium": BOOL}, required=("ok",),
                              description="ok with the account's username and premium status, or an error"),
-    "Config": {"type": "object", "additionalProperties": True,
-               "description": "config.json as stored (keys as in the README's configuration reference); "
-                              'secrets masked as "****" + their last 4 characters'},
+    "Config": config_json_schema(),
     "Attempt": obj({"provider": STR, "outcome": STR},
                    description="One account the add was offered to, and what it answered"),
     "ImportFile": obj({"path": STR, "size": INT, "selected": BOOL}),

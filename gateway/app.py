@@ -308,8 +308,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     providers = build_providers(config.debrids, clock,
                                 lambda name: MetaJournal(store.get_meta, store.set_meta, f"budget:{name}"))
     library = Library(config, providers, store, clock)
-    ttl = min((d.auto_expire_links_after for d in config.debrids), default=86400.0)
-    links = LinkResolver(library, clock, ttl)
+    links = LinkResolver(library, clock)
     cdn = CdnClient()
     streamer = Streamer(links, cdn, clock)
     files = _cached_files(config.mount, streamer, clock)

@@ -93,9 +93,7 @@ class Streamer:
         account = self.links.account_of(link) or ref.provider
         log.info("%s/%s: CDN says the traffic of %s key %d is spent", ref.torrent_id, ref.file_id, account, link.key)
         provider = self.links.provider(account)
-        if provider is not None and len(provider.keys) > 1:
-            provider.keys.exhaust(link.key, "CDN: traffic exhausted")
-        else:
+        if provider is None or not provider.rest_key(link.key, "CDN: traffic exhausted"):
             self.links.rest_account(account)
         self.links.invalidate(ref, link)
 
