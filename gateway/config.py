@@ -254,6 +254,8 @@ class Config:
     mount: MountConfig = field(default_factory=MountConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     usenet: UsenetConfig = field(default_factory=UsenetConfig)
+    media_servers: tuple[MediaServerConfig, ...] = ()
+    rclone_rc: RcloneRcConfig = field(default_factory=lambda: RcloneRcConfig())
 
     @property
     def prefix(self) -> str:
@@ -475,6 +477,64 @@ def _umask(key: str, value: Any) -> int:
     return _int(key, value, 0, 0o777)
 
 
+# ---------------------------------------------------- telling the rest of the stack (contract §9)
+# Self-contained blocks: a frozen dataclass and a parse function each, slotted into Config and
+# _top_parsers by one line apiece.
+
+MEDIA_SERVER_TYPES = ("plex", "jellyfin", "emby")
+
+
+@dataclass(frozen=True)
+class MediaServerConfig:
+    """One Plex, Jellyfin or Emby server told to scan changed folders. ``token`` is a secret."""
+
+    type: str
+    url: str
+    token: str = ""
+    name: str = ""
+    path_map: tuple[tuple[str, str], ...] = ()   # (our prefix, their prefix), longest first
+
+
+@dataclass(frozen=True)
+class RcloneRcConfig:
+    """A user's rclone remote-control server (``rclone mount --rc``). ``password`` is a secret."""
+
+    url: str = ""
+    username: str = ""
+    password: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+def _path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    _expect(key, value, dict, "an object of {our_prefix: their_prefix}")
+    pairs = []
+    for ours, theirs in value.items():
+        theirs = _str(f"{key}.{ours}", theirs)
+        if not ours.startswith("/"):
+            raise ConfigError(f"{key}.{ours}", "our prefix must be an absolute path")
+        pairs.append((ours.rstrip("/") or "/", theirs.rstrip("/") or "/"))
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
+
+
+def parse_media_server(key: str, raw: Any) -> MediaServerConfig:
+    parsers = {"type": lambda k, v: _choice(k, v, MEDIA_SERVER_TYPES), "url": _url, "token": _str,
+               "name": _str, "path_map": _path_map}
+    if isinstance(raw, dict):
+        for required in ("type", "url"):
+            if not raw.get(required):
+                raise ConfigError(f"{key}.{required}", "is required")
+    cfg: MediaServerConfig = _section(key, raw, MediaServerConfig, parsers)
+    return cfg if cfg.name else dataclasses.replace(cfg, name=f"{cfg.type} {cfg.url}")
+
+
+def parse_rclone_rc(key: str, raw: Any) -> RcloneRcConfig:
+    cfg: RcloneRcConfig = _section(key, raw, RcloneRcConfig, {"url": _url, "username": _str, "password": _str})
+    return cfg
+
+
 def _top_parsers() -> dict[str, Any]:
     return {
         "bind_address": _str, "port": lambda k, v: _int(k, v, 0, 65535), "url_base": _url_base,
@@ -500,6 +560,7 @@ def _top_parsers() -> dict[str, Any]:
         "notifications": lambda k, v: _section(k, v, NotificationsConfig, {
             "enabled": _bool, "webhook_url": _str, "callback_url": _str, "events": _str_list}),
         "usenet": _parse_usenet,
+        "media_servers": _list_of(parse_media_server), "rclone_rc": parse_rclone_rc,
     }
 
 
