@@ -51,6 +51,7 @@ from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
+from gateway.repair.onread import ReadRepairs
 from gateway.repair.service import RepairService
 from gateway.server import ServerThread, make_server
 from gateway.store import Store
@@ -86,6 +87,7 @@ class Gateway:
     usenet: Usenet | None = None         # the NNTP servers' pools, when usenet.providers is set
     usenet_files: UsenetFiles | None = None
     integrations: Integrations | None = None   # media servers and rclone, told of tree changes
+    read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
 
     @property
     def port(self) -> int:
@@ -104,6 +106,8 @@ class Gateway:
             self.workers.append(worker.start())
         if self.integrations is not None:
             self.integrations.start()   # with or without workers: an import in a test is told too
+        if self.read_repairs is not None:
+            self.read_repairs.start()
         if workers:
             self.notifier.start()
             self.imports.start()
@@ -127,6 +131,8 @@ class Gateway:
         self.notifier.stop()
         if self.integrations is not None:
             self.integrations.stop()
+        if self.read_repairs is not None:
+            self.read_repairs.stop()
         for worker in self.workers:
             worker.stop()
         self.library.close()
@@ -340,6 +346,9 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                             usenet=importer)
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
                            _stream_url(config, lambda: ref[0].port, auth), events=events.emit)
+    read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
+                               lambda h: (record.category if (record := imports.get(h)) else ""))
+    streamer.on_gone = read_repairs.file_gone
     history = BudgetHistory(providers, clock)
     integrations = Integrations(config, library, events.emit, events.subscribe, clock)
     library.set_categories(imports.category_map)
@@ -364,6 +373,6 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
-                      usenet_files=usenet_files, integrations=integrations)
+                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs)
     ref.append(gateway)
     return gateway
