@@ -147,6 +147,12 @@ SCHEMAS: dict[str, Schema] = {
                               required=("provider", "api_key")),
     "DebridCheckResult": obj({"ok": BOOL, "error": STR, "username": STR, "premium": BOOL}, required=("ok",),
                              description="ok with the account's username and premium status, or an error"),
+    "UsenetCheckRequest": obj({"name": STR, "host": STR, "port": INT, "username": STR, "password": STR,
+                               "ssl": BOOL}, required=("host",),
+                              description='a usenet server as in config.json; a masked password ("****…") '
+                                          "means the stored one of the server with that name"),
+    "UsenetCheckResult": obj({"ok": BOOL, "error": STR}, required=("ok",),
+                             description="ok once the server greeted us and accepted the login, or an error"),
     "Config": config_json_schema(),
     "Attempt": obj({"provider": STR, "outcome": STR},
                    description="One account the add was offered to, and what it answered"),
@@ -298,6 +304,11 @@ API_PATHS: dict[str, dict[str, Schema]] = {
         "post": op("Check a debrid API key with one account call (setup page)", "auth",
                    {200: json_response("the check's outcome (always 200)", ref("DebridCheckResult"))},
                    errors=(400,), body=json_body(ref("DebridCheckRequest"))),
+    },
+    "/api/setup/usenet-check": {
+        "post": op("Check a usenet server's login: connect, log in, quit (setup and settings pages)", "auth",
+                   {200: json_response("the check's outcome (always 200)", ref("UsenetCheckResult"))},
+                   errors=(400,), body=json_body(ref("UsenetCheckRequest"))),
     },
     "/api/auth": {
         "get": op("The user and the API token", "auth", {200: json_response("who", ref("AuthInfo"))}),

@@ -250,6 +250,34 @@ class UsenetConfig:
         return tuple(p for _, p in ranked)
 
 
+MEDIA_SERVER_TYPES = ("plex", "jellyfin", "emby")
+
+
+@dataclass(frozen=True)
+class MediaServerConfig:
+    """One Plex, Jellyfin or Emby server told to scan changed folders (contract §9). ``token`` is a secret."""
+
+    type: str = field(metadata={"kind": "choice", "choices": MEDIA_SERVER_TYPES})
+    url: str = field(metadata={"kind": "url"})
+    token: str = setting("", kind="str", secret=True)
+    name: str = setting("", kind="str", help="empty: type and url")
+    path_map: tuple[tuple[str, str], ...] = setting(   # (our prefix, their prefix), longest first
+        (), kind="json", help='JSON: {"/our/mount": "/their/path"}', parse=lambda k, v: _path_map(k, v))
+
+
+@dataclass(frozen=True)
+class RcloneRcConfig:
+    """A user's rclone remote-control server (``rclone mount --rc``). ``password`` is a secret."""
+
+    url: str = setting("", kind="url", help="e.g. http://127.0.0.1:5572: told of changed folders at once")
+    username: str = setting("", kind="str")
+    password: str = setting("", kind="str", secret=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 @dataclass(frozen=True)
 class CustomFolder:
     name: str
@@ -293,6 +321,10 @@ class Config:
                                                  factory=NotificationsConfig)
     usenet: UsenetConfig = setting(kind="section", section="Usenet", factory=UsenetConfig,
                                    parse=lambda k, v: _parse_usenet(k, v))
+    media_servers: tuple[MediaServerConfig, ...] = setting(
+        (), kind="items", item=MediaServerConfig, parse=lambda k, v: _list_of(parse_media_server)(k, v))
+    rclone_rc: RcloneRcConfig = setting(kind="section", section="rclone", factory=RcloneRcConfig,
+                                        parse=lambda k, v: parse_rclone_rc(k, v))
 
     @property
     def prefix(self) -> str:
@@ -593,6 +625,33 @@ _KIND_PARSERS: dict[str, Parser] = {
     "rate": parse_rate, "list": _str_list, "umask": _umask, "opt_int": _optional_int, "opt_bool": _optional_bool,
     "percent": _percent,
 }
+
+
+# ---------------------------------------------------- telling the rest of the stack (contract §9)
+
+def _path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    _expect(key, value, dict, "an object of {our_prefix: their_prefix}")
+    pairs = []
+    for ours, theirs in value.items():
+        theirs = _str(f"{key}.{ours}", theirs)
+        if not ours.startswith("/"):
+            raise ConfigError(f"{key}.{ours}", "our prefix must be an absolute path")
+        pairs.append((ours.rstrip("/") or "/", theirs.rstrip("/") or "/"))
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
+
+
+def parse_media_server(key: str, raw: Any) -> MediaServerConfig:
+    if isinstance(raw, dict):
+        for required in ("type", "url"):
+            if not raw.get(required):
+                raise ConfigError(f"{key}.{required}", "is required")
+    cfg: MediaServerConfig = _section(key, raw, MediaServerConfig)
+    return cfg if cfg.name else dataclasses.replace(cfg, name=f"{cfg.type} {cfg.url}")
+
+
+def parse_rclone_rc(key: str, raw: Any) -> RcloneRcConfig:
+    cfg: RcloneRcConfig = _section(key, raw, RcloneRcConfig)
+    return cfg
 
 
 def _check_consistency(cfg: Config) -> None:

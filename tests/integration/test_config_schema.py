@@ -43,7 +43,7 @@ def config_keys() -> list[tuple[str, str, Field[Any]]]:
 def form_fields() -> dict[tuple[str, str], dict[str, Any]]:
     schema = settings_schema()
     found = {("", spec["key"]): spec for section in schema["sections"] for spec in section["fields"]}
-    for list_key in ("debrids", "arrs", "usenet.providers"):
+    for list_key in {where for where, _, _ in config_keys() if where}:
         found.update({(list_key, spec["key"]): spec for spec in schema[list_key.split(".")[0]]})
     return found
 
