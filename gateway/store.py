@@ -81,6 +81,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX import_submissions_account ON import_submissions (account);
     """,
+    # 6: what *arr queue cleanup did (gateway/integrations/queuecleanup.py): one row an action.
+    """
+    CREATE TABLE queue_cleanup_actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        arr TEXT NOT NULL,
+        download_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 )
 
 
