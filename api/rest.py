@@ -20,10 +20,12 @@ from gateway.imports.manager import ImportManager
 from gateway.imports.nzb import NzbError, job_name, looks_like_nzb
 from gateway.imports.records import AddRequest, ImportRecord
 from gateway.imports.torrentmeta import TorrentMetaError
+from gateway.providers import MODULES, capabilities_of
 
 log = logging.getLogger(__name__)
 
-NZB_PROVIDERS = "TorBox (usenet) or Premiumize"
+# The services that take NZBs, from the registry: "torbox or premiumize".
+NZB_PROVIDERS = " or ".join(name for name in MODULES if capabilities_of(name).usenet)
 TRUE = ("1", "true", "yes", "on")
 
 

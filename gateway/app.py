@@ -40,6 +40,7 @@ from gateway.history import BudgetHistory
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.imports.usenet import UsenetImporter
+from gateway.integrations.wiring import Integrations
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.nzblayout import LayoutStore
@@ -51,6 +52,7 @@ from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
+from gateway.repair.onread import ReadRepairs
 from gateway.repair.scan import Probe, State
 from gateway.repair.service import RepairService
 from gateway.server import ServerThread, make_server
@@ -86,6 +88,8 @@ class Gateway:
     mount: FuseMount | None = None
     usenet: Usenet | None = None         # the NNTP servers' pools, when usenet.providers is set
     usenet_files: UsenetFiles | None = None
+    integrations: Integrations | None = None   # media servers and rclone, told of tree changes
+    read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
 
     @property
     def port(self) -> int:
@@ -102,6 +106,10 @@ class Gateway:
             worker = PeriodicWorker(f"sync-{name}", sync.interval, sync.step, self.clock)
             self.providers[name].health.on_probe_due(worker.trigger)   # a changed key is probed at once
             self.workers.append(worker.start())
+        if self.integrations is not None:
+            self.integrations.start()   # with or without workers: an import in a test is told too
+        if self.read_repairs is not None:
+            self.read_repairs.start()
         if workers:
             self.notifier.start()
             self.imports.start()
@@ -123,6 +131,10 @@ class Gateway:
         self.imports.stop()
         self.repair.stop()
         self.notifier.stop()
+        if self.integrations is not None:
+            self.integrations.stop()
+        if self.read_repairs is not None:
+            self.read_repairs.stop()
         for worker in self.workers:
             worker.stop()
         self.library.close()
@@ -349,7 +361,11 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
                            _stream_url(config, lambda: ref[0].port, auth), events=events.emit,
                            probes=_repair_probes(config, usenet_files))
+    read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
+                               lambda h: (record.category if (record := imports.get(h)) else ""))
+    streamer.on_gone = read_repairs.file_gone
     history = BudgetHistory(providers, clock)
+    integrations = Integrations(config, library, events.emit, events.subscribe, clock)
     library.set_categories(imports.category_map)
     library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
@@ -372,6 +388,6 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
-                      usenet_files=usenet_files)
+                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs)
     ref.append(gateway)
     return gateway

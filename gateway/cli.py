@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", metavar="DIR", help="config directory (default $DECYPHARR_CONFIG_DIR or ~/.decypharr)")
     parser.add_argument("--demo", action="store_true", help="serve a built-in emulated provider with a sample library")
     parser.add_argument("--demo-providers", metavar="LIST", default=os.environ.get("DECYPHARR_DEMO_PROVIDERS", ""),
-                        help="demo accounts: 'all', or a comma list of realdebrid, alldebrid, torbox, "
-                             "debridlink, premiumize (default realdebrid)")
+                        help=f"demo accounts: 'all', or a comma list of {', '.join(PROVIDERS)} "
+                             f"(default {PROVIDERS[0]})")
     parser.add_argument("--bind", metavar="ADDR", help="listen address (overrides bind_address)")
     parser.add_argument("--port", type=int, metavar="N", help="listen port (overrides port)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="log level (overrides log_level)")

@@ -716,4 +716,5 @@ def _event(record: ImportRecord) -> dict[str, Any]:
     """What a notification says about an import (no paths beyond the output, no secrets)."""
     return {"hash": record.hash, "name": record.name, "category": record.category, "kind": record.kind,
             "provider": record.provider, "state": record.state.value, "error": record.error,
-            "content_path": record.content_path, "size": record.selected_size}
+            "content_path": record.content_path, "size": record.selected_size,
+            "folder": record.folder}   # the torrent's folder in the tree (media servers scan it)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 CategorySource = Callable[[], dict[Key, str]]
 ListingWatcher = Callable[[str, list[Torrent], bool], set[Key]]   # (account, items, complete) → deleted
+PublishWatcher = Callable[[Snapshot | None, Snapshot, Changes], None]   # (previous, next, what changed)
 PUBLISH_TIMEOUT = 30.0   # how long a caller waits for its change to reach the tree
 
 
@@ -58,6 +59,7 @@ class Library:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._listing_watcher: ListingWatcher | None = None
+        self._publish_watchers: list[PublishWatcher] = []
         self.syncs = {name: self._account_sync(p) for name, p in providers.items()}
         # Torrents the gateway holds itself (usenet jobs): provider name → forget(torrent id).
         self.local: dict[str, Callable[[str], None]] = {}
@@ -73,6 +75,11 @@ class Library:
     def set_listing_watcher(self, watcher: ListingWatcher) -> None:
         """Who sees every account listing first (the imports, for orphans left by a crash)."""
         self._listing_watcher = watcher
+
+    def add_publish_watcher(self, watcher: PublishWatcher) -> None:
+        """Who hears of every published snapshot (the integrations: rclone, media servers).
+        Called on the writer thread: it must only queue, never block."""
+        self._publish_watchers.append(watcher)
 
     def _watch(self, account: str, items: list[Torrent], complete: bool) -> set[Key]:
         watcher = self._listing_watcher
@@ -174,7 +181,10 @@ class Library:
                 waiters, self._waiters = self._waiters, []
             try:
                 if changes:
+                    previous = self._snapshot
                     self._snapshot = self._index.derive(changes)
+                    for watcher in self._publish_watchers:
+                        watcher(previous, self._snapshot, changes)
             except Exception:   # the writer must survive one bad change; logged once here
                 log.exception("library: deriving the next snapshot failed")
             for done in waiters:

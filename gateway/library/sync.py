@@ -340,4 +340,4 @@ class AccountSync:
                 "eta_seconds": round(pending / rate) if rate and pending else 0,
                 "last_listing": self.last_listing, "error": self.error,
                 "calls": dict(self.calls), "budget": budget.stats(), "account": self._provider.health.status(),
-                "provider": self._provider.kind, "download_keys": self._provider.keys.status()}
+                "provider": self._provider.kind, "download_keys": self._provider.download_keys()}

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -274,6 +273,8 @@ class AllDebrid(AccountClient):
     """The AllDebrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "alldebrid"
+    # No paging (list_recent: the whole list), every file downloaded, no NZBs, and
+    # magnet/instant is gone (upload and read ``ready`` instead): the defaults of AccountClient.
     capabilities = Capabilities()
 
     def __init__(self, name: str, http: ProviderHTTP, status_http: ProviderHTTP, clock: Clock,
@@ -314,11 +315,6 @@ class AllDebrid(AccountClient):
 
     def list_torrents(self) -> list[Torrent]:
         return [_parse_magnet(self.name, raw, "magnet/status") for raw in self._statuses()]
-
-    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
-        """AllDebrid has no paging: the whole list, newest first, cut to ``limit``."""
-        items = sorted(self.list_torrents(), key=lambda t: t.added, reverse=True)
-        return items[:limit], len(items)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         items = self._statuses(id=torrent_id)
@@ -369,9 +365,6 @@ class AllDebrid(AccountClient):
             raise bad_shape("alldebrid", path, "an item without an id")
         return str(item["id"])
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """AllDebrid downloads every file; there is nothing to select."""
-
     def delete(self, torrent_id: str) -> None:
         self._request(self._http, "POST", "magnet/delete", data={"id": torrent_id})
 
@@ -392,19 +385,7 @@ class AllDebrid(AccountClient):
                 raise errors.Unavailable(f"alldebrid: {torrent.id}: the link is delayed", code="delayed")
             if not isinstance(url, str) or not url:
                 raise bad_shape("alldebrid", "link/unlock", "no link")
-            return DownloadLink(url=url, size=_int(raw.get("filesize"), file.size) or file.size,
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),
-                                key=key)
+            return self.download_link(url, _int(raw.get("filesize"), file.size) or file.size, key,
+                                      download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
         return self.keys.call(with_key)
-
-    def add_nzb(self, data: bytes, name: str) -> str:
-        raise errors.BadRequest("alldebrid takes no NZBs", code="no_usenet")
-
-    def add_nzb_url(self, url: str, name: str) -> str:
-        raise errors.BadRequest("alldebrid takes no NZBs", code="no_usenet")
-
-    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
-        raise errors.BadRequest("alldebrid: magnet/instant is gone; upload and read `ready`",
-                                code="no_cache_check")
 

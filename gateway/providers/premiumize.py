@@ -175,6 +175,8 @@ class Premiumize(AccountClient):
     """The Premiumize client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "premiumize"
+    # No paging (list_recent: the whole list at once) and a transfer downloads whole: the
+    # defaults of AccountClient.
     capabilities = Capabilities(cache_check=True, usenet=True)
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
@@ -219,12 +221,6 @@ class Premiumize(AccountClient):
     def list_torrents(self) -> list[Torrent]:
         """Bare items: the files need a folder walk each, which ``get_torrent`` does."""
         return [_parse_transfer(self.name, raw) for raw in self._transfers()]
-
-    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
-        # Not advertised (capabilities.recent_first is off): PM lists everything at once.
-        torrents = self.list_torrents()
-        torrents.sort(key=lambda t: t.added, reverse=True)
-        return torrents[:limit], len(torrents)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         raw = self._transfer(torrent_id)
@@ -293,9 +289,6 @@ class Premiumize(AccountClient):
     def add_nzb_url(self, url: str, name: str) -> str:
         return self._create(data={"src": url})
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """PM always downloads the whole transfer: nothing to select."""
-
     def delete(self, torrent_id: str) -> None:
         # PM deletes the transfer's cloud folder with it.
         self._listed = (float("-inf"), [])   # the listing we keep would still show it
@@ -335,7 +328,6 @@ class Premiumize(AccountClient):
             url = str(raw.get("link") or "")
             if not url:
                 raise errors.Unavailable(f"premiumize: item {item_id} has no link yet", code="no_link")
-            return DownloadLink(url=url, size=_number(raw.get("size"), "item/details", int) or file.size,
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=item_id, filename=str(raw.get("name") or ""), key=key)
+            return self.download_link(url, _number(raw.get("size"), "item/details", int) or file.size, key,
+                                      download_id=item_id, filename=str(raw.get("name") or ""))
         return self.keys.call(with_key)

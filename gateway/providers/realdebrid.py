@@ -224,17 +224,6 @@ class RealDebrid(AccountClient):
         def with_key(http: ProviderHTTP, key: int) -> DownloadLink:
             raw = _json(http.request("POST", "unrestrict/link", _parse_error, data={"link": file.link}),
                         "unrestrict/link")
-            return DownloadLink(url=str(raw["download"]), size=int(raw.get("filesize", file.size) or file.size),
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),
-                                key=key)
+            return self.download_link(str(raw["download"]), int(raw.get("filesize", file.size) or file.size), key,
+                                      download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
         return self.keys.call(with_key)
-
-    def add_nzb(self, data: bytes, name: str) -> str:
-        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
-
-    def add_nzb_url(self, url: str, name: str) -> str:
-        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
-
-    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
-        raise errors.BadRequest("real-debrid: instantAvailability is disabled", code="disabled_endpoint")

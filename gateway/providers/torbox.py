@@ -339,9 +339,6 @@ class TorBox(AccountClient):
     def add_nzb_url(self, url: str, name: str) -> str:
         return self._create_usenet(name, data={"link": url})
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        return None   # TorBox downloads every file; there is nothing to select
-
     def delete(self, torrent_id: str) -> None:
         usenet, num = self._split(torrent_id)
         if usenet:
@@ -369,8 +366,7 @@ class TorBox(AccountClient):
                                       status=exc.status) from None
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise bad_shape("torbox", path, "data is not a URL")
-            return DownloadLink(url=url, size=file.size, expires_at=self._clock.monotonic() + self._link_ttl,
-                                filename=file.path.rsplit("/", 1)[-1], key=index)
+            return self.download_link(url, file.size, index, filename=file.path.rsplit("/", 1)[-1])
         return self.keys.call(with_key)
 
     # -- cache
