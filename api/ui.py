@@ -187,7 +187,7 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
             return _redirect("/login?next=" + script_prefix(bottle.request) + "/setup")
         return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=PROVIDERS,
                       download_folder=config.download_folder, mount_path=config.mount.mount_path,
-                      nav=auth.has_user())
+                      nav=auth.has_user(), configured=[(d.name, d.provider) for d in config.debrids])
 
     def page(name: str, title: str, **values: Any) -> Callable[[], Any]:
         def handler() -> Any:
