@@ -107,7 +107,8 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
             return _redirect("/login?next=" + script_prefix(bottle.request) + "/setup")
         return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=provider_names(),
                       download_folder=config.download_folder, mount_path=config.mount.mount_path,
-                      nav=auth.has_user(), usenet_schema=_data_json(settings_schema()["usenet"]))
+                      nav=auth.has_user(), usenet_schema=_data_json(settings_schema()["usenet"]),
+                      configured=[(d.name, d.provider) for d in config.debrids])
 
     def page(name: str, title: str, **values: Any) -> Callable[[], Any]:
         def handler() -> Any:
