@@ -107,7 +107,8 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
             return _redirect("/login?next=" + script_prefix(bottle.request) + "/setup")
         return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=provider_names(),
                       download_folder=config.download_folder, mount_path=config.mount.mount_path,
-                      nav=auth.has_user())
+                      nav=auth.has_user(), usenet_schema=_data_json(settings_schema()["usenet"]),
+                      configured=[(d.name, d.provider) for d in config.debrids])
 
     def page(name: str, title: str, **values: Any) -> Callable[[], Any]:
         def handler() -> Any:
@@ -146,7 +147,8 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
     app.route("/browse", "GET", page("browse", "Browse", webdav=not config.disable_webdav,
                                      webdav_auth=config.use_auth or config.enable_webdav_auth))
     app.route("/repair", "GET", page("repair", "Repair", arrs=[a.name for a in config.arrs]))
-    app.route("/settings", "GET", page("settings", "Settings", schema=_data_json(settings_schema())))
+    app.route("/settings", "GET", page("settings", "Settings", schema=_data_json(settings_schema()),
+                                       usenet_schema=_data_json(settings_schema()["usenet"])))   # usenet-servers.js
     app.route("/stats", "GET", page("stats", "Stats"))
     app.route("/logs", "GET", page("logs", "Logs"))
     app.route("/static/<name:path>", "GET", static)   # Bottle answers HEAD from GET routes

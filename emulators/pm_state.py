@@ -143,6 +143,7 @@ class PmState(ProviderState):
         "pm_queued_status": "queued",      # word shown before running: "queued" or "waiting"
         "pm_unknown_timeout": 600.0,       # s an unknown hash loads metadata before `timeout`
         "pm_fair_use_blocks_details": True,  # item/details refuses when fair use/traffic is spent
+        "pm_bare_success": False,          # success answers without `status` (the real item/details)
     }
 
     def __init__(self, world: WorldView) -> None:

@@ -48,6 +48,7 @@ from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.nzblayout import LayoutStore
 from gateway.library.nzbstream import UsenetFiles
+from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
 from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
@@ -55,6 +56,7 @@ from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
 from gateway.repair.onread import ReadRepairs
+from gateway.repair.scan import Probe, State
 from gateway.repair.service import RepairService
 from gateway.server import ServerThread, make_server
 from gateway.store import Store
@@ -265,6 +267,18 @@ def _usenet(config: Config, store: Store, streamer: Streamer, library: Library,
     return usenet, files, UsenetImporter(config, usenet, layouts, clock)
 
 
+def _repair_probes(config: Config, files: UsenetFiles | None) -> dict[str, Probe]:
+    """Usenet files have no CDN link: repair checks them by a STAT sample of their articles."""
+    if files is None:
+        return {}
+    percent = config.usenet.availability_sample_percent
+
+    def probe(ref: FileRef) -> tuple[State, str]:
+        state, reason = files.check(ref, percent)
+        return ("broken" if state == "broken" else "unknown" if state == "unknown" else "healthy"), reason
+    return {USENET: probe}
+
+
 def _check_usenet(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
     """A live login check for the setup and settings pages: connect, log in, quit."""
     from gateway.config import parse_config
@@ -352,7 +366,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"),
                             usenet=importer)
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
-                           _stream_url(config, lambda: ref[0].port, auth), events=events.emit)
+                           _stream_url(config, lambda: ref[0].port, auth), events=events.emit,
+                           probes=_repair_probes(config, usenet_files))
     read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
                                lambda h: (record.category if (record := imports.get(h)) else ""))
     streamer.on_gone = read_repairs.file_gone

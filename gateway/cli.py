@@ -10,20 +10,25 @@ import argparse
 import dataclasses
 import logging
 import os
+import secrets
 import signal
 import sys
 import tempfile
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.config import LOG_LEVELS, PROVIDERS, Config, config_path, load_config, parse_config
 from gateway.errors import ConfigError, GatewayError
-from gateway.log import configure_logging
+from gateway.log import configure_logging, register_secret
+
+if TYPE_CHECKING:
+    from gateway.auth import Auth
 
 log = logging.getLogger("gateway")
 
 DEMO_TOKEN = "demo-token"
+DEMO_USER = "demo"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -149,6 +154,18 @@ def _start_demo_emulator(kinds: tuple[str, ...]) -> Any:
     return emulator
 
 
+def _demo_user(auth: Auth) -> str:
+    """The demo skips the setup page: its accounts are configured already, and a newcomer
+    asked for a debrid key would not know to press Skip. It creates the one user at once
+    (login is off in the demo; the user is for turning ``use_auth`` on) and says so."""
+    if auth.has_user():   # --demo --config DIR, run before
+        return f"user {auth.username()!r} from an earlier run"
+    password = secrets.token_urlsafe(9)
+    register_secret(password)   # printed once on the console, never in a log line
+    auth.setup(DEMO_USER, password)
+    return f"user {DEMO_USER!r}, password {password!r} if you turn use_auth on"
+
+
 def _serve(config: Config, emulator: Any, usenet: Any = None) -> int:
     from gateway.app import build
     from gateway.server import tune_interpreter
@@ -160,12 +177,14 @@ def _serve(config: Config, emulator: Any, usenet: Any = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     tune_interpreter()
     gateway = build(config).start()
+    user = _demo_user(gateway.auth) if emulator is not None else ""
     host = "127.0.0.1" if config.bind_address in ("0.0.0.0", "::", "") else config.bind_address
     base = f"http://{host}:{gateway.port}{config.prefix}"
     print(f"decypharr {__version__} serving on {base}/", flush=True)
     if emulator is not None:
         names = ", ".join(d.provider for d in config.debrids)
         print(f"  demo mode: emulated {names} at {emulator.origin} (config in {config.config_dir})", flush=True)
+        print(f"  UI:      {base}/ opens on the dashboard, no login ({user})", flush=True)
     if usenet is not None:
         nzb = os.path.join(config.config_dir, usenet.nzb_name)
         print(f"  usenet:  emulated NNTP server at {usenet.server.host}:{usenet.server.port}; add {nzb}", flush=True)

@@ -285,7 +285,7 @@ class MediaServerConfig:
 class RcloneRcConfig:
     """A user's rclone remote-control server (``rclone mount --rc``). ``password`` is a secret."""
 
-    url: str = setting("", kind="url", help="e.g. http://127.0.0.1:5572: told of changed folders at once")
+    url: str = setting("", kind="url", help="rclone --rc address (port 5572 by default): told of changed folders at once")
     username: str = setting("", kind="str")
     password: str = setting("", kind="str", secret=True)
 

@@ -18,7 +18,10 @@ file plus the availability sample (contract §8):
 
 ``Held`` (servers down, login refused) keeps the job queued; ``Refused``
 (articles missing everywhere, compressed or encrypted archives, gaps in a
-media file) fails it with the reason.
+media file, an import that outlasts ``processing_timeout``) fails it with the
+reason. The timeout bounds one attempt, checked before and after every
+article read and between steps: a held attempt ends at once and the next one
+starts a fresh clock, so servers that are down never fail a job (contract §8).
 """
 
 from __future__ import annotations
@@ -82,11 +85,25 @@ class Posted:
         return Source(self.name, self.size, self.part_size, self.entry.message_ids, self.starts)
 
 
+class Deadline:
+    """``processing_timeout`` for one import attempt."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self._clock = clock
+        self.seconds = seconds
+        self._end = clock.monotonic() + seconds
+
+    def check(self) -> None:
+        if self._clock.monotonic() > self._end:
+            raise Refused(f"the import took longer than processing_timeout ({self.seconds:g} s)")
+
+
 class Articles:
     """Article reads of one import: parallel, each article fetched once, errors mapped."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, deadline: Deadline) -> None:
         self._client = client
+        self.deadline = deadline
         self._lock = threading.Lock()
         self._parts: dict[str, Any] = {}
         self.reads = 0
@@ -96,6 +113,7 @@ class Articles:
             cached = self._parts.get(message_id)
         if cached is not None:
             return cached
+        self.deadline.check()
         try:
             part = self._client.body(message_id, lane=Lane.IMPORTS)
         except errors.NotFound:
@@ -105,6 +123,7 @@ class Articles:
         with self._lock:
             self._parts[message_id] = part
             self.reads += 1
+        self.deadline.check()
         return part
 
     def data(self, message_id: str) -> bytes:
@@ -128,11 +147,13 @@ class UsenetImporter:
         self._clock = clock
 
     def run(self, job: str, name: str, nzb: bytes) -> Torrent:
+        deadline = Deadline(self._clock, self._config.usenet.processing_timeout)
         meta = parse_nzb(nzb)
-        articles = Articles(self._client)
+        articles = Articles(self._client, deadline)
         posted = [Posted(e, e.subject_name or f"file{e.index}") for e in meta.entries if e.message_ids]
         run_parallel([lambda p=p: self._first(articles, p) for p in posted])   # type: ignore[misc]
         self._deobfuscate(articles, posted)
+        deadline.check()
         served = [p for p in posted if _ext(p.name) != "par2"]
         for p in served:
             if p.entry.problem and (_is_volume(p.name) or self._media(p.name, p.size)):
@@ -141,9 +162,11 @@ class UsenetImporter:
                       if not p.entry.problem])
         sources = [p.source() for p in served if not p.entry.problem]
         members = self._members(articles, sources, meta.password)
+        deadline.check()
         if not members:
             raise Refused("no file of the release matches allowed_file_types, min_file_size and max_file_size")
-        self._check_available(sources, members)
+        self._check_available(deadline, sources, members)
+        deadline.check()
         layout = Layout(job, tuple(sources), tuple(members))
         self._layouts.save(layout)
         log.info("usenet job %s: %d files from %d posted files, %d articles read", job, len(members),
@@ -216,19 +239,20 @@ class UsenetImporter:
             chosen = [m for m in found if wanted(RemoteFile(0, m.path, m.size), lenient)]
         return chosen
 
-    def _check_available(self, sources: list[Source], members: list[Member]) -> None:
+    def _check_available(self, deadline: Deadline, sources: list[Source], members: list[Member]) -> None:
         """STAT first, last and a sample of each source behind a shown file."""
         used = sorted({source for m in members for source, _, _ in m.extents})
         percent = self._config.usenet.import_availability_sample_percent
         checks = [(sources[i], k) for i in used for k in sample(len(sources[i].ids), percent)]
         missing = [c for c, ok in zip(checks, run_parallel(
-            [lambda c=c: self._stat(c[0].ids[c[1]]) for c in checks]), strict=True) if not ok]   # type: ignore[misc]
+            [lambda c=c: self._stat(deadline, c[0].ids[c[1]]) for c in checks]), strict=True) if not ok]   # type: ignore[misc]
         if missing:
             source, index = missing[0]
             raise Refused(f"article {index + 1} of {source.name} is missing on every server"
                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
 
-    def _stat(self, message_id: str) -> bool:
+    def _stat(self, deadline: Deadline, message_id: str) -> bool:
+        deadline.check()
         try:
             return bool(self._client.stat(message_id))
         except errors.ProviderError as exc:

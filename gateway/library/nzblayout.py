@@ -9,8 +9,8 @@ one per volume it spans for a file inside a stored archive).
 
 Stored compactly: one row per posted file, its message ids as one compressed
 blob and, only when its parts are uneven, its article start offsets as another;
-the members of a job as one JSON row. A job's rows are written in one
-transaction and dropped together.
+the members of a job as one JSON row (tables: ``gateway/store.py`` migration
+6). A job's rows are written in one transaction and dropped together.
 """
 
 from __future__ import annotations
@@ -23,20 +23,6 @@ from array import array
 from dataclasses import dataclass
 
 from gateway.store import Store
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usenet_sources (
-    job TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    part_size INTEGER NOT NULL,
-    ids BLOB NOT NULL,
-    starts BLOB NOT NULL,
-    PRIMARY KEY (job, idx)
-);
-CREATE TABLE IF NOT EXISTS usenet_members (job TEXT PRIMARY KEY, data TEXT NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -83,10 +69,7 @@ class LayoutStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._cache: dict[str, Layout] = {}
-        with store.transaction() as conn:
-            for statement in (s.strip() for s in SCHEMA.split(";") if s.strip()):
-                conn.execute(statement)
+        self._cache: dict[str, Layout] = {}   # the tables are the store's migration 6
 
     def save(self, layout: Layout) -> None:
         rows = [(layout.job, i, s.name, s.size, s.part_size, _pack_ids(s.ids), _pack_starts(s.starts))

@@ -2,7 +2,10 @@
 
 PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
 so every response's envelope is checked and the message text is matched
-against ``_CODES`` (docs/providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+against ``_CODES`` (docs/providers.md §6.1). A success may come without ``status``
+(``item/details`` answers the bare item, §6.2). Of the five providers only PM
+documents such shapes: AD, TB and DL document their envelope on every answer
+(§3.1, §4.1, §5.1) and RD has none, so their clients keep requiring it. Cloudflare's 5xx pages (521, a 503
 without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
 
 There is no single-transfer GET: ``get_torrent`` lists every transfer (one
@@ -109,14 +112,20 @@ def _message(response: requests.Response) -> str:
 
 
 def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
-    """The body of a < 400 answer, raising the mapped error for ``status: error``."""
+    """The body of a < 400 answer, raising the mapped error for ``status: error``.
+
+    ``status`` may be absent: providers.md §6.2 documents each answer as its bare
+    fields (``item/details`` is the item object, and the service answers it so), so
+    only an explicit ``error`` is a failure; each caller checks the fields it reads.
+    """
     body = json_body(response, "premiumize", path)
     if not isinstance(body, dict):
         raise bad_shape("premiumize", path, type(body).__name__)
-    if body.get("status") == "error":
+    status = body.get("status", "success")
+    if status == "error":
         raise _error(str(body.get("message") or "error"), response)
-    if body.get("status") != "success":
-        raise bad_shape("premiumize", path, f"status {body.get('status')!r}")
+    if status != "success":
+        raise bad_shape("premiumize", path, f"status {status!r}")
     return body
 
 
@@ -325,6 +334,8 @@ class Premiumize(AccountClient):
                     raise errors.QuotaExceeded(f"premiumize: item {item_id} is not in this key's account",
                                                code="other_account") from exc
                 raise errors.FileGone(f"premiumize: item {item_id} is gone", code=exc.code) from exc
+            if str(raw.get("id") or "") != item_id:   # an empty or foreign body is not this item
+                raise bad_shape("premiumize", "item/details", "item without its id")
             url = str(raw.get("link") or "")
             if not url:
                 raise errors.Unavailable(f"premiumize: item {item_id} has no link yet", code="no_link")

@@ -71,6 +71,35 @@ def test_demo_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+def test_demo_opens_on_the_dashboard_with_its_user_on_the_console(tmp_path: Path) -> None:
+    """Issue 15 item 6: the demo opened on a setup page asking for a debrid key it already had."""
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--demo", "--port", "0", "--config", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        lines: list[str] = []
+
+        def banner() -> bool:   # the start-up lines, up to the last one ("qBit:")
+            lines.append(proc.stdout.readline())
+            return "qBit:" in lines[-1] or not lines[-1]
+
+        wait_until(banner, 30, "the start-up lines")
+        url = re.search(r"http://\S+?/", lines[0]).group(0)
+        said = re.search(r"UI: .*user '(\w+)', password '([^']+)'", "".join(lines))
+        assert said, lines
+        user, password = said.groups()
+        first = requests.get(url, allow_redirects=False, timeout=5)
+        assert first.status_code == 302 and first.headers["Location"].endswith("/dashboard"), first.headers
+        assert requests.get(url + "dashboard", timeout=5).status_code == 200   # no login in the demo
+        assert requests.post(url + "login", json={"username": user, "password": password}, timeout=5).ok
+        setup = requests.get(url + "setup", timeout=5).text   # still reachable: it names the accounts
+        assert 'id="setup-configured"' in setup and "<strong>realdebrid</strong>" in setup
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert password not in err   # the console line only, never a log line
+
+
 def test_demo_with_all_five_providers(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "--demo", "--demo-providers", "all", "--port", "0",
                              "--config", str(tmp_path)],

@@ -58,7 +58,7 @@ def test_links_expire_after_the_configured_ttl(emulator, tmp_path) -> None:
         gw.stop()
 
 
-def test_a_link_lives_its_own_accounts_lifetime(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_link_lives_its_own_accounts_lifetime(emulator, tmp_path) -> None:
     """Another account's shorter auto_expire_links_after does not cut this account's links short
     (the cache once used the minimum over all accounts)."""
     clock = FakeClock()

@@ -54,13 +54,13 @@ def servers(store: ArticleStore) -> Iterator[list[NNTPServer]]:
 
 
 def serve(started: list[NNTPServer], store: ArticleStore, name: str, **kwargs: object) -> NNTPServer:
-    server = NNTPServer(store, name=name, **kwargs).start()   # type: ignore[arg-type]
+    server = NNTPServer(store, name=name, **kwargs).start()
     started.append(server)
     return server
 
 
 def config(server: NNTPServer, **kwargs: object) -> UsenetServerConfig:
-    return UsenetServerConfig(name=server.name, host=server.host, port=server.port, **kwargs)  # type: ignore[arg-type]
+    return UsenetServerConfig(name=server.name, host=server.host, port=server.port, **kwargs)
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def closing() -> Iterator[list[Usenet]]:
 
 
 def client(made: list[Usenet], servers: list[UsenetServerConfig], clock: object = None, **kwargs: object) -> Usenet:
-    usenet = Usenet(servers, clock or SystemClock(), **kwargs)  # type: ignore[arg-type]
+    usenet = Usenet(servers, clock or SystemClock(), **kwargs)
     made.append(usenet)
     return usenet
 
@@ -310,7 +310,7 @@ def test_502_at_login_shrinks_the_pool_and_it_grows_back(store: ArticleStore, se
 def test_tls(store: ArticleStore, servers: list[NNTPServer], closing: list[Usenet], tmp_path: object) -> None:
     from emulators.usenet.tls import TlsUnavailable, self_signed
     try:
-        pair = self_signed(tmp_path)  # type: ignore[arg-type]
+        pair = self_signed(tmp_path)
     except TlsUnavailable as exc:
         pytest.skip(str(exc))
     data, ids = release(store)

@@ -103,6 +103,32 @@ def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:
         gw.stop()
 
 
+def test_setup_with_accounts_configured_names_them_and_asks_no_key(
+        driver, emulator, tmp_path) -> None:
+    """Issue 15 item 6: with accounts in the config (the demo's, a hand-written one) the setup
+    went on to ask for a debrid key; now it goes from the user straight to the folders."""
+    gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)   # one realdebrid account
+    try:
+        b = f"http://127.0.0.1:{gw.port}"
+        driver.get(f"{b}/")
+        wait(driver).until(ec.url_to_be(f"{b}/setup"))
+        fill(driver, "#setup-username", "admin")
+        fill(driver, "#setup-password", PASSWORD)
+        driver.find_element(By.ID, "user-submit").click()
+        assert "realdebrid" in visible(driver, "#setup-configured").text
+        assert not driver.find_element(By.ID, "step-provider").is_displayed()
+        fill(driver, "#setup-download-folder", str(tmp_path / "media"))
+        driver.find_element(By.ID, "folders-submit").click()
+        wait(driver).until(ec.url_to_be(f"{b}/dashboard"))
+        stored = json.loads((Path(gw.config.config_dir) / "config.json").read_text())
+        assert stored["download_folder"] == str(tmp_path / "media") and "debrids" not in stored   # kept as it was
+        driver.get(f"{b}/setup")   # coming back: the folders, with a way to add another account
+        visible(driver, "#folders-add-account").click()
+        visible(driver, "#setup-api-key")
+    finally:
+        gw.stop()
+
+
 def test_login_and_logout(driver, emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
@@ -240,7 +266,7 @@ def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) 
     assert not driver.find_element(By.ID, "error").is_displayed()
 
 
-def test_a_disabled_account_is_red_with_its_reason(driver, open_gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_disabled_account_is_red_with_its_reason(driver, open_gateway, emulator) -> None:
     emulator.world.revoke(TOKEN)
     open_gateway.library.syncs["realdebrid"].sync_all()   # the listing is refused: the account is disabled
     b = f"http://127.0.0.1:{open_gateway.port}"

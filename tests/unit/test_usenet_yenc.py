@@ -68,7 +68,7 @@ def test_round_trip_matches_input_and_oracle(data: bytes, line: int, escape_dot:
         engine = "python"
     size = begin + len(data)
     body = encode_part(data, name="n.bin", file_size=size, part=2, total=5, begin=begin, line_length=line,
-                       engine=engine, escape_dot=escape_dot)  # type: ignore[arg-type]
+                       engine=engine, escape_dot=escape_dot)
     part = decode_article(wire(body), "x@y")
     oracle = decode_body(body)
     assert part.data == data == oracle.data
