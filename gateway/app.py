@@ -19,6 +19,7 @@ from api.logs import make_logs_app
 from api.metrics import instrument, make_metrics_app
 from api.openapi import make_openapi_app
 from api.qbit import make_qbit_app
+from api.queuecleanup import make_queue_cleanup_app
 from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
@@ -40,6 +41,8 @@ from gateway.history import BudgetHistory
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.imports.usenet import UsenetImporter
+from gateway.integrations.queuecleanup import INTERVAL as QUEUE_CLEANUP_INTERVAL
+from gateway.integrations.queuecleanup import QueueCleanup
 from gateway.integrations.wiring import Integrations
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
@@ -90,6 +93,7 @@ class Gateway:
     usenet_files: UsenetFiles | None = None
     integrations: Integrations | None = None   # media servers and rclone, told of tree changes
     read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
+    queue_cleanup: QueueCleanup | None = None  # stuck *arr queue items of ours (arrs[].queue_cleanup)
 
     @property
     def port(self) -> int:
@@ -115,6 +119,9 @@ class Gateway:
             self.imports.start()
             self.repair.start()
             self.workers.append(PeriodicWorker("budget-history", 60.0, self.history.sample, self.clock).start())
+            if self.queue_cleanup is not None and self.queue_cleanup.enabled:
+                self.workers.append(PeriodicWorker("queue-cleanup", QUEUE_CLEANUP_INTERVAL, self.queue_cleanup.step,
+                                                   self.clock, run_first=False).start())
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -366,6 +373,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     streamer.on_gone = read_repairs.file_gone
     history = BudgetHistory(providers, clock)
     integrations = Integrations(config, library, events.emit, events.subscribe, clock)
+    queue_cleanup = QueueCleanup(config.arrs, arr_client, store, lambda key: imports.get(key) is not None,
+                                 clock, events.emit)
     library.set_categories(imports.category_map)
     library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
@@ -374,6 +383,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
+               make_queue_cleanup_app(queue_cleanup.actions),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
                make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock),
                            lambda body: _check_usenet(body, config, clock))]
@@ -388,6 +398,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
-                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs)
+                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs,
+                      queue_cleanup=queue_cleanup)
     ref.append(gateway)
     return gateway

@@ -98,6 +98,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE IF NOT EXISTS usenet_members (job TEXT PRIMARY KEY, data TEXT NOT NULL);
     """,
+    # 7: what *arr queue cleanup did (gateway/integrations/queuecleanup.py): one row an action.
+    """
+    CREATE TABLE IF NOT EXISTS queue_cleanup_actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        arr TEXT NOT NULL,
+        download_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -172,17 +172,23 @@ class Scanner:
 
     def _probe_all(self, found: list[tuple[MediaFile, Verdict]]) -> list[tuple[MediaFile, Verdict]]:
         """One probe per torrent, shared by every file of it; ``repair.workers`` at a time
-        (the account's budget still decides how many calls a minute)."""
+        (the account's budget still decides how many calls a minute). A pack whose probe fails
+        has each of its other files probed too: one lost episode must not condemn the rest."""
         refs: dict[tuple[str, str], FileRef] = {}
         for _, verdict in found:
             if verdict.state == "probe" and verdict.torrent is not None and verdict.ref is not None:
                 refs.setdefault(verdict.torrent.key, verdict.ref)
         with ThreadPoolExecutor(max(1, self._config.repair.workers), thread_name_prefix="repair-probe") as pool:
             outcome = dict(zip(refs, pool.map(self._probe, refs.values()), strict=True))
+            failed = {key for key, (state, _) in outcome.items() if state == "broken"}
+            others = list({v.ref: None for _, v in found if v.state == "probe" and v.torrent is not None
+                           and v.torrent.key in failed and v.ref is not None and v.ref != refs[v.torrent.key]})
+            per_file = dict(zip(others, pool.map(self._probe, others), strict=True))
         out = []
         for f, v in found:
             if v.state == "probe" and v.torrent is not None:
-                state, reason = outcome[v.torrent.key]
+                result = per_file.get(v.ref) if v.ref is not None else None
+                state, reason = result or outcome[v.torrent.key]
                 v = Verdict(state, reason, v.torrent, v.ref, v.torrent_file)
             out.append((f, v))
         return out
