@@ -51,7 +51,7 @@ def scene(emulator: Emulator, tmp_path: Any) -> Iterator[Scene]:
                                 arrs=[{"name": "sonarr", "host": sonarr.url, "token": "arr-key"}])
         gateway.repair.start()
         try:
-            yield Scene(gateway, emulator, sonarr, None, media, mount) 
+            yield Scene(gateway, emulator, sonarr, None, media, mount)
         finally:
             gateway.stop()
 
