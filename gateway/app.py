@@ -42,6 +42,7 @@ from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
 from gateway.library.streaming import Streamer
+from gateway.library.unpack import LayoutLearner
 from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
@@ -78,6 +79,7 @@ class Gateway:
     server: ServerThread | None = None
     files: CachedFiles | None = None     # the chunk cache every reader shares (with the FUSE mount)
     mount: FuseMount | None = None
+    learner: LayoutLearner | None = None   # archive sets' layouts (unpack_archives)
 
     @property
     def port(self) -> int:
@@ -86,6 +88,11 @@ class Gateway:
     def start(self, serve: bool = True, workers: bool = True) -> Gateway:
         if self.mount is not None:   # first: a mount that fails leaves nothing running
             self.mount.start()
+        if self.learner is not None:   # part of the tree: an archive set's folder waits for it
+            self.learner.start()
+            if workers:
+                self.workers.append(PeriodicWorker("archive-layouts", 60.0, self.learner.retry, self.clock,
+                                                   run_first=False).start())
         if workers and self.files is not None:
             expiry = PeriodicWorker("cache-expiry", _expiry_interval(self.config.mount.cache_expiry),
                                     self.files.evict_expired, self.clock, run_first=False)
@@ -116,6 +123,8 @@ class Gateway:
         self.notifier.stop()
         for worker in self.workers:
             worker.stop()
+        if self.learner is not None:
+            self.learner.stop()
         self.library.close()
         if self.files is not None:
             self.files.close()
@@ -273,6 +282,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         apps[f"{prefix}/webdav"] = instrument(dav, route="webdav")
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
-                      apps, repair, events, notifier, history, files=files, mount=mount)
+                      apps, repair, events, notifier, history, files=files, mount=mount,
+                      learner=LayoutLearner(library, streamer, clock) if config.unpack_archives else None)
     ref.append(gateway)
     return gateway

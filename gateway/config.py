@@ -207,6 +207,7 @@ class Config:
     min_file_size: int = 0
     max_file_size: int = 0
     allow_samples: bool = False
+    unpack_archives: bool = True   # show the files stored inside a torrent's RAR/7z set (contract §9)
     folder_naming: str = "filename"
     custom_folders: tuple[CustomFolder, ...] = ()
     debrids: tuple[DebridConfig, ...] = ()
@@ -403,7 +404,7 @@ def _top_parsers() -> dict[str, Any]:
         "default_download_action": lambda k, v: _choice(k, v, DOWNLOAD_ACTIONS),
         "refresh_interval": parse_duration, "max_active_downloads": lambda k, v: _int(k, v, 1, 1000),
         "allowed_file_types": lambda k, v: tuple(t.lower().lstrip(".") for t in _str_list(k, v)),
-        "min_file_size": parse_size, "max_file_size": parse_size, "allow_samples": _bool,
+        "min_file_size": parse_size, "max_file_size": parse_size, "allow_samples": _bool, "unpack_archives": _bool,
         "folder_naming": lambda k, v: _choice(k, v, FOLDER_NAMINGS),
         "custom_folders": _parse_custom_folders,
         "debrids": _list_of(_parse_debrid), "arrs": _list_of(_parse_arr),

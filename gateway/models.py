@@ -57,6 +57,11 @@ class StoredFiles(Sequence[RemoteFile]):
         self.shown = shown          # (bytes, files) of the selected files
         self._files: tuple[RemoteFile, ...] | None = None
 
+    @property
+    def raw(self) -> str:
+        """The files' JSON text (a cheap look at the names without decoding them)."""
+        return self._raw
+
     def _decoded(self) -> tuple[RemoteFile, ...]:
         files = self._files
         if files is None:

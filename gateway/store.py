@@ -70,6 +70,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX repair_jobs_created ON repair_jobs (created_at);
     """,
+    # 5: archive layouts (gateway/library/layouts.py): what a torrent's RAR/7z set holds, learned
+    # once from its volumes' headers; keyed by infohash, so every placement of it shares one.
+    """
+    CREATE TABLE archive_layouts (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+    """,
 )
 
 
@@ -144,6 +149,16 @@ class Store:
         with self.transaction() as conn:
             conn.executemany("INSERT OR REPLACE INTO library_torrents (provider, id, data) VALUES (?, ?, ?)", rows)
             conn.executemany("DELETE FROM library_torrents WHERE provider = ? AND id = ?", gone)
+
+
+    # ------------------------------------------------------- archive layouts
+
+    def load_layouts(self) -> dict[str, str]:
+        return {str(row[0]): str(row[1]) for row in self.query("SELECT key, data FROM archive_layouts")}
+
+    def save_layout(self, key: str, data: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO archive_layouts (key, data) VALUES (?, ?)", (key, data))
 
 
 def _split_sql(script: str) -> list[str]:

@@ -14,7 +14,8 @@ import threading
 from gateway import errors
 from gateway.clock import Clock
 from gateway.library.links import LinkResolver
-from gateway.library.snapshot import FileRef
+from gateway.library.members import MemberStream
+from gateway.library.snapshot import FileRef, MemberRef
 from gateway.models import DownloadLink
 from gateway.providers.cdn import CdnClient, CdnStream
 
@@ -46,7 +47,10 @@ class Streamer:
         self._clock = clock
         self.counters = Counters()
 
-    def open(self, ref: FileRef, start: int, end: int | None = None) -> ResilientStream:
+    def open(self, ref: FileRef, start: int, end: int | None = None) -> ResilientStream | MemberStream:
+        if isinstance(ref, MemberRef):   # a file inside archive volumes: ranges of those volumes
+            return MemberStream(ref.extents, lambda volume, first, last: ResilientStream(
+                self, FileRef(ref.provider, ref.torrent_id, volume), first, last), start, end)
         return ResilientStream(self, ref, start, end)
 
     def _connect(self, ref: FileRef, start: int, end: int | None) -> tuple[CdnStream, DownloadLink]:

@@ -1,0 +1,160 @@
+"""Archives inside debrid torrents (contract §9): a torrent of a stored RAR set shows the files
+inside it, read as byte ranges of its volumes, at every provider, over real HTTP to the emulators.
+
+The sets are written by ``emulators/archives.py`` (the independent oracle) and held by the
+emulator's catalog as the volumes' own bytes; the gateway reads their headers through the CDN.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from emulators.archives import without_volume, write_rar
+from emulators.server import KEYS, Emulator
+from gateway.app import Gateway, build
+from tests.support import TOKEN, TickClock, gateway_config, infohash, wait_until
+
+KINDS = ["realdebrid", "alldebrid", "torbox", "debridlink", "premiumize"]
+CHUNK = 16 * 1024
+
+
+def member_bytes(label: str, size: int) -> bytes:
+    return random.Random(label).randbytes(size)
+
+
+def rar_set(label: str, *, version: int, volumes: int, naming: str | None = None,
+            **options: Any) -> tuple[dict[str, Any], str, bytes]:
+    """A catalog entry holding a stored RAR set of one media file; (entry, media name, its bytes)."""
+    name = f"{label}.mkv"
+    data = member_bytes(label, volumes * CHUNK - 1000)   # the last volume is a short one
+    written = write_rar([(name, data)], version=version, base=label, volume_data=CHUNK, naming=naming, **options)
+    assert len(written) == volumes, len(written)
+    entry = {"hash": infohash(label), "name": label,
+             "files": [{"path": vname, "data": vbytes} for vname, vbytes in written]}
+    return entry, name, data
+
+
+def boundaries(data: bytes, volumes: int) -> list[int]:
+    """Offsets of the member near where each volume's piece ends (its bytes cross there)."""
+    step = len(data) // volumes
+    return [min(len(data) - 1, i * step) for i in range(1, volumes)]
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def emu(kind: str) -> Iterator[Emulator]:
+    with Emulator(rate_limit=False) as e:
+        e.world.add_account(TOKEN, provider=KEYS[kind])
+        yield e
+
+
+def start(emu: Emulator, kind: str, config_dir: str, **overrides: Any) -> Gateway:
+    config = gateway_config(emu, config_dir, debrids=[{
+        "name": kind, "provider": kind, "api_key": TOKEN, "api_url": emu.api_url(kind),
+        "rate_limit": "off", "torrents_refresh_interval": "1h"}], **overrides)
+    gateway = build(config, TickClock()).start(workers=False)
+    gateway.refresh_now()
+    return gateway
+
+
+def folder_of(gateway: Gateway, label: str) -> str:
+    def find() -> str | None:
+        snapshot = gateway.library.snapshot()
+        return next((name for key, name in snapshot.folders.items()
+                     if snapshot.torrents[key].infohash == infohash(label)
+                     and snapshot.resolve(["__all__", name]) is not None), None)
+    return wait_until(find, timeout=30, what=f"the folder of {label}")  # type: ignore[no-any-return]
+
+
+def check_reads(gateway: Gateway, folder: str, name: str, data: bytes, volumes: int) -> None:
+    path = f"/__all__/{folder}/{name}"
+    base = f"http://127.0.0.1:{gateway.port}"
+    urls = [f"{base}/webdav/__all__/{quote(folder)}/{quote(name)}",
+            f"{base}/api/browse/download/{quote(folder)}/{quote(name)}"]
+    spots = [(0, 5000), (len(data) - 3000, 3000)] + [(b - 700, 1400) for b in boundaries(data, volumes)]
+    handle = gateway.vfs.open(path)
+    try:
+        for offset, length in spots:
+            assert handle.pread(offset, length) == data[offset:offset + length], (offset, length)
+    finally:
+        handle.close()
+    for url in urls:
+        for offset, length in spots[:2] + spots[2::7]:
+            response = requests.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=10)
+            assert response.status_code == 206, (url, response.status_code)
+            assert response.content == data[offset:offset + length], (url, offset)
+    whole = requests.get(urls[0], timeout=30)
+    assert whole.status_code == 200 and whole.content == data
+
+
+@pytest.mark.parametrize(("version", "volumes", "naming"), [(4, 40, "old"), (5, 12, "new")], ids=["rar4x40", "rar5"])
+def test_the_folder_shows_the_media_file_and_reads_are_exact(emu: Emulator, kind: str, tmp_path: Any,
+                                                             version: int, volumes: int, naming: str) -> None:
+    label = f"Archived Film {version} (2020)"
+    entry, name, data = rar_set(label, version=version, volumes=volumes, naming=naming)
+    emu.world.seed_library(TOKEN, [entry])
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        listing = gateway.vfs.listdir(f"/__all__/{folder}")
+        assert [(e.name, e.size) for e in listing] == [(name, len(data))]
+        check_reads(gateway, folder, name, data, volumes)
+    finally:
+        gateway.stop()
+
+
+def test_a_compressed_set_stays_as_volumes(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    label = "Packed Film (2021)"
+    entry, name, _ = rar_set(label, version=5, volumes=3, compressed={f"{label}.mkv"})
+    emu.world.seed_library(TOKEN, [entry])
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        names = sorted(e.name for e in gateway.vfs.listdir(f"/__all__/{folder}"))
+        assert names == sorted(f["path"] for f in entry["files"])
+        torrent = next(t for t in gateway.library.snapshot().torrents.values() if t.infohash == infohash(label))
+        layout = gateway.library.layouts.known(torrent)
+        assert layout is not None and layout.refused == "compressed RAR"
+    finally:
+        gateway.stop()
+
+
+def test_unpack_archives_off_keeps_the_volumes(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    label = "Plain Volumes (2022)"
+    entry, _, _ = rar_set(label, version=5, volumes=3)
+    emu.world.seed_library(TOKEN, [entry])
+    gateway = start(emu, kind, str(tmp_path / "c"), unpack_archives=False)
+    try:
+        folder = folder_of(gateway, label)
+        assert sorted(e.name for e in gateway.vfs.listdir(f"/__all__/{folder}")) == \
+            sorted(f["path"] for f in entry["files"])
+    finally:
+        gateway.stop()
+
+
+def test_a_missing_volume_is_refused_never_a_file_with_a_hole(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    label = "Holed Film (2019)"
+    entry, name, _ = rar_set(label, version=5, volumes=6)
+    kept = without_volume([(f["path"], f["data"]) for f in entry["files"]], 3)
+    entry["files"] = [{"path": n, "data": d} for n, d in kept]
+    emu.world.seed_library(TOKEN, [entry])
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        names = [e.name for e in gateway.vfs.listdir(f"/__all__/{folder}")]
+        assert name not in names
+        torrent = next(t for t in gateway.library.snapshot().torrents.values() if t.infohash == infohash(label))
+        layout = gateway.library.layouts.known(torrent)
+        assert layout is not None and layout.refused == "missing volume 4"
+    finally:
+        gateway.stop()
