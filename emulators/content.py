@@ -110,9 +110,9 @@ def read_source(path: str, offset: int, length: int) -> bytes:
 
 def iter_source(path: str, offset: int, length: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes]:
     if path.startswith(MEM):
-        data = memoryview(_BLOBS[path[len(MEM):]])
-        for pos in range(offset, min(offset + length, len(data)), chunk):
-            yield bytes(data[pos : min(pos + chunk, offset + length)])
+        held = memoryview(_BLOBS[path[len(MEM):]])
+        for pos in range(offset, min(offset + length, len(held)), chunk):
+            yield bytes(held[pos : min(pos + chunk, offset + length)])
         return
     with open(path, "rb") as fh:
         fh.seek(offset)
