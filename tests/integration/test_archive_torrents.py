@@ -158,3 +158,42 @@ def test_a_missing_volume_is_refused_never_a_file_with_a_hole(emu: Emulator, kin
         assert layout is not None and layout.refused == "missing volume 4"
     finally:
         gateway.stop()
+
+
+def cdn_reads(emu: Emulator, since: int) -> int:
+    """Ranged CDN requests since a log mark (API calls carry no Range)."""
+    return sum(1 for e in emu.world.log(since) if e["range"])
+
+
+def unrestricts(emu: Emulator, since: int) -> int:
+    return sum(1 for e in emu.world.log(since) if "/unrestrict/" in e["path"])
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_learning_50_volumes_reads_each_head_once_and_a_restart_reads_nothing(emu: Emulator, kind: str,
+                                                                              tmp_path: Any) -> None:
+    label = "Fifty Volumes (2018)"
+    entry, name, data = rar_set(label, version=4, volumes=50, naming="old")
+    emu.world.seed_library(TOKEN, [entry])
+    mark = emu.world.log_mark()
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        # Each volume: its head window, and the end-of-archive header at its tail (RAR4 keeps the
+        # volume number and "more volumes follow" there); one link per volume.
+        assert cdn_reads(emu, mark) <= 2 * 50
+        assert unrestricts(emu, mark) == 50
+        handle = gateway.vfs.open(f"/__all__/{folder}/{name}")
+        assert handle.read() == data
+        handle.close()
+        assert unrestricts(emu, mark) == 50   # reading uses the links learning made
+    finally:
+        gateway.stop()
+    mark = emu.world.log_mark()
+    again = start(emu, kind, str(tmp_path / "c"))
+    try:
+        assert [e.name for e in again.vfs.listdir(f"/__all__/{folder}")] == [name]
+        assert cdn_reads(emu, mark) == 0 and unrestricts(emu, mark) == 0
+        assert again.learner is not None and again.learner.learned == 0
+    finally:
+        again.stop()
