@@ -20,6 +20,7 @@ from emulators.server import KEYS, Emulator
 from gateway.app import Gateway, build
 from tests.support import TOKEN, TickClock, gateway_config, infohash, wait_until
 
+PASSWORD = "adminadmin"
 KINDS = ["realdebrid", "alldebrid", "torbox", "debridlink", "premiumize"]
 CHUNK = 16 * 1024
 
@@ -197,3 +198,83 @@ def test_learning_50_volumes_reads_each_head_once_and_a_restart_reads_nothing(em
         assert again.learner is not None and again.learner.learned == 0
     finally:
         again.stop()
+
+
+# ------------------------------------------------------------------ imports (qBittorrent API)
+
+
+def qbit_gateway(emu: Emulator, kind: str, config_dir: str, action: str) -> Gateway:
+    from tests.integration.test_qbit import start_qbit_gateway
+    return start_qbit_gateway(emu, config_dir, password=PASSWORD, categories=[], arrs=[],
+                              default_download_action=action, debrids=[{
+                                  "name": kind, "provider": kind, "api_key": TOKEN, "api_url": emu.api_url(kind),
+                                  "rate_limit": "off", "torrents_refresh_interval": "1h"}])
+
+
+def grab_set(emu: Emulator, kind: str, arr: Any, label: str, **options: Any) -> tuple[str, dict[str, Any], str, bytes]:
+    """What Sonarr does for a RAR release: log in, make its category, add the .torrent."""
+    from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
+    entry, name, data = rar_set(label, **options)
+    torrent = make_torrent_file(label, [(f["path"], len(f["data"])) for f in entry["files"]], seed=label)
+    h = parse_torrent_file(torrent).infohash
+    emu.world.add_catalog(h, label, entry["files"], cached=True, provider=KEYS[kind])
+    assert arr.login().text == "Ok."
+    arr.call("POST", "torrents/createCategory", data={"category": arr.profile.category})
+    parts = {"torrents": (f"{label}.torrent", torrent, "application/octet-stream"),
+             "category": (None, arr.profile.category), "paused": (None, "False")}
+    assert arr.call("POST", "torrents/add", files=parts).text == "Ok."
+    return h, entry, name, data
+
+
+def finished(emu: Emulator, arr: Any, h: str, state: str = "pausedUP") -> dict[str, Any]:
+    def look() -> dict[str, Any] | None:
+        emu.world.clock.advance(2)
+        items = {i["hash"]: i for i in arr.info(arr.profile.category)}
+        item = items.get(h)
+        return item if item is not None and item["state"] == state else None
+    return wait_until(look, timeout=30, what=state)  # type: ignore[no-any-return]
+
+
+def test_sonarr_imports_the_episode_inside_a_rar_release(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from tests.integration.test_sonarr_replay import SONARR, Arr
+    gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "download")
+    try:
+        arr = Arr(gateway, SONARR)
+        h, _, name, data = grab_set(emu, kind, arr, "Series.Title.S01E03.1080p.WEB-DL-GRP", version=4, volumes=8)
+        item = finished(emu, arr, h)
+        assert item["content_path"] == f"{item['save_path']}/{name}"
+        with open(item["content_path"], "rb") as handle:
+            assert handle.read() == data
+        files = arr.call("GET", "torrents/files", params={"hash": h}).json()
+        assert [f["size"] for f in files] == [len(data)]
+        assert arr.call("GET", "torrents/info", params={"hashes": h}).json()[0]["size"] == len(data)
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_imports_say_why_a_set_stays_archives_or_fails(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from tests.integration.test_sonarr_replay import SONARR, Arr
+    gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "none")
+    try:
+        arr = Arr(gateway, SONARR)
+        h, _, _, _ = grab_set(emu, kind, arr, "Packed.S01E04-GRP", version=5, volumes=3,
+                              compressed={"Packed.S01E04-GRP.mkv"})
+        finished(emu, arr, h)
+        record = gateway.imports.get(h)
+        assert record is not None and record.error == "compressed RAR: shown as archives"
+        entry, _, _ = rar_set("Holed.S01E05-GRP", version=5, volumes=5)
+        kept = without_volume([(f["path"], f["data"]) for f in entry["files"]], 2)
+        from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
+        files = [{"path": n, "data": d} for n, d in kept]
+        torrent = make_torrent_file("Holed.S01E05-GRP", [(n, len(d)) for n, d in kept], seed="holed")
+        holed = parse_torrent_file(torrent).infohash
+        emu.world.add_catalog(holed, "Holed.S01E05-GRP", files, cached=True, provider=KEYS[kind])
+        parts = {"torrents": ("h.torrent", torrent, "application/octet-stream"),
+                 "category": (None, SONARR.category)}
+        assert arr.call("POST", "torrents/add", files=parts).text == "Ok."
+        finished(emu, arr, holed, state="error")
+        record = gateway.imports.get(holed)
+        assert record is not None and record.error == "missing volume 3"
+    finally:
+        gateway.stop()
