@@ -278,3 +278,23 @@ def test_imports_say_why_a_set_stays_archives_or_fails(emu: Emulator, kind: str,
         assert record is not None and record.error == "missing volume 3"
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_repair_judges_a_file_inside_volumes_by_every_volume(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from gateway.library.snapshot import FileNode, MemberRef
+    label = "Repaired Film (2017)"
+    entry, name, _ = rar_set(label, version=5, volumes=6)
+    emu.world.seed_library(TOKEN, [entry])
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        node = gateway.library.snapshot().resolve(["__all__", folder, name])
+        assert isinstance(node, FileNode) and isinstance(node.ref, MemberRef)
+        scanner = gateway.repair._scanner
+        assert scanner._probe(node.ref) == ("healthy", "")
+        emu.world.purge(infohash=infohash(label), file=4, uncache=False)   # one volume in the middle
+        state, reason = scanner._probe(node.ref)
+        assert state == "broken", reason
+    finally:
+        gateway.stop()
