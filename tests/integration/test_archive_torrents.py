@@ -7,6 +7,7 @@ emulator's catalog as the volumes' own bytes; the gateway reads their headers th
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import requests
 from emulators.archives import without_volume, write_rar
 from emulators.server import KEYS, Emulator
 from gateway.app import Gateway, build
+from gateway.clock import SystemClock
 from tests.support import TOKEN, TickClock, gateway_config, infohash, wait_until
 
 PASSWORD = "adminadmin"
@@ -59,11 +61,11 @@ def emu(kind: str) -> Iterator[Emulator]:
         yield e
 
 
-def start(emu: Emulator, kind: str, config_dir: str, **overrides: Any) -> Gateway:
+def start(emu: Emulator, kind: str, config_dir: str, clock: Any = None, **overrides: Any) -> Gateway:
     config = gateway_config(emu, config_dir, debrids=[{
         "name": kind, "provider": kind, "api_key": TOKEN, "api_url": emu.api_url(kind),
         "rate_limit": "off", "torrents_refresh_interval": "1h"}], **overrides)
-    gateway = build(config, TickClock()).start(workers=False)
+    gateway = build(config, clock or TickClock()).start(workers=False)
     gateway.refresh_now()
     return gateway
 
@@ -298,3 +300,30 @@ def test_repair_judges_a_file_inside_volumes_by_every_volume(emu: Emulator, kind
         assert state == "broken", reason
     finally:
         gateway.stop()
+
+
+def test_fuse_reads_the_file_inside_through_the_chunk_cache(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from tests.integration.test_fuse import _why_no_fuse, mount_cfg, unmount_leftover
+    if _why_no_fuse():
+        pytest.skip(_why_no_fuse())
+    label = "Mounted Film (2016)"
+    volumes = 40
+    entry, name, data = rar_set(label, version=4, volumes=volumes, naming="old")
+    emu.world.seed_library(TOKEN, [entry])
+    mnt = tmp_path / "mnt"
+    gateway = start(emu, kind, str(tmp_path / "c"), SystemClock(), mount=mount_cfg(mnt, chunk_size="256KB", read_ahead_size="512KB"))
+    try:
+        folder = folder_of(gateway, label)
+        path = mnt / "__all__" / folder / name
+        assert sorted(os.listdir(mnt / "__all__" / folder)) == [name]
+        assert os.stat(path).st_size == len(data)
+        with open(path, "rb") as handle:
+            for offset in [0, len(data) - 3000] + boundaries(data, volumes):
+                handle.seek(max(0, offset - 700))
+                start_at = max(0, offset - 700)
+                assert handle.read(1400) == data[start_at:start_at + 1400], offset
+            handle.seek(0)
+            assert handle.read() == data
+    finally:
+        gateway.stop()
+        unmount_leftover(mnt)
