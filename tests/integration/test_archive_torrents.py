@@ -327,3 +327,21 @@ def test_fuse_reads_the_file_inside_through_the_chunk_cache(emu: Emulator, kind:
     finally:
         gateway.stop()
         unmount_leftover(mnt)
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_the_demo_library_holds_a_film_inside_a_rar_set(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from emulators.content import file_bytes
+    from emulators.sample import ARCHIVED, ARCHIVED_MEDIA, sample_library
+    emu.world.seed_library(TOKEN, sample_library())
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, ARCHIVED)
+        name, size = ARCHIVED_MEDIA
+        assert [(e.name, e.size) for e in gateway.vfs.listdir(f"/__all__/{folder}")] == [(name, size)]
+        handle = gateway.vfs.open(f"/__all__/{folder}/{name}")
+        assert handle.pread(size - 100_000, 100_000) == file_bytes(f"{infohash(ARCHIVED)}/{name}", size - 100_000,
+                                                                     100_000)
+        handle.close()
+    finally:
+        gateway.stop()
