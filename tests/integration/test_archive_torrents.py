@@ -98,6 +98,10 @@ def check_reads(gateway: Gateway, folder: str, name: str, data: bytes, volumes: 
             assert response.content == data[offset:offset + length], (url, offset)
     whole = requests.get(urls[0], timeout=30)
     assert whole.status_code == 200 and whole.content == data
+    # No provider link holds these bytes: a redirect request is served here instead.
+    redirected = requests.get(urls[1] + "?redirect=1", headers={"Range": "bytes=0-99"}, allow_redirects=False,
+                              timeout=10)
+    assert redirected.status_code == 206 and redirected.content == data[:100]
 
 
 @pytest.mark.parametrize(("version", "volumes", "naming"), [(4, 40, "old"), (5, 12, "new")], ids=["rar4x40", "rar5"])
