@@ -177,6 +177,7 @@ def _torrent_to_json(torrent: Torrent) -> str:
     data["links"] = list(torrent.links)
     selected = [f.size for f in torrent.files if f.selected]
     data["nfiles"], data["shown"] = len(torrent.files), [sum(selected), len(selected)]
+    data["archives"] = int(any(_looks_like_volume(f.path) for f in torrent.files))
     files = [[f.id, f.path, f.size, int(f.selected), f.link] for f in torrent.files]
     text = (json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
             + json.dumps(files, separators=(",", ":"), ensure_ascii=False))
@@ -189,13 +190,21 @@ def _torrent_to_json(torrent: Torrent) -> str:
     return text
 
 
+def _looks_like_volume(path: str) -> bool:
+    """A hint kept with the row: whether a name may be a RAR/7z volume (so a load need not look)."""
+    lower = path.lower()
+    return ".rar" in lower or ".7z" in lower
+
+
 def _torrent_from_json(text: str) -> Torrent:
     head, newline, raw_files = text.partition("\n")   # JSON text never holds a raw newline
     data = json.loads(head)
     files: Sequence[RemoteFile]
     if newline:
         shown = data.pop("shown")
-        files = StoredFiles(raw_files, data.pop("nfiles"), (shown[0], shown[1]))
+        archives = data.pop("archives", None)
+        files = StoredFiles(raw_files, data.pop("nfiles"), (shown[0], shown[1]),
+                            None if archives is None else bool(archives))
     else:   # a row written before the files were kept apart
         # One C call per file: ``selected`` stays the stored 0/1, which compares and tests like the bool.
         files = tuple(map(RemoteFile._make, data.pop("files")))

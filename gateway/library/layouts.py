@@ -21,14 +21,23 @@ import re
 import threading
 from dataclasses import dataclass
 
-from gateway.archives import Extent, Member, archive_volumes, is_archive_set
+from gateway.archives import Extent, Member, archive_volumes, is_archive_set, is_volume_name
+from gateway.archives.names import SIDECARS
 from gateway.models import RemoteFile, StoredFiles, Torrent, TorrentStatus
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
 
-# A quick look at a stored file list's text before decoding it: no volume name, no archive.
-_MAYBE_VOLUME = re.compile(r'\.(rar|[rs]\d\d|7z|7z\.\d{3})"', re.IGNORECASE)
+# A quick look at a stored file list's text before decoding it, for rows stored without the
+# store's hint: a set without a ".rar" or ".7z" volume (the first volume in every naming) is no
+# set to stream. The answer is kept on the file list: a load asks each torrent more than once.
+_MAYBE_SET = re.compile(r"\.(rar|7z)", re.IGNORECASE)
+
+
+def _maybe_set(files: StoredFiles) -> bool:
+    if files.archives is None:
+        files.archives = _MAYBE_SET.search(files.raw) is not None
+    return files.archives
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,12 @@ def layout_key(torrent: Torrent) -> str:
 def set_volumes(torrent: Torrent) -> list[RemoteFile]:
     """The selected files that are archive volumes, when the selected files are one set; else []."""
     files = torrent.files
-    if isinstance(files, StoredFiles) and not _MAYBE_VOLUME.search(files.raw):
+    if isinstance(files, StoredFiles) and not _maybe_set(files):
         return []   # most torrents: no need to decode their file list
     selected = [f for f in files if f.selected]
     names = [f.path for f in selected]
-    if not is_archive_set(names):
+    # Most torrents fail at their first file (a .mkv): stop there, before looking at every name.
+    if not all(is_volume_name(n) or n.lower().endswith(SIDECARS) for n in names) or not is_archive_set(names):
         return []
     wanted = set(archive_volumes(names))
     return [f for f in selected if f.path in wanted]
