@@ -349,3 +349,27 @@ def test_the_demo_library_holds_a_film_inside_a_rar_set(emu: Emulator, kind: str
         handle.close()
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_the_folder_is_not_shown_until_its_layout_is_learned(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    label = "Late Film (2015)"
+    entry, name, _ = rar_set(label, version=5, volumes=4)
+    emu.world.seed_library(TOKEN, [entry])
+    emu.world.add_fault({"path_regex": r"^/cdn/", "status": 503, "times": 10_000})   # the CDN is down
+    clock = TickClock()
+    gateway = start(emu, kind, str(tmp_path / "c"), clock)
+    try:
+        assert gateway.learner is not None
+        wait_until(lambda: gateway.learner is not None and gateway.learner._failed, timeout=30,
+                   what="a failed try")
+        snapshot = gateway.library.snapshot()
+        key = next(k for k, t in snapshot.torrents.items() if t.infohash == infohash(label))
+        assert key not in snapshot.folders and list(gateway.vfs.listdir("/__all__")) == []
+        emu.world.clear_faults()
+        clock.advance(120)
+        gateway.learner.retry()
+        folder = folder_of(gateway, label)
+        assert [e.name for e in gateway.vfs.listdir(f"/__all__/{folder}")] == [name]
+    finally:
+        gateway.stop()
