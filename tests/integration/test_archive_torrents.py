@@ -373,3 +373,24 @@ def test_the_folder_is_not_shown_until_its_layout_is_learned(emu: Emulator, kind
         assert [e.name for e in gateway.vfs.listdir(f"/__all__/{folder}")] == [name]
     finally:
         gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_a_split_7z_copy_archive_shows_its_files(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from emulators.usenet.sevenzip import sevenzip_set
+    label = "Seven Film (2014)"
+    members = [(f"{label}.mkv", member_bytes(label, 300_000)), (f"{label}.en.srt", member_bytes("srt", 5_000))]
+    volumes = sevenzip_set(label, members, volume_size=64 * 1024)
+    emu.world.seed_library(TOKEN, [{"hash": infohash(label), "name": label,
+                                    "files": [{"path": n, "data": d} for n, d in volumes]}])
+    gateway = start(emu, kind, str(tmp_path / "c"))
+    try:
+        folder = folder_of(gateway, label)
+        listing = {e.name: e.size for e in gateway.vfs.listdir(f"/__all__/{folder}")}
+        assert listing == {n: len(d) for n, d in members}
+        for n, d in members:
+            handle = gateway.vfs.open(f"/__all__/{folder}/{n}")
+            assert handle.read() == d
+            handle.close()
+    finally:
+        gateway.stop()
