@@ -209,9 +209,9 @@ def test_learning_50_volumes_reads_each_head_once_and_a_restart_reads_nothing(em
 # ------------------------------------------------------------------ imports (qBittorrent API)
 
 
-def qbit_gateway(emu: Emulator, kind: str, config_dir: str, action: str) -> Gateway:
+def qbit_gateway(emu: Emulator, kind: str, config_dir: str, action: str, **overrides: Any) -> Gateway:
     from tests.integration.test_qbit import start_qbit_gateway
-    return start_qbit_gateway(emu, config_dir, password=PASSWORD, categories=[], arrs=[],
+    return start_qbit_gateway(emu, config_dir, password=PASSWORD, categories=[], arrs=[], **overrides,
                               default_download_action=action, debrids=[{
                                   "name": kind, "provider": kind, "api_key": TOKEN, "api_url": emu.api_url(kind),
                                   "rate_limit": "off", "torrents_refresh_interval": "1h"}])
@@ -392,5 +392,46 @@ def test_a_split_7z_copy_archive_shows_its_files(emu: Emulator, kind: str, tmp_p
             handle = gateway.vfs.open(f"/__all__/{folder}/{n}")
             assert handle.read() == d
             handle.close()
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_the_symlink_action_points_at_the_file_inside(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from tests.integration.test_sonarr_replay import SONARR, Arr
+    from tests.support import HAVE_RCLONE_MOUNT, NO_RCLONE_MOUNT, rclone_mount
+    if not HAVE_RCLONE_MOUNT:
+        pytest.skip(NO_RCLONE_MOUNT)
+    mnt = str(tmp_path / "mnt")
+    gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "symlink",
+                           mount={"type": "none", "mount_path": mnt})
+    try:
+        with rclone_mount(f"http://127.0.0.1:{gateway.port}/webdav", mnt):
+            arr = Arr(gateway, SONARR)
+            h, _, name, data = grab_set(emu, kind, arr, "Linked.S02E01.1080p-GRP", version=5, volumes=6)
+            item = finished(emu, arr, h)
+            link = item["content_path"]
+            assert link == f"{item['save_path']}/{name}" and os.path.islink(link)
+            assert "/__all__/" in os.readlink(link) and os.readlink(link).endswith(f"/{name}")
+            with open(link, "rb") as handle:
+                assert handle.read() == data
+            arr.call("POST", "torrents/delete", data={"hashes": h, "deleteFiles": "true"})
+    finally:
+        gateway.stop()
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_the_strm_action_streams_the_file_inside(emu: Emulator, kind: str, tmp_path: Any) -> None:
+    from tests.integration.test_sonarr_replay import SONARR, Arr
+    gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "strm")
+    try:
+        arr = Arr(gateway, SONARR)
+        h, _, name, data = grab_set(emu, kind, arr, "Streamed.S02E02.1080p-GRP", version=4, volumes=5)
+        item = finished(emu, arr, h)
+        assert item["content_path"] == f"{item['save_path']}/{name}.strm"
+        with open(item["content_path"]) as handle:
+            url = handle.read().strip()
+        answer = requests.get(url, headers={"Range": "bytes=1000-99999"}, timeout=10)
+        assert answer.status_code == 206 and answer.content == data[1000:100000]
     finally:
         gateway.stop()
