@@ -124,6 +124,9 @@ class LayoutLearner:
                 torrent = self._queue.popleft()
             try:
                 self._learn(torrent)
+            except Exception:   # a worker must survive one bad set; it is tried again later
+                log.exception("%s: learning its archive layout failed", torrent.name)
+                self._later(torrent)
             finally:
                 with self._cond:
                     self._queued.discard(layout_key(torrent))
@@ -136,8 +139,7 @@ class LayoutLearner:
             layout = learn(self._streamer, current)
         except (errors.ProviderError, OSError, FileNotFoundError) as exc:
             log.warning("%s: reading the archive headers failed (%s); trying again later", current.name, exc)
-            with self._cond:
-                self._failed[layout_key(current)] = self._clock.monotonic() + RETRY_AFTER
+            self._later(current)
             return
         if layout.refused:
             log.info("%s: %s: shown as archives", current.name, layout.refused)
@@ -145,6 +147,10 @@ class LayoutLearner:
             log.info("%s: %d file(s) inside its archive set", current.name, len(layout.members))
         self._library.learned(current, layout)
         self.learned += 1
+
+    def _later(self, torrent: Torrent) -> None:
+        with self._cond:
+            self._failed[layout_key(torrent)] = self._clock.monotonic() + RETRY_AFTER
 
     def retry(self) -> None:
         """Offer again the torrents still waiting whose last try failed (a periodic worker's step)."""
