@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from gateway import errors
 from gateway.archives import ArchiveRefused, map_archive
+from gateway.archives.base import WINDOW
 from gateway.clock import Clock
 from gateway.library.layouts import ArchiveLayout, layout_key, set_volumes
 from gateway.library.library import Library
@@ -30,10 +32,20 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER = 60.0   # seconds before a set whose volumes could not be read is tried again
 WORKERS = 2
+PREFETCH = 4         # volume heads fetched at once while a set is learned
+
+
+def is_rar_name(path: str) -> bool:
+    return ".7z" not in path.lower()
 
 
 class LinkVolume:
-    """One volume of a torrent: ranged reads of its file through the streamer."""
+    """One volume of a torrent: ranged reads of its file through the streamer.
+
+    ``prefetch`` reads the head window ahead of the parser (which walks the volumes one by one),
+    so the heads of a long set, and their links, are fetched a few at a time; the parser's own
+    first read is then served from it, never sent twice.
+    """
 
     def __init__(self, streamer: Streamer, torrent: Torrent, file: RemoteFile) -> None:
         self._streamer = streamer
@@ -41,8 +53,18 @@ class LinkVolume:
         self.name = file.path
         self.size = file.size
         self.reads = 0
+        self._head = b""
+
+    def prefetch(self) -> None:
+        with lane(Lane.BACKGROUND):   # a pool thread: the lane is not inherited
+            self._head = self._fetch(0, min(WINDOW, self.size))
 
     def read(self, offset: int, length: int) -> bytes:
+        if offset == 0 and length <= len(self._head):
+            return self._head[:length]
+        return self._fetch(offset, length)
+
+    def _fetch(self, offset: int, length: int) -> bytes:
         self.reads += 1
         stream = self._streamer.open(self._ref, offset, offset + length - 1)
         parts = []
@@ -63,6 +85,9 @@ def learn(streamer: Streamer, torrent: Torrent) -> ArchiveLayout:
     files = set_volumes(torrent)
     volumes = [LinkVolume(streamer, torrent, f) for f in files]
     paths, sizes = tuple(f.path for f in files), tuple(f.size for f in files)
+    if len(volumes) > 1 and all(is_rar_name(f.path) for f in files):   # RAR reads every head; 7z does not
+        with ThreadPoolExecutor(PREFETCH, thread_name_prefix="archive-heads") as pool:
+            list(pool.map(LinkVolume.prefetch, volumes))
     with lane(Lane.BACKGROUND):
         try:
             members = map_archive(volumes)
