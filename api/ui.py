@@ -57,6 +57,8 @@ SETTINGS: list[dict[str, Any]] = [
         {"key": "min_file_size", "kind": "size", "default": ""},
         {"key": "max_file_size", "kind": "size", "default": ""},
         {"key": "allow_samples", "kind": "bool", "default": False},
+        {"key": "unpack_archives", "kind": "bool", "default": True,
+         "help": "show the files inside a torrent's stored RAR/7z set instead of its volumes"},
         {"key": "folder_naming", "kind": "choice", "choices": list(FOLDER_NAMINGS), "default": "filename"},
         {"key": "custom_folders", "kind": "json", "default": {},
          "help": 'JSON: {"name": {"filters": {"include": "..."}}}'},
