@@ -28,7 +28,7 @@ from gateway.library.groups import Group, TorrentView, build_groups
 from gateway.library.layouts import Layouts
 from gateway.library.naming import bucket_names, folder_name
 from gateway.library.snapshot import DirNode, Node, Snapshot, torrent_folder
-from gateway.models import Torrent, TorrentStatus
+from gateway.models import StoredFiles, Torrent, TorrentStatus
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,10 @@ class TreeIndex:
         """``shown``, and not an archive set whose layout is still being learned."""
         if not shown(torrent, bad):
             return False
-        return bad or self._layouts is None or not self._layouts.waiting(torrent)
+        files = torrent.files   # a stored torrent says whether it has volume names: asked first, cheaply
+        if bad or self._layouts is None or (type(files) is StoredFiles and files.archives is False):
+            return True
+        return not self._layouts.waiting(torrent)
 
     def _folder_of(self, key: Key) -> str | None:
         """A placement's folder: its own, or the shown placement's for a fallback."""

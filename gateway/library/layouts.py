@@ -104,7 +104,8 @@ class Layouts:
 
     def known(self, torrent: Torrent) -> ArchiveLayout | None:
         """The layout learned for this torrent's set, if the set is still the one it was learned from."""
-        if not self.enabled:
+        files = torrent.files
+        if not self.enabled or not self._known or (isinstance(files, StoredFiles) and files.archives is False):
             return None
         with self._lock:
             layout = self._known.get(layout_key(torrent))
@@ -115,7 +116,10 @@ class Layouts:
 
     def waiting(self, torrent: Torrent) -> bool:
         """A complete torrent whose set is not learned yet (its folder and its import wait)."""
-        if not self.enabled or torrent.status != TorrentStatus.DOWNLOADED or not torrent.files:
+        files = torrent.files
+        if not self.enabled or (isinstance(files, StoredFiles) and files.archives is False):
+            return False   # the common case, asked for every torrent at each load: answered first
+        if torrent.status != TorrentStatus.DOWNLOADED or not files:
             return False
         volumes = set_volumes(torrent)
         if not volumes:
