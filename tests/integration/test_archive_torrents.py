@@ -439,3 +439,38 @@ def test_the_strm_action_streams_the_file_inside(emu: Emulator, kind: str, tmp_p
         assert answer.status_code == 206 and answer.content == data[1000:100000]
     finally:
         gateway.stop()
+
+
+# ------------------------------------------------------------------ links: renewal and fallbacks
+
+
+@pytest.mark.parametrize("kind", ["realdebrid"])
+def test_expired_links_are_renewed_and_a_spent_account_falls_back_mid_read(emu: Emulator, kind: str,
+                                                                          tmp_path: Any) -> None:
+    label = "Shared Film (2013)"
+    volumes = 10
+    entry, name, data = rar_set(label, version=4, volumes=volumes, naming="old")
+    emu.world.seed_library(TOKEN, [entry])
+    emu.world.add_account("second-token")
+    emu.world.seed_library("second-token", [entry])
+    debrid = {"provider": "realdebrid", "api_url": emu.rd_api_url, "rate_limit": "off",
+              "torrents_refresh_interval": "1h"}
+    config = gateway_config(emu, str(tmp_path / "c"), debrids=[{**debrid, "name": "first", "api_key": TOKEN},
+                                                               {**debrid, "name": "second", "api_key": "second-token"}])
+    gateway = build(config, TickClock()).start(workers=False)
+    gateway.refresh_now()
+    try:
+        folder = folder_of(gateway, label)
+        path = f"/__all__/{folder}/{name}"
+        assert gateway.vfs.listdir(f"/__all__/{folder}")[0].name == name
+        emu.world.expire_links(all=True)                        # every link the learning made is refused now
+        handle = gateway.vfs.open(path)
+        assert handle.pread(0, 3 * CHUNK) == data[:3 * CHUNK]
+        emu.world.set_traffic(TOKEN, used=10, limit=10)         # the first account's traffic is spent
+        mark = emu.world.log_mark()
+        assert handle.pread(3 * CHUNK, len(data)) == data[3 * CHUNK:]
+        handle.close()
+        tokens = {e["token"] for e in emu.world.log(mark, "/rest/1.0/unrestrict/link")}
+        assert "second-token" in tokens                         # the later volumes came from the second account
+    finally:
+        gateway.stop()
