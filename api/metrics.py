@@ -176,6 +176,23 @@ class FiguresCollector(Collector):
         yield from _imports(figures.get("imports") or {})
         yield from _streaming(figures)
         yield from _cache(figures.get("cache"))
+        yield from _usenet(figures.get("usenet") or {})
+
+
+def _usenet(servers: dict[str, Any]) -> Iterator[Metric]:
+    """Per NNTP server (contract §8): connections open and allowed, articles, bytes, missing, errors."""
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        "connections": _gauge("decypharr_usenet_connections", "Connections open to the usenet server", ("server",)),
+        "max_connections": _gauge("decypharr_usenet_max_connections", "The server's connection limit", ("server",)),
+        "articles": _counter("decypharr_usenet_articles", "Articles fetched from the server", ("server",)),
+        "bytes": _counter("decypharr_usenet_bytes", "Decoded bytes fetched from the server", ("server",)),
+        "missing": _counter("decypharr_usenet_missing", "Articles the server said it lacks (430)", ("server",)),
+        "errors": _counter("decypharr_usenet_errors", "Failed exchanges with the server", ("server",)),
+    }
+    for server, stats in sorted(servers.items()):
+        for key, family in families.items():
+            family.add_metric([str(server)], _num((stats or {}).get(key)))
+    yield from families.values()
 
 
 def _library(library: dict[str, Any]) -> Iterator[Metric]:
@@ -211,6 +228,11 @@ def _sync(sync: dict[str, Any]) -> Iterator[Metric]:
                          ("account",)),
         "keys": _gauge("decypharr_download_keys", "Download API keys configured", ("account",)),
         "usable": _gauge("decypharr_download_keys_usable", "Download API keys usable now", ("account",)),
+        "disabled": _gauge("decypharr_account_disabled",
+                           "1 while the account is disabled (its key refused, premium expired)",
+                           ("account", "reason")),
+        "since": _gauge("decypharr_account_state_since_seconds",
+                        "Wall time (epoch seconds) of the account's last state change", ("account",)),
     }
     c = {
         "calls": _counter("decypharr_provider_calls", "Provider API calls made", ("account",)),
@@ -241,6 +263,10 @@ def _sync(sync: dict[str, Any]) -> Iterator[Metric]:
         keys = [k for k in stats.get("download_keys") or () if isinstance(k, dict)]
         g["keys"].add_metric(name, float(len(keys)))
         g["usable"].add_metric(name, float(sum(1 for k in keys if k.get("usable"))))
+        health = stats.get("account") or {}
+        g["disabled"].add_metric([str(account), str(health.get("reason") or "")],
+                                 1.0 if health.get("state") == "disabled" else 0.0)
+        g["since"].add_metric(name, _num(health.get("since")))
     yield from g.values()
     yield from c.values()
 

@@ -161,7 +161,9 @@ def torrent_properties(record: ImportRecord, now: float, limits: ShareLimits | N
     done = record.state == ImportState.COMPLETE
     return {
         "hash": info["hash"], "infohash_v1": info["hash"], "infohash_v2": "", "name": record.name,
-        "save_path": record.save_path, "download_path": "", "comment": "", "created_by": "",
+        # qBittorrent has no error text on a torrent; its comment (the General tab) carries ours,
+        # so a waiting import says why in any qBit client, not only on our dashboard.
+        "save_path": record.save_path, "download_path": "", "comment": record.error, "created_by": "",
         "creation_date": -1, "addition_date": info["added_on"],
         "completion_date": info["completion_on"] if done else -1, "last_seen": info["seen_complete"] or -1,
         "time_elapsed": info["time_active"], "seeding_time": info["seeding_time"], "eta": info["eta"],

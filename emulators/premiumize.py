@@ -1,4 +1,4 @@
-"""Premiumize API (``/api/...``) over the emulator world (providers.md §6, §8.6).
+"""Premiumize API (``/api/...``) over the emulator world (docs/providers.md §6, §8.6).
 
 Every answer is HTTP 200 with ``{"status": "success", ...fields}`` or
 ``{"status": "error", "message": ...}``; only the central layer (faults, the
@@ -33,7 +33,7 @@ _NZB_HEAD = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?<nzb\b", re
 
 
 def extract_token(environ: dict[str, Any]) -> str | None:
-    """Bearer header first; the legacy ``?apikey=`` still works (providers.md §6.1)."""
+    """Bearer header first; the legacy ``?apikey=`` still works (docs/providers.md §6.1)."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None

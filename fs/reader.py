@@ -20,7 +20,15 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from gateway import errors
+
 SKIP_WINDOW = 1 << 20
+
+
+def short_read(missing: int) -> errors.ProviderError:
+    """Upstream ended before the bytes the file's size promises: an upstream failure
+    (502 on HTTP, EIO on FUSE), never the gateway's own (500)."""
+    return errors.ProviderError(f"upstream ended {missing} bytes before the end of the read", code="short_read")
 
 
 class ByteStream(Protocol):
@@ -129,7 +137,7 @@ class RangeReader(FileHandle):
             while remaining:
                 data = stream.read(remaining)
                 if not data:
-                    raise OSError(5, "upstream ended before the end of the file")
+                    raise short_read(remaining)
                 chunks.append(data)
                 remaining -= len(data)
             return b"".join(chunks)

@@ -1,5 +1,6 @@
 """Events the gateway announces (download_complete, download_failed, repair_complete,
-repair_failed): one small bus, so imports and repair need not know who listens."""
+repair_failed, account_error, account_ok): one small bus, so imports, repair and the
+provider accounts need not know who listens."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
-EVENTS = ("download_complete", "download_failed", "repair_complete", "repair_failed")
+EVENTS = ("download_complete", "download_failed", "repair_complete", "repair_failed", "account_error", "account_ok")
 
 
 class Events:

@@ -42,7 +42,8 @@ USER_AGENT = "decypharr"
 GREEN = 0x2ECC71
 RED = 0xE74C3C
 TITLES = {"download_complete": "Download complete", "download_failed": "Download failed",
-          "repair_complete": "Repair complete", "repair_failed": "Repair failed"}
+          "repair_complete": "Repair complete", "repair_failed": "Repair failed",
+          "account_error": "Debrid account disabled", "account_ok": "Debrid account back"}
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,10 @@ def discord_body(notice: Notice) -> dict[str, Any]:
         field("Hash", payload.get("hash"), inline=False)
         field("Path", payload.get("content_path"), inline=False)
         field("Error", payload.get("error"), inline=False)
+    elif notice.event.startswith("account_"):
+        description = str(payload.get("account") or "")
+        field("Reason", payload.get("reason"))
+        field("Provider said", payload.get("detail"), inline=False)
     else:
         description = f"Repair job {payload.get('id', '')}".strip()
         field("Status", payload.get("status"))
@@ -173,7 +178,8 @@ def discord_body(notice: Notice) -> dict[str, Any]:
             field(f"Broken items ({len(broken)})", "\n".join(titles), inline=False)
         field("Error", payload.get("error"), inline=False)
     embed = {"title": TITLES.get(notice.event, notice.event)[:256], "description": _short(description, 4096),
-             "color": GREEN if notice.event.endswith("_complete") else RED if notice.event.endswith("_failed")
+             "color": GREEN if notice.event.endswith(("_complete", "_ok"))
+             else RED if notice.event.endswith(("_failed", "_error"))
              else 0x95A5A6,
              "timestamp": _iso(notice.time), "fields": fields[:25]}
     return {"username": "decypharr", "embeds": [embed]}

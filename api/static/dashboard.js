@@ -69,6 +69,12 @@
       var syncing = (s.pending || 0) > 0;
       var text = known + " of " + listed + " torrents known";
       if (syncing && s.eta_seconds) text += ", about " + UI.duration(s.eta_seconds) + " left";
+      var a = s.account || {};
+      if (a.state === "disabled")   // its key refused or premium expired: in red, with the reason and the time
+        return el("div", { className: "sync-row account-disabled", dataset: { account: name, state: "disabled" } },
+          el("strong", null, name), " ",
+          el("span", null, "disabled: " + (a.reason || "key refused") + " since " + UI.time(a.since)),
+          el("div", { className: "field-error" }, (a.detail || "") + " (probed every 5 minutes and when the key is changed in Settings)"));
       return el("div", { className: "sync-row", dataset: { account: name } },
         el("strong", null, name), " ",
         syncing ? UI.bar(listed ? known / listed : 0, text) : el("span", { className: "hint" }, listed + " torrents, in sync"),

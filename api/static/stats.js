@@ -62,6 +62,15 @@
       lastS.paused_for ? " · paused " + UI.duration(lastS.paused_for) : ""), root);
   }
 
+  // A disabled account (its key refused, premium expired) in red, with the reason and since when.
+  function status(s) {
+    var a = s.account || {};
+    if (a.state === "disabled")
+      return el("span", { className: "field-error account-disabled" },
+                "disabled: " + (a.reason || "key refused") + " since " + UI.time(a.since) + " (probed every 5 min)");
+    return s.error ? el("span", { className: "field-error" }, s.error) : el("span", { className: "ok" }, "ok");
+  }
+
   function accounts(providers) {
     var names = Object.keys(providers || {});
     if (!names.length) return el("p", { className: "hint" }, "No debrid account is configured.");
@@ -71,7 +80,7 @@
         var keys = (s.download_keys || []).map(function (k) { return k.key + (k.usable ? " ok" : " (" + (k.reason || "unusable") + ")"); }).join(", ");
         return [n, s.provider || "", String(s.listed || 0), String(s.with_details || 0), String(s.pending || 0),
                 UI.time(s.last_listing), (b.used || 0) + " used of " + (b.limit || "off") + (b.paused_for ? ", paused " + UI.duration(b.paused_for) : ""),
-                keys, s.error ? el("span", { className: "field-error" }, s.error) : el("span", { className: "ok" }, "ok")];
+                keys, status(s)];
       }));
   }
 

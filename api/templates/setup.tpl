@@ -1,4 +1,4 @@
-% rebase('base.tpl', scripts=['setup.js'])
+% rebase('base.tpl', scripts=['setup.js', 'usenet-servers.js'])
 <ol class="steps" id="steps">
   <li data-step="user">Account</li><li data-step="provider">Provider</li><li data-step="folders">Folders</li>
 </ol>
@@ -33,6 +33,16 @@
     <p class="ok" id="provider-result" hidden></p>
     <button type="button" id="provider-next" hidden>Next</button>
   </form>
+  <div id="usenet-editor">
+    <script type="application/json" id="usenet-schema">{{!usenet_schema}}</script>
+    <div class="toolbar"><h3>Usenet servers</h3><button type="button" id="usenet-add" class="secondary">Add server</button></div>
+    <p class="hint">Optional: with a usenet server, NZBs are read from it directly (no debrid account needed).</p>
+    <div id="usenet-servers"></div>
+    <div class="row">
+      <button type="button" id="usenet-save" class="secondary">Save servers</button>
+      <span class="ok" id="usenet-saved" hidden></span>
+    </div>
+  </div>
 </section>
 <section class="card narrow step" id="step-folders" hidden>
   <h2>Folders</h2>

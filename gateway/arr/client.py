@@ -10,6 +10,7 @@ only and is never logged.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -239,6 +240,21 @@ class ArrClient:
             size = int(data.get("pageSize") or PAGE_SIZE)
             if page * size >= int(data.get("totalRecords") or 0):
                 return
+
+    def grabbed_media(self, target: ArrTarget, download_id: str) -> tuple[int, ...]:
+        """The series / movies the *arr grabbed this download for (its history by ``downloadId``;
+        the *arrs store a torrent hash upper-case and match it exactly)."""
+        wanted = download_id.upper() if re.fullmatch(r"[0-9a-fA-F]{40}", download_id) else download_id
+        data = self._get_dict(target, "history", params={"page": 1, "pageSize": PAGE_SIZE, "eventType": GRABBED,
+                                                          "downloadId": wanted})
+        found: dict[int, None] = {}
+        for record in _dicts(data.get("records"), f"{target.name}: history records"):
+            if str(record.get("downloadId", "")).lower() != download_id.lower():
+                continue
+            media = record.get("seriesId") or record.get("movieId")
+            if isinstance(media, int) and not isinstance(media, bool) and media > 0:
+                found[media] = None
+        return tuple(found)
 
     def mark_failed(self, target: ArrTarget, history_id: int) -> None:
         """Mark a grab failed: the *arr blocklists the release (and may search again)."""

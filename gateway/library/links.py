@@ -1,9 +1,11 @@
-"""Download-link resolution: unrestrict once, cache with a TTL, one call in flight per file.
+"""Download-link resolution: unrestrict once, cache until it expires, one call in flight per file.
 
-The cache is a cachetools ``TTLCache`` driven by the injected clock and
-guarded by a lock (cachetools caches are not thread-safe). The lock is never
-held across the provider call: concurrent readers of one file wait on that
-file's in-flight ``Event`` instead.
+A link has one lifetime, its own ``expires_at`` (the provider sets it from the
+account's ``auto_expire_links_after``): the cache is a cachetools ``TLRUCache``
+that drops each link at that deadline, on the injected clock. It is guarded by
+a lock (cachetools caches are not thread-safe) that is never held across the
+provider call: concurrent readers of one file wait on that file's in-flight
+``Event`` instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
 
 from gateway import errors
 from gateway.clock import Clock
@@ -37,22 +39,32 @@ class _Flight:
     error: Exception | None = None
 
 
+def _link_expiry(_ref: object, link: DownloadLink, _now: float) -> float:
+    return link.expires_at
+
+
+def _origin_expiry(_url: str, origin: tuple[str, float], _now: float) -> float:
+    return origin[1]
+
+
 class LinkResolver:
-    def __init__(self, library: Library, clock: Clock, ttl: float) -> None:
+    def __init__(self, library: Library, clock: Clock) -> None:
         self._library = library
         self._clock = clock
-        self._cache: TTLCache[FileRef, DownloadLink] = TTLCache(CACHE_SIZE, ttl, timer=clock.monotonic)
+        self._cache: TLRUCache[FileRef, DownloadLink] = TLRUCache(CACHE_SIZE, _link_expiry, timer=clock.monotonic)
         self._flights: dict[FileRef, _Flight] = {}
         self._lock = threading.Lock()
-        self._origin: TTLCache[str, str] = TTLCache(CACHE_SIZE, ttl, timer=clock.monotonic)   # url → account
+        # url → (account, the link's expires_at): a fallback's link may come from another account
+        self._origin: TLRUCache[str, tuple[str, float]] = TLRUCache(CACHE_SIZE, _origin_expiry,
+                                                                    timer=clock.monotonic)
         self._rest_until: dict[str, float] = {}
         self.unrestrict_calls = 0
 
     def resolve(self, ref: FileRef) -> DownloadLink:
         """A live link for the file; raises ``FileNotFoundError`` or a ``ProviderError``."""
         with self._lock:
-            link = self._cache.get(ref)
-            if link is not None and link.expires_at > self._clock.monotonic():
+            link = self._cache.get(ref)   # None once past its expires_at
+            if link is not None:
                 return link
             flight = self._flights.get(ref)
             leader = flight is None
@@ -88,6 +100,10 @@ class LinkResolver:
         torrent, file = found
         failure: Exception | None = None
         for where, match in self._places(snapshot, torrent, file):
+            disabled = self._disabled(where.provider)
+            if disabled is not None:   # a refused key is not asked: the next placement, or fail fast
+                failure = disabled
+                continue
             if failure is not None:
                 log.info("%s; reading from %s instead", failure, where.provider)
             try:
@@ -95,6 +111,8 @@ class LinkResolver:
             except FALLBACK_ERRORS as exc:
                 failure = exc
         assert failure is not None   # there is always the folder's own placement
+        if isinstance(failure, errors.AuthError) and failure.code == "account_disabled":
+            raise errors.AuthError(f"{failure}; no other account holds this file", code=failure.code)
         raise failure
 
     def _places(self, snapshot: Snapshot, torrent: Torrent,
@@ -109,6 +127,13 @@ class LinkResolver:
             yield from sorted(snapshot.fallbacks(torrent, file), key=resting)
         else:
             yield from sorted([(torrent, file), *snapshot.fallbacks(torrent, file)], key=resting)
+
+    def _disabled(self, name: str) -> errors.AuthError | None:
+        """The error for a placement at a disabled account (``providers/health.py``), else None."""
+        health = self._library.provider(name).health
+        if not health.disabled:
+            return None
+        return errors.AuthError(f"{name}: account disabled ({health.reason})", code="account_disabled")
 
     def rest_account(self, name: str, seconds: float = ACCOUNT_REST) -> None:
         """The CDN says this account's traffic is spent: prefer other placements for a while."""
@@ -126,7 +151,8 @@ class LinkResolver:
         except errors.FileGone as exc:
             self._library.mark_bad(torrent.key, str(exc))
             raise
-        self._origin[link.url] = torrent.provider
+        with self._lock:
+            self._origin[link.url] = (torrent.provider, link.expires_at)
         return link
 
     def provider(self, name: str) -> Provider | None:
@@ -134,7 +160,9 @@ class LinkResolver:
 
     def account_of(self, link: DownloadLink) -> str:
         """The account a link was made at (a fallback's may differ from the folder's)."""
-        return self._origin.get(link.url, "")
+        with self._lock:
+            origin = self._origin.get(link.url)
+        return origin[0] if origin is not None else ""
 
     def invalidate(self, ref: FileRef, link: DownloadLink | None = None) -> None:
         """Forget a link that stopped working (only if it is still the cached one)."""

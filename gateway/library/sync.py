@@ -21,6 +21,9 @@ What one account's sync does, step by step (``step()`` runs on its worker):
   files are known, never as an empty folder that fills in later.
 
 A provider error keeps the last tree; the error is shown in the stats.
+An account disabled by a refused key (``providers/health.py``) is neither
+listed nor asked for details: its step only probes it, at most every
+``PROBE_EVERY`` seconds, and lists at once when the probe passes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from gateway.store import Store
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+# Sees each listing before it is merged (items, whether it covers the whole account);
+# returns the keys it deleted at the provider meanwhile.
+ListingWatcher = Callable[[list[Torrent], bool], set[Key]]
 DETAIL_WORKERS = 4           # calls in flight at once; the budget decides how many per minute
 BATCH_SECONDS = 3.0          # how often fetched details are published into the tree
 FULL_LISTING_EVERY = 300.0   # a full listing at least this often (deletions at the provider)
@@ -74,7 +80,7 @@ def _keep_files(item: Torrent, known: Torrent) -> Torrent:
 class AccountSync:
     def __init__(self, provider: Provider, store: Store, clock: Clock, interval: float, *,
                  known: Callable[[], Mapping[Key, Torrent]], publish: Callable[[Changes], None],
-                 stored: int = 0) -> None:
+                 stored: int = 0, on_listing: ListingWatcher | None = None) -> None:
         self.name = provider.name
         self._provider = provider
         self._store = store
@@ -82,6 +88,7 @@ class AccountSync:
         self.interval = interval
         self._known_in_tree = known
         self._publish_changes = publish
+        self._on_listing = on_listing or (lambda items, complete: set())
         self._lock = threading.Lock()          # guards the queue and the batch, never held over I/O
         self._pending: dict[Key, Torrent] = {}
         self._heap: list[tuple[float, str, Key]] = []
@@ -97,12 +104,17 @@ class AccountSync:
         self.listed = stored
         self.last_listing = 0.0      # wall time of the last successful listing
         self.error = ""
-        self.calls = {"listing": 0, "details": 0}
+        self.calls = {"listing": 0, "details": 0, "probe": 0}
 
     # ------------------------------------------------------------ driving
 
     def step(self) -> float:
         """One round: list when due, fetch a batch of details; returns seconds until the next."""
+        health = self._provider.health
+        if health.disabled:
+            if not self._probe():
+                return health.seconds_to_probe()
+            self._next_listing = 0.0   # enabled again: list at once
         now = self._clock.monotonic()
         if now >= self._next_listing:
             self._next_listing = now + self.interval
@@ -115,10 +127,13 @@ class AccountSync:
 
     def sync_all(self) -> bool:
         """List now and fetch every missing detail before returning (tests, first start)."""
+        if self._provider.health.disabled:
+            self.error = self._disabled_error()
+            return False
         self._next_listing = 0.0
         self._last_full = None
         self._list(self._clock.monotonic())
-        while self._pending:
+        while self._pending and not self._provider.health.disabled:
             self._fetch_batch(float("inf"))
         self._publish()
         return not self.error
@@ -128,12 +143,31 @@ class AccountSync:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def _probe(self) -> bool:
+        """The account is disabled: its one cheap call, when due (the health keeps the time);
+        True when it passed."""
+        health = self._provider.health
+        if not health.probe_due():
+            return False
+        self.calls["probe"] += 1
+        with lane(Lane.BACKGROUND):
+            passed = health.probe(self._provider.account)
+        self.error = "" if passed else self._disabled_error()
+        return passed
+
+    def _disabled_error(self) -> str:
+        health = self._provider.health
+        return f"account disabled: {health.reason} ({health.detail})"
+
     # ------------------------------------------------------------ listing
 
     def _list(self, now: float) -> None:
         try:
             with lane(Lane.BACKGROUND):
                 self._listing(now)
+        except errors.AuthError:
+            self.error = self._disabled_error()   # the health logged it, once
+            return
         except errors.ProviderError as exc:
             self.error = str(exc)
             log.warning("%s: listing failed, keeping the last tree: %s", self.name, exc)
@@ -147,6 +181,7 @@ class AccountSync:
         if not full:
             items, total = self._provider.list_recent(RECENT_PAGE)
             self.calls["listing"] += 1
+            items, total = self._watched(items, total, complete=False)
             known = self._known({item.key for item in items})
             new = sum(1 for t in items if t.key not in known)
             if total is not None and total == self.listed + new and len(items) <= total:
@@ -154,11 +189,21 @@ class AccountSync:
                 self.listed = total
                 return
             log.info("%s: %s torrents listed, %s known: listing everything", self.name, total, self.listed)
-        items = self._provider.list_torrents()
+        items, _ = self._watched(self._provider.list_torrents(), None, complete=True)
         self.calls["listing"] += 1
         self._merge(items, self._known(), complete=True)
         self._last_full = now
         self.listed = len(items)
+
+    def _watched(self, items: list[Torrent], total: int | None, *,
+                 complete: bool) -> tuple[list[Torrent], int | None]:
+        """The listing as the watcher (orphan reconciliation) leaves it: without the copies
+        it deleted, so they never reach the tree."""
+        dropped = self._on_listing(items, complete)
+        if not dropped:
+            return items, total
+        kept = [t for t in items if t.key not in dropped]
+        return kept, None if total is None else total - (len(items) - len(kept))
 
     def _known(self, keys: set[Key] | None = None) -> dict[Key, Torrent]:
         """This account's torrents: the tree, plus what is recorded but not yet published.
@@ -213,7 +258,7 @@ class AccountSync:
         futures: dict[Future[Torrent | None], Key] = {}
         while True:
             while (len(futures) < DETAIL_WORKERS and self._clock.monotonic() < deadline
-                   and not self._closing.is_set()):
+                   and not self._closing.is_set() and not self._provider.health.disabled):
                 key = self._next_pending()
                 if key is None:
                     break
@@ -248,6 +293,8 @@ class AccountSync:
         except errors.NotFound:
             log.info("%s/%s: deleted at the provider while queued", self.name, key[1])
             return None   # the next full listing drops it
+        except errors.AuthError:
+            return None   # the account is disabled now: the health logged it, once
         except errors.ProviderError as exc:
             log.warning("%s/%s: details failed: %s", self.name, key[1], exc)
             return None
@@ -292,5 +339,5 @@ class AccountSync:
         return {"listed": self.listed, "with_details": max(0, self.listed - pending), "pending": pending,
                 "eta_seconds": round(pending / rate) if rate and pending else 0,
                 "last_listing": self.last_listing, "error": self.error,
-                "calls": dict(self.calls), "budget": budget.stats(),
-                "provider": self._provider.kind, "download_keys": self._provider.keys.status()}
+                "calls": dict(self.calls), "budget": budget.stats(), "account": self._provider.health.status(),
+                "provider": self._provider.kind, "download_keys": self._provider.download_keys()}

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from gateway.clock import Clock
 from gateway.errors import Unavailable
+from gateway.providers.health import AccountHealth
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ class Budget:
         self.name = name
         self.limit = limit
         self._clock = clock
+        # The account's state (a refused key disables it); its main key's clients guard on it.
+        self.health = AccountHealth(name, clock)
         self._lock = threading.Lock()
         self._main = _Window(limit.period if limit else UNLIMITED_WINDOW)
         # The epsilon keeps 10 * 0.8 at 8 whatever the float rounding.

@@ -3,12 +3,14 @@
 Shared by every reader (WebDAV, browse, FUSE). Maps CDN answers into the
 gateway's errors: an expired or refused link (403/404/410) is
 ``LinkExpired`` (unrestrict again), 503 is ``QuotaExceeded`` or transient,
-and a 200 answered to a ranged request is tolerated by skipping ahead.
+and a 200 answered to a ranged request is served by skipping exactly to the
+offset and stopping where the range ends.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 import requests
 from urllib3.exceptions import HTTPError
@@ -23,46 +25,62 @@ CDN_TIMEOUT = (10.0, 30.0)
 
 
 class CdnStream:
-    """One open ranged GET; ``read`` returns the next bytes, b"" at the end."""
+    """One open GET from ``start``; ``read`` returns the next bytes, b"" at the end.
 
-    def __init__(self, response: requests.Response, start: int, skip: int) -> None:
+    ``skip`` is how many body bytes come before ``start`` (a CDN that answered a
+    ranged GET with 200 and the whole file, or a 206 that starts early): they are
+    read and dropped before the first byte is returned. ``limit`` is how many bytes
+    from ``start`` the caller asked for (None: to the end); a body longer than
+    that (the same 200) is cut there, so a read never returns more than asked.
+    """
+
+    def __init__(self, response: requests.Response, start: int, skip: int = 0, limit: int | None = None) -> None:
         self._response = response
         self._raw = response.raw
         self._skip = skip
+        self._left = limit
         self.position = start
 
     def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes; raises ``Unavailable`` if the connection broke.
+        """Up to ``size`` bytes (never more); raises ``Unavailable`` if the connection broke.
 
         Pieces are collected and joined once: growing one buffer piece by piece
         would copy an 8 MiB chunk sixteen times over.
         """
+        if self._left is not None:
+            size = min(size, self._left)
+        if size <= 0 or not self._discard_prefix():
+            return b""
         pieces: list[bytes] = []
         have = 0
         while have < size:
-            piece = self._next(min(STREAM_PIECE, size - have + self._skip))
+            piece = self._raw_read(min(STREAM_PIECE, size - have))
             if not piece:
                 break
             pieces.append(piece)
             have += len(piece)
         data = b"".join(pieces)   # a single piece comes back as itself, uncopied
         self.position += len(data)
+        if self._left is not None:
+            self._left -= len(data)
         return data
 
-    def _next(self, size: int) -> bytes:
-        """The next bytes from the socket, past any bytes a CDN sent that we did not ask for."""
-        while True:
-            try:
-                piece = self._raw.read(size, decode_content=False)
-            except (requests.RequestException, OSError, HTTPError) as exc:
-                raise errors.Unavailable(f"cdn: stream broke at {self.position}: {type(exc).__name__}",
-                                         code="stream_broken") from None
-            if not piece or not self._skip:
-                return piece
-            cut = min(self._skip, len(piece))
-            piece, self._skip = piece[cut:], self._skip - cut
-            if piece:
-                return piece
+    def _discard_prefix(self) -> bool:
+        """Drop the body bytes before ``start``; False if the body ended first."""
+        while self._skip:
+            piece = self._raw_read(min(STREAM_PIECE, self._skip))
+            if not piece:
+                return False
+            self._skip -= len(piece)
+        return True
+
+    def _raw_read(self, size: int) -> bytes:
+        """At most ``size`` bytes from the socket."""
+        try:
+            return self._raw.read(size, decode_content=False)
+        except (requests.RequestException, OSError, HTTPError) as exc:
+            raise errors.Unavailable(f"cdn: stream broke at {self.position}: {type(exc).__name__}",
+                                     code="stream_broken") from None
 
     def close(self) -> None:
         self._response.close()
@@ -86,13 +104,32 @@ class CdnClient:
         except requests.RequestException as exc:
             raise errors.Unavailable(f"cdn: cannot connect: {type(exc).__name__}", code="connect") from None
         status = response.status_code
+        limit = None if end is None else end + 1 - start
         if status == 206:
-            return CdnStream(response, start, 0)
+            return CdnStream(response, start, _skip_206(response, start, url), limit)
         if status == 200:
-            # Some CDNs ignore Range: skip to the offset ourselves.
-            return CdnStream(response, start, start)
+            # Some CDNs and proxies ignore Range and send the whole file: skip to the offset ourselves.
+            return CdnStream(response, start, start, limit)
         response.close()
         raise _cdn_error(status, url)
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-\d+/(?:\d+|\*)", re.IGNORECASE)
+
+
+def _skip_206(response: requests.Response, start: int, url: str) -> int:
+    """Bytes of a 206 body before ``start``: none, unless ``Content-Range`` says it starts early.
+
+    A 206 that starts past ``start`` cannot serve the read (the bytes asked for
+    are not in it): it is closed and counted as a transient failure.
+    """
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+    first = int(match.group(1)) if match else start
+    if first > start:
+        response.close()
+        log.debug("cdn %s: asked for bytes from %d, got them from %d", redact(url)[:80], start, first)
+        raise errors.Unavailable(f"cdn: range starts at {first}, not {start}", code="bad_range")
+    return start - first
 
 
 def _cdn_error(status: int, url: str) -> errors.ProviderError:

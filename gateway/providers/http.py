@@ -2,7 +2,7 @@
 account's request budget (``budget.py``), one retry policy and redacted logging.
 
 The retry decision is made *after* the provider module parsed the error body
-into ``gateway.errors`` (providers.md §1.2): a 503 that carries RD's
+into ``gateway.errors`` (docs/providers.md §1.2): a 503 that carries RD's
 ``hoster_unavailable`` is ``FileGone`` and is never retried blindly; a bare
 503 or a 429 is. A 429 pauses the whole account in its budget, so its retry,
 like every other caller's next call, waits there; other retries back off on
@@ -22,8 +22,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from gateway.clock import Clock
-from gateway.errors import ProviderError, RateLimited, Unavailable
+from gateway.errors import AuthError, ProviderError, RateLimited, Unavailable
 from gateway.providers.budget import Budget
+from gateway.providers.health import AccountHealth
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,26 @@ class ProviderHTTP:
 
     def __init__(self, base_url: str, headers: dict[str, str], clock: Clock, *,
                  budget: Budget, session: requests.Session,
-                 max_retries: int = MAX_RETRIES, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+                 max_retries: int = MAX_RETRIES, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 key: str = "", health: AccountHealth | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
+        self.key = key
+        # The account's health, for the main key's clients only: a refused call disables the
+        # account, and a disabled account is not called (an extra download key rests instead).
+        self.health = health
+        if health is not None:
+            health.attach(self)
         self._headers = headers
         self._clock = clock
         self._session = session
         self._max_retries = max_retries
         self._timeout = timeout
+
+    def set_key(self, key: str) -> None:
+        """A new key for the same account (changed in the settings)."""
+        self._headers = {**self._headers, "Authorization": f"Bearer {key}"}
+        self.key = key
 
     def close(self) -> None:
         self.budget.flush()
@@ -111,9 +124,20 @@ class ProviderHTTP:
         """``request``, then ``read(response, path)``: the body is read once, and an error a
         provider reports inside an HTTP 200 (AllDebrid, Premiumize) gets its HTTP twin's
         pause or retry."""
+        try:
+            return self._request_read(method, path, parse_error, read, scope, kwargs)
+        except AuthError as exc:
+            if self.health is not None:
+                self.health.refused(exc)
+            raise
+
+    def _request_read(self, method: str, path: str, parse_error: ErrorParser, read: Reader[T],
+                      scope: str, kwargs: dict[str, Any]) -> T:
         url = f"{self.base_url}/{path.lstrip('/')}"
         attempt = 0
         while True:
+            if self.health is not None:
+                self.health.guard()
             with self.budget.call(scope):
                 outcome = self._attempt(method, url, parse_error, kwargs)
             if isinstance(outcome, requests.Response):

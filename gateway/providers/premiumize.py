@@ -2,7 +2,7 @@
 
 PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
 so every response's envelope is checked and the message text is matched
-against ``_CODES`` (providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+against ``_CODES`` (docs/providers.md §6.1). Cloudflare's 5xx pages (521, a 503
 without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
 
 There is no single-transfer GET: ``get_torrent`` lists every transfer (one
@@ -16,8 +16,6 @@ CDN, so the string stays a working URL).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Sequence
@@ -35,12 +33,13 @@ from gateway.providers.common import AccountClient, bad_shape, json_body, provid
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
+from gateway.torrentid import TorrentMetaError, parse_magnet
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://www.premiumize.me/api"
 SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
-MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
+MAX_ACTIVE = 25                    # active transfers per account (docs/providers.md §6.3)
 CACHE_BATCH = 100
 LIST_REUSE = 5.0   # seconds a transfer listing answers single-transfer lookups
 ITEM_MARK = "#pmid="
@@ -73,7 +72,6 @@ _CODES: dict[str, type[errors.ProviderError]] = {
     "unknown transfer": errors.NotFound,
     "invalid id": errors.NotFound,
 }
-_BTIH = re.compile(r"[?&]xt(?:\.\d+)?=urn:btih:([0-9A-Za-z]+)", re.IGNORECASE)
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 
 
@@ -123,25 +121,15 @@ def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
 
 
 def _infohash(src: str) -> str:
-    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs.
-
-    Parsed here rather than with ``gateway.imports.torrentmeta``: providers sit
-    below imports in the layers.
-    """
+    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs."""
     if _HEX40.fullmatch(src):
         return src.lower()
-    m = _BTIH.search(src) if src[:8].lower() == "magnet:?" else None
-    if m is None:
+    if src[:8].lower() != "magnet:?":
         return ""
-    value = m.group(1)
-    if _HEX40.fullmatch(value):
-        return value.lower()
-    if len(value) == 32:
-        try:
-            return base64.b32decode(value.upper()).hex()
-        except (binascii.Error, ValueError):
-            return ""
-    return ""
+    try:
+        return parse_magnet(src).infohash
+    except TorrentMetaError:
+        return ""
 
 
 def _number(raw: Any, path: str, kind: type = float) -> Any:
@@ -187,6 +175,8 @@ class Premiumize(AccountClient):
     """The Premiumize client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "premiumize"
+    # No paging (list_recent: the whole list at once) and a transfer downloads whole: the
+    # defaults of AccountClient.
     capabilities = Capabilities(cache_check=True, usenet=True)
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
@@ -231,12 +221,6 @@ class Premiumize(AccountClient):
     def list_torrents(self) -> list[Torrent]:
         """Bare items: the files need a folder walk each, which ``get_torrent`` does."""
         return [_parse_transfer(self.name, raw) for raw in self._transfers()]
-
-    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
-        # Not advertised (capabilities.recent_first is off): PM lists everything at once.
-        torrents = self.list_torrents()
-        torrents.sort(key=lambda t: t.added, reverse=True)
-        return torrents[:limit], len(torrents)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         raw = self._transfer(torrent_id)
@@ -305,9 +289,6 @@ class Premiumize(AccountClient):
     def add_nzb_url(self, url: str, name: str) -> str:
         return self._create(data={"src": url})
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """PM always downloads the whole transfer: nothing to select."""
-
     def delete(self, torrent_id: str) -> None:
         # PM deletes the transfer's cloud folder with it.
         self._listed = (float("-inf"), [])   # the listing we keep would still show it
@@ -347,7 +328,6 @@ class Premiumize(AccountClient):
             url = str(raw.get("link") or "")
             if not url:
                 raise errors.Unavailable(f"premiumize: item {item_id} has no link yet", code="no_link")
-            return DownloadLink(url=url, size=_number(raw.get("size"), "item/details", int) or file.size,
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=item_id, filename=str(raw.get("name") or ""), key=key)
+            return self.download_link(url, _number(raw.get("size"), "item/details", int) or file.size, key,
+                                      download_id=item_id, filename=str(raw.get("name") or ""))
         return self.keys.call(with_key)

@@ -12,9 +12,11 @@ from gateway.providers.keys import KeyRing
 def account_http(cfg: DebridConfig, default_url: str, clock: Clock, budget: Budget, *,
                  key: str | None = None, headers: dict[str, str] | None = None) -> ProviderHTTP:
     """The client for one key of the account (the main ``api_key`` unless ``key``)."""
-    auth = {"Authorization": f"Bearer {cfg.api_key if key is None else key}", **(headers or {})}
+    secret = cfg.api_key if key is None else key
+    auth = {"Authorization": f"Bearer {secret}", **(headers or {})}
     return ProviderHTTP(cfg.api_url or default_url, auth, clock, budget=budget,
-                        session=make_session(cfg.user_agent, cfg.proxy))
+                        session=make_session(cfg.user_agent, cfg.proxy), key=secret,
+                        health=budget.health if key is None else None)
 
 
 def download_keys(cfg: DebridConfig, default_url: str, clock: Clock, main: ProviderHTTP, *,

@@ -4,6 +4,10 @@ Per item: re-add the same infohash at the account it was on, then at the
 others in priority order; when that gives readable files, point the *arr's
 file at them again and ask it to rescan. When it cannot: delete the file in
 the *arr, mark its grab failed, ask it to search again, in that order.
+A usenet job cannot be re-added (its articles are gone from every server, and
+no account holds a copy): its broken items go straight to delete, mark the
+grab (SABnzbd's nzo_id) failed and search, as the *arr would after a failed
+download.
 
 Each step is saved the moment it is done, so a stop or a crash resumes at the
 step that did not finish. The delete is guarded twice: it runs only while its
@@ -23,7 +27,7 @@ from gateway import errors
 from gateway.arr.client import ArrClient, ArrTarget
 from gateway.arr.models import MediaFile
 from gateway.clock import Clock
-from gateway.config import Config
+from gateway.config import USENET, Config
 from gateway.imports.selection import select
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 READD_WAIT = 60.0     # seconds a re-added torrent may take to be ready (it must be cached)
 READD_POLL = 1.0
 TRANSIENT = (errors.Unavailable, errors.RateLimited, errors.AuthError)
+NZO_PREFIX = "sabnzbd_nzo_"   # api/sabnzbd.py's nzo_id prefix, as the *arr's lower-cased downloadId
 
 
 class Paused(Exception):
@@ -73,6 +78,8 @@ class ItemProcessor:
         if item.step == Step.DONE:
             return f"nothing: already {item.outcome}"
         delete = f"delete the file in {item.arr}, mark its grab failed, search again"
+        if item.step == Step.READD and item.account == USENET:
+            return f"{delete} (a usenet release cannot be re-added)"
         if item.step in (Step.READD,) and item.torrent_hash:
             return f"re-add {item.torrent_hash} at {', '.join(self._order(item))}, then relink and rescan; " \
                    f"if no account takes it back: {delete}"
@@ -87,6 +94,8 @@ class ItemProcessor:
         return names + [n for n in self._config.debrid_order if n not in names]
 
     def _readd(self, item: Item, target: ArrTarget) -> Item:
+        if item.account == USENET:
+            return item.advanced(Step.DELETE, "a usenet release cannot be re-added: its articles are gone")
         if not item.torrent_hash:
             return item.advanced(Step.DELETE, "no torrent known to re-add")
         torrent = self._healthy_copy(item.torrent_hash, item) or self._add_somewhere(item)
@@ -184,7 +193,8 @@ class ItemProcessor:
 
     def _mark_failed(self, item: Item, target: ArrTarget) -> Item:
         grabs = self._arr.grabs(target, media_file(item))
-        grab = next((g for g in grabs if item.torrent_hash and g.download_id == item.torrent_hash),
+        grab = next((g for g in grabs if item.torrent_hash
+                     and g.download_id.removeprefix(NZO_PREFIX) == item.torrent_hash.lower()),
                     grabs[0] if grabs else None)
         if grab is None:
             return item.advanced(Step.SEARCH, "no grab to mark failed")

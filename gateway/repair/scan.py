@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +36,7 @@ from gateway.repair.jobs import Item
 log = logging.getLogger(__name__)
 
 State = Literal["healthy", "broken", "unknown", "probe"]
+Probe = Callable[[FileRef], tuple[State, str]]
 DOWNLOAD_ROUTE = "/api/browse/download/"
 
 
@@ -59,8 +61,9 @@ class ScanResult:
 
 class Scanner:
     def __init__(self, config: Config, library: Library, links: LinkResolver, cdn: CdnClient,
-                 arr: ArrClient) -> None:
+                 arr: ArrClient, probes: dict[str, Probe] | None = None) -> None:
         self._config = config
+        self._probes = probes or {}
         self._library = library
         self._links = links
         self._cdn = cdn
@@ -185,7 +188,12 @@ class Scanner:
         return out
 
     def _probe(self, ref: FileRef) -> tuple[State, str]:
-        """A file inside archive volumes is healthy only when every volume is."""
+        """A usenet file has its own probe (a STAT sample of its articles); a file inside archive
+        volumes is healthy only when every volume is."""
+        local = self._probes.get(ref.provider)
+        if local is not None:
+            with lane(Lane.BACKGROUND):
+                return local(ref)
         if isinstance(ref, MemberRef):
             for volume in dict.fromkeys(e.volume for e in ref.extents):
                 state, reason = self._probe_file(FileRef(ref.provider, ref.torrent_id, volume))

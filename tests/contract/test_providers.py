@@ -9,6 +9,7 @@ cached sets, purge, link expiry, faults) sets each scene.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +20,15 @@ import requests
 from emulators.content import file_bytes
 from emulators.server import KEYS, Emulator
 from gateway import errors
-from gateway.app import build
+from gateway.app import Gateway, build
 from gateway.config import parse_config
 from gateway.imports.torrentmeta import make_torrent_file, parse_torrent_file
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers import Provider, build_provider
-from tests.support import SAMPLE, TOKEN, TickClock, gateway_config, infohash, wait_until
+from gateway.providers.health import PROBE_EVERY
+from tests.support import SAMPLE, TOKEN, TickClock, VirtualClock, expected, gateway_config, infohash, wait_until
+
+SPARE = "spare-token"
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ SPECS = [
 
 @pytest.fixture(params=SPECS, ids=[s.kind for s in SPECS])
 def spec(request: pytest.FixtureRequest) -> Spec:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture()
@@ -194,9 +198,9 @@ def test_a_429_is_waited_out_and_retried(emu: Emulator, spec: Spec, retry_after:
     headers = {"Retry-After": retry_after} if retry_after else {}
     emu.world.add_fault({"provider": KEYS[spec.kind], "path_regex": spec.list_path, "times": 1,
                          "status": 429, "headers": headers})
-    began = provider.budget._clock.monotonic()  # type: ignore[attr-defined]
+    began = provider.budget._clock.monotonic()
     assert len(provider.list_torrents()) == len(SAMPLE)
-    waited = provider.budget._clock.monotonic() - began  # type: ignore[attr-defined]
+    waited = provider.budget._clock.monotonic() - began
     assert provider.budget.stats()["rate_limited"] == 1
     assert waited >= (7.0 if retry_after else 1.0)
 
@@ -264,3 +268,73 @@ def test_an_unknown_torrent_is_not_found(emu: Emulator, spec: Spec) -> None:
     wait_until(lambda: True)
     with pytest.raises(errors.NotFound):
         provider.get_torrent("123456789")
+
+
+# ------------------------------------------------------------- a refused key (issue 15, item 1)
+
+
+def _two_accounts(emu: Emulator, spec: Spec, config_dir: str, clock: Any) -> Gateway:
+    """The account under test (every SAMPLE torrent) and a spare that holds SAMPLE[0] too."""
+    emu.world.add_account(SPARE, provider=KEYS[spec.kind])
+    emu.world.seed_library(TOKEN, SAMPLE)
+    emu.world.seed_library(SPARE, SAMPLE[:1])
+
+    def debrid(name: str, token: str) -> dict[str, Any]:
+        return {"name": name, "provider": spec.kind, "api_key": token, "api_url": emu.api_url(spec.kind),
+                "rate_limit": "off", "torrents_refresh_interval": "2s"}
+    config = gateway_config(emu, config_dir, debrids=[debrid(spec.kind, TOKEN), debrid("spare", SPARE)])
+    gateway = build(config, clock).start(serve=False, workers=False)
+    gateway.refresh_now()
+    return gateway
+
+
+def _calls_of(emu: Emulator, token: str, since: int) -> list[float]:
+    return [e["t"] for e in emu.world.log(since=since) if e["token"] == token]
+
+
+def test_a_refused_key_disables_the_account_until_a_probe_passes(emu: Emulator, spec: Spec, tmp_path: Any) -> None:
+    clock = VirtualClock(emu.world.clock)
+    gateway = _two_accounts(emu, spec, str(tmp_path / "c"), clock)
+    try:
+        sync, health = gateway.library.syncs[spec.kind], gateway.providers[spec.kind].health
+        emu.world.revoke(TOKEN)
+        mark = emu.world.log_mark()
+        for _ in range(900):   # 30 virtual minutes of a 2 s refresh interval
+            sync.step()
+            clock.advance(2.0)
+        assert health.disabled and health.reason == "key refused"
+        times = _calls_of(emu, TOKEN, mark)
+        assert 1 <= len(times) <= 1 + 1800 // PROBE_EVERY, times   # the refusal, then one probe per interval
+        assert all(later - earlier >= PROBE_EVERY for earlier, later in itertools.pairwise(times)), times
+
+        # Reads: the copy at the spare account serves; a file only the refused account holds fails
+        # at once, without a call to it.
+        mark = emu.world.log_mark()
+        shared = SAMPLE[0]
+        snapshot = gateway.library.snapshot()
+
+        def own_folder(entry: dict[str, Any]) -> str:   # the refused account's folder of ``entry``
+            return next(name for key, name in snapshot.folders.items()
+                        if key[0] == spec.kind and snapshot.torrents[key].infohash == entry["hash"])
+        handle = gateway.vfs.open(f"/__all__/{own_folder(shared)}/{shared['files'][0]['path']}")
+        assert handle.pread(100, 1000) == expected(shared, shared["files"][0]["path"], 100, 1000)
+        handle.close()
+        assert _calls_of(emu, SPARE, mark)   # the spare account made the link
+        alone = SAMPLE[1]
+        with pytest.raises(errors.AuthError) as caught:
+            gateway.vfs.link(f"/__all__/{own_folder(alone)}/{alone['files'][0]['path']}")
+        assert caught.value.code == "account_disabled"
+        assert _calls_of(emu, TOKEN, mark) == []
+
+        # The key is valid again: the next probe enables the account and the listing resumes.
+        emu.world.revoke(TOKEN, False)
+        listed = sync.calls["listing"]
+        for _ in range(int(PROBE_EVERY // 2) + 1):
+            sync.step()
+            if not health.disabled:
+                break
+            clock.advance(2.0)
+        assert not health.disabled
+        assert sync.calls["listing"] == listed + 1 and sync.error == ""   # listed in the same step
+    finally:
+        gateway.stop()

@@ -63,7 +63,7 @@ def exchange(sock: socket.socket, method: str, path: str) -> Response:
 
 
 @pytest.fixture(params=["", "/base"], ids=["root", "url_base"])
-def served(request, emulator, tmp_path) -> Iterator[tuple[int, str]]:  # type: ignore[no-untyped-def]
+def served(request, emulator, tmp_path) -> Iterator[tuple[int, str]]:
     """(port, prefix) of a gateway at '/' (the shared fixture) or under url_base '/base'."""
     if not request.param:
         yield request.getfixturevalue("gateway").port, ""
