@@ -101,7 +101,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: archive layouts (gateway/library/layouts.py): what a torrent's RAR/7z set holds, learned
     # once from its volumes' headers; keyed by infohash, so every placement of it shares one.
     """
-    CREATE TABLE archive_layouts (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS archive_layouts (key TEXT PRIMARY KEY, data TEXT NOT NULL);
     """,
 )
 
