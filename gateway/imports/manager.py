@@ -636,7 +636,7 @@ class ImportManager:
 
     def _complete(self, record: ImportRecord, torrent: Torrent) -> None:
         self._library.add_or_update(torrent)
-        archive = unpacked.outcome(self._library.layouts, torrent)
+        archive = unpacked.outcome(self._library.layouts, torrent, self._config)
         if archive.waiting:   # an archive set's layout is being learned: its folder is not there yet
             self._later(record, unpacked.LAYOUT_POLL, state=ImportState.DOWNLOADING, progress=0.99)
             return

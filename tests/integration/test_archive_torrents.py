@@ -32,10 +32,10 @@ def member_bytes(label: str, size: int) -> bytes:
     return random.Random(label).randbytes(size)
 
 
-def rar_set(label: str, *, version: int, volumes: int, naming: str | None = None,
+def rar_set(label: str, *, version: int, volumes: int, naming: str | None = None, member: str = "",
             **options: Any) -> tuple[dict[str, Any], str, bytes]:
     """A catalog entry holding a stored RAR set of one media file; (entry, media name, its bytes)."""
-    name = f"{label}.mkv"
+    name = member or f"{label}.mkv"
     data = member_bytes(label, volumes * CHUNK - 1000)   # the last volume is a short one
     written = write_rar([(name, data)], version=version, base=label, volume_data=CHUNK, naming=naming, **options)
     assert len(written) == volumes, len(written)
@@ -230,7 +230,7 @@ def grab_set(emu: Emulator, kind: str, arr: Any, label: str, **options: Any) -> 
     h = parse_torrent_file(torrent).infohash
     emu.world.add_catalog(h, label, entry["files"], cached=True, provider=KEYS[kind])
     assert arr.login().text == "Ok."
-    arr.call("POST", "torrents/createCategory", data={"category": arr.profile.category})
+    arr.raw("POST", "torrents/createCategory", data={"category": arr.profile.category})   # 409 once it exists
     parts = {"torrents": (f"{label}.torrent", torrent, "application/octet-stream"),
              "category": (None, arr.profile.category), "paused": (None, "False")}
     assert arr.call("POST", "torrents/add", files=parts).text == "Ok."
@@ -287,6 +287,10 @@ def test_imports_say_why_a_set_stays_archives_or_fails(emu: Emulator, kind: str,
         finished(emu, arr, holed, state="error")
         record = gateway.imports.get(holed)
         assert record is not None and record.error == "missing volume 3"
+        unwanted, _, _, _ = grab_set(emu, kind, arr, "Tool.v2-GRP", version=5, volumes=2, member="setup.exe")
+        finished(emu, arr, unwanted, state="error")
+        record = gateway.imports.get(unwanted)
+        assert record is not None and record.error.startswith("no file inside the archive matches")
     finally:
         gateway.stop()
 
