@@ -23,6 +23,7 @@ from fs.reader import FileHandle
 from fs.vfs import VFS, Entry
 from gateway import errors
 from gateway.library.groups import ALL
+from gateway.library.snapshot import MemberRef
 
 PIECE = 256 * 1024
 MAX_LIMIT = 1000
@@ -132,7 +133,8 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     entry = vfs.stat(path)
     if entry.is_dir:
         raise ApiError(400, "that is a folder, not a file")
-    if bottle.request.query.get("redirect") in ("1", "true"):
+    # A file inside archive volumes has no provider link of its own: it is served from here.
+    if bottle.request.query.get("redirect") in ("1", "true") and not isinstance(entry.ref, MemberRef):
         return bottle.HTTPResponse(status=302, headers={"Location": vfs.link(path)})
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{entry.etag}"', "Content-Type": entry.content_type,
                "Last-Modified": formatdate(entry.mtime, usegmt=True)}

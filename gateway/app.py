@@ -50,6 +50,7 @@ from gateway.library.nzblayout import LayoutStore
 from gateway.library.nzbstream import UsenetFiles
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
+from gateway.library.unpack import LayoutLearner
 from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
@@ -94,6 +95,7 @@ class Gateway:
     integrations: Integrations | None = None   # media servers and rclone, told of tree changes
     read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
     queue_cleanup: QueueCleanup | None = None  # stuck *arr queue items of ours (arrs[].queue_cleanup)
+    learner: LayoutLearner | None = None   # archive sets' layouts (unpack_archives)
 
     @property
     def port(self) -> int:
@@ -102,6 +104,11 @@ class Gateway:
     def start(self, serve: bool = True, workers: bool = True) -> Gateway:
         if self.mount is not None:   # first: a mount that fails leaves nothing running
             self.mount.start()
+        if self.learner is not None:   # part of the tree: an archive set's folder waits for it
+            self.learner.start()
+            if workers:
+                self.workers.append(PeriodicWorker("archive-layouts", 60.0, self.learner.retry, self.clock,
+                                                   run_first=False).start())
         if workers and self.files is not None:
             expiry = PeriodicWorker("cache-expiry", _expiry_interval(self.config.mount.cache_expiry),
                                     self.files.evict_expired, self.clock, run_first=False)
@@ -144,6 +151,8 @@ class Gateway:
             self.read_repairs.stop()
         for worker in self.workers:
             worker.stop()
+        if self.learner is not None:
+            self.learner.stop()
         self.library.close()
         if self.files is not None:
             self.files.close()
@@ -399,6 +408,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
                       usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs,
-                      queue_cleanup=queue_cleanup)
+                      queue_cleanup=queue_cleanup,
+                      learner=LayoutLearner(library, streamer, clock) if config.unpack_archives else None)
     ref.append(gateway)
     return gateway

@@ -323,6 +323,8 @@ class Config:
     min_file_size: int = setting(0, kind="size", section="Imports")
     max_file_size: int = setting(0, kind="size", section="Imports")
     allow_samples: bool = setting(False, kind="bool", section="Imports")
+    unpack_archives: bool = setting(True, kind="bool", section="Imports",
+                                    help="show the files inside a torrent's stored RAR/7z set instead of its volumes")
     folder_naming: str = setting("filename", kind="choice", choices=FOLDER_NAMINGS, section="Imports")
     custom_folders: tuple[CustomFolder, ...] = setting(
         (), kind="json", section="Imports", help='JSON: {"name": {"filters": {"include": "..."}}}',

@@ -27,7 +27,7 @@ from gateway.arr.models import MediaFile
 from gateway.config import Config
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
-from gateway.library.snapshot import FileNode, FileRef, Snapshot
+from gateway.library.snapshot import FileNode, FileRef, MemberRef, Snapshot
 from gateway.models import Torrent
 from gateway.providers.budget import Lane, lane
 from gateway.providers.cdn import CdnClient
@@ -194,12 +194,22 @@ class Scanner:
         return out
 
     def _probe(self, ref: FileRef) -> tuple[State, str]:
-        """A link for the file, then its first byte from the CDN (a refused link is made again once).
-        A usenet file has its own probe: a STAT sample of its articles."""
+        """A usenet file has its own probe (a STAT sample of its articles); a file inside archive
+        volumes is healthy only when every volume is."""
         local = self._probes.get(ref.provider)
         if local is not None:
             with lane(Lane.BACKGROUND):
                 return local(ref)
+        if isinstance(ref, MemberRef):
+            for volume in dict.fromkeys(e.volume for e in ref.extents):
+                state, reason = self._probe_file(FileRef(ref.provider, ref.torrent_id, volume))
+                if state != "healthy":
+                    return state, reason
+            return "healthy", ""
+        return self._probe_file(ref)
+
+    def _probe_file(self, ref: FileRef) -> tuple[State, str]:
+        """A link for the file, then its first byte from the CDN (a refused link is made again once)."""
         with lane(Lane.BACKGROUND):
             for _ in range(2):
                 try:
