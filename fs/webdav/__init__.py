@@ -6,7 +6,7 @@
 - ``methods``: GET/HEAD (``fs.ranges``), PROPFIND, OPTIONS, read-only refusals.
 - ``propfind``: the fast multistatus renderer and its cache.
 - ``pages``: the HTML folder page.
-- ``auth``: HTTP Basic with the login throttle.
+- ``auth``: HTTP Basic with the login throttle, asked first by ``app``.
 """
 
 from fs.webdav.app import make_dav_app

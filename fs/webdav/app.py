@@ -1,7 +1,8 @@
 """The WebDAV app: WsgiDAV, with the VFS as its provider.
 
-``GatewayDAVApp`` is WsgiDAV's own application with one step in front: a
-path that escapes the tree gets a whole 404 (WsgiDAV's answer to it would be
+``GatewayDAVApp`` is WsgiDAV's own application with one step in front: HTTP
+Basic when configured (``fs.webdav.auth``), then a path that escapes the tree
+gets a whole 404 (WsgiDAV's answer to it would be
 cut short), and the request's path is resolved once (``fs.webdav.request``).
 From there WsgiDAV does the protocol: it maps the mount path, dispatches the
 method (405 for one this class 1 server does not have), runs DELETE, and
@@ -18,6 +19,7 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from fs.vfs import VFS
+from fs.webdav.auth import BasicAuth
 from fs.webdav.methods import Methods
 from fs.webdav.provider import GatewayDAVProvider
 from fs.webdav.request import RESOLVED, escapes, resolve
@@ -26,11 +28,15 @@ StartResponse = Callable[..., Any]
 
 
 class GatewayDAVApp(WsgiDAVApp):
-    def __init__(self, config: dict[str, Any], vfs: VFS) -> None:
+    def __init__(self, config: dict[str, Any], vfs: VFS, auth: BasicAuth | None) -> None:
         super().__init__(config)
         self._vfs = vfs
+        self._auth = auth
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refused = self._auth.refusal(environ, start_response) if self._auth is not None else None
+        if refused is not None:
+            return refused
         environ.setdefault("wsgidav.auth.user_name", "")
         if escapes(environ):
             body = b"not found\n"
@@ -40,12 +46,9 @@ class GatewayDAVApp(WsgiDAVApp):
         return super().__call__(environ, start_response)  # type: ignore[no-any-return]
 
 
-def make_dav_app(vfs: VFS, mount_path: str) -> Any:
-    """The WebDAV WSGI app for ``mount_path`` (e.g. '/webdav' or '/base/webdav').
-
-    Authentication wraps this app from outside (``BasicAuth``), so every method
-    is guarded alike.
-    """
+def make_dav_app(vfs: VFS, mount_path: str, auth: BasicAuth | None = None) -> Any:
+    """The WebDAV WSGI app for ``mount_path`` (e.g. '/webdav' or '/base/webdav'); with
+    ``auth``, every request passes it first, whatever its method or path."""
     methods = Methods(vfs, mount_path)
     config = {
         "provider_mapping": {"/": GatewayDAVProvider(vfs, methods.table())},
@@ -59,4 +62,4 @@ def make_dav_app(vfs: VFS, mount_path: str) -> Any:
         "dir_browser": {"enable": False},
         "hotfixes": {"re_encode_path_info": True, "unquote_path_info": False},
     }
-    return GatewayDAVApp(config, vfs)
+    return GatewayDAVApp(config, vfs, auth)
