@@ -74,7 +74,7 @@ def escapes(environ: dict[str, Any]) -> bool:
     The twice-decoded form is checked too, in case anything below decodes again.
     """
     path = path_info(environ)
-    for candidate in (path, unquote(path)):
+    for candidate in (path, unquote(path)) if "%" in path else (path,):
         try:
             split(candidate)
         except FileNotFoundError:
