@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from wsgidav.dav_error import HTTP_BAD_GATEWAY, HTTP_FORBIDDEN, HTTP_INTERNAL_ERROR, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
@@ -49,17 +49,28 @@ def _delete(vfs: VFS, found: Lookup, path: str) -> bool:
     return True
 
 
-class FileResource(DAVNonCollection):
-    """A file, as WsgiDAV's DELETE sees it: its If-Match / If-Unmodified-Since checks read
-    the ETag and time from the Entry (GET, HEAD and PROPFIND are ``fs.webdav.methods``)."""
+class _FromLookup:
+    """What both kinds of resource take from the request's one lookup."""
 
-    def __init__(self, path: str, environ: dict[str, Any], found: Lookup, vfs: VFS) -> None:
-        super().__init__(path, environ)
+    path: str
+    _found: Lookup
+    _vfs: VFS
+
+    def bind(self, found: Lookup, vfs: VFS) -> Self:
         self._found = found
         self._vfs = vfs
+        return self
 
     def get_last_modified(self) -> float:
         return self._found.entry.mtime
+
+    def handle_delete(self) -> bool:
+        return _delete(self._vfs, self._found, self.path)
+
+
+class FileResource(_FromLookup, DAVNonCollection):
+    """A file, as WsgiDAV's DELETE sees it: its If-Match / If-Unmodified-Since checks read
+    the ETag and time from the Entry (GET, HEAD and PROPFIND are ``fs.webdav.methods``)."""
 
     def get_content_length(self) -> int:
         return self._found.entry.size
@@ -73,24 +84,10 @@ class FileResource(DAVNonCollection):
     def support_etag(self) -> bool:
         return True
 
-    def handle_delete(self) -> bool:
-        return _delete(self._vfs, self._found, self.path)
 
-
-class DirResource(DAVCollection):
-    def __init__(self, path: str, environ: dict[str, Any], found: Lookup, vfs: VFS) -> None:
-        super().__init__(path, environ)
-        self._found = found
-        self._vfs = vfs
-
-    def get_last_modified(self) -> float:
-        return self._found.entry.mtime
-
+class DirResource(_FromLookup, DAVCollection):
     def get_member_names(self) -> list[str]:   # abstract in WsgiDAV; from the one lookup
         return [e.name for e in self._found.members()]
-
-    def handle_delete(self) -> bool:
-        return _delete(self._vfs, self._found, self.path)
 
 
 class GatewayDAVProvider(DAVProvider):
@@ -106,7 +103,7 @@ class GatewayDAVProvider(DAVProvider):
         if found is None:
             return None
         cls = DirResource if found.entry.is_dir else FileResource
-        return cls(path, environ, found, self._vfs)
+        return cls(path, environ).bind(found, self._vfs)
 
     def _lookup(self, path: str, environ: dict[str, Any]) -> Lookup | None:
         request: Resolved | None = environ.get(RESOLVED)
