@@ -190,7 +190,10 @@ def _credentials(request: bottle.BaseRequest) -> tuple[str, str]:
     return request.forms.getunicode("username", "") or "", request.forms.getunicode("password", "") or ""
 
 
-def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool] = lambda: False) -> bottle.Bottle:
+def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool] = lambda: False, *,
+                  login_page: Callable[[], bottle.HTTPResponse] | None = None) -> bottle.Bottle:
+    """``login_page`` answers a browser's ``GET /login`` (api.ui's page). It is handed in by
+    the composition root because api.ui imports this module: importing it back was a cycle."""
     app = bottle.Bottle()
 
     def setup() -> Any:
@@ -207,9 +210,8 @@ def make_auth_app(auth: Auth, use_auth: bool, secure_cookies: Callable[[], bool]
 
     def login() -> Any:
         if bottle.request.method == "GET":
-            if wants_html(bottle.request):
-                from api.ui import login_page  # api.ui imports this module
-                return login_page(auth, use_auth)
+            if login_page is not None and wants_html(bottle.request):
+                return login_page()
             return json_body({"needs_setup": not auth.has_user(), "use_auth": use_auth})
         username, password = _credentials(bottle.request)
         source = client_ip(bottle.request)

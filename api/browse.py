@@ -21,6 +21,7 @@ from api.web import api_errors
 from fs.ranges import plan_response
 from fs.reader import FileHandle
 from fs.vfs import VFS, Entry
+from gateway import errors
 from gateway.library.groups import ALL
 
 PIECE = 256 * 1024
@@ -120,6 +121,11 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     try:
         # The first piece is read here, so a failing link becomes a clean error status.
         first = reader.read(min(PIECE, end - start + 1))
+    except errors.Unavailable as exc:
+        reader.close()   # the provider or its CDN failed this read: a bad gateway, not a pause to wait out
+        if isinstance(exc, errors.RateLimited):
+            raise
+        raise ApiError(502, f"upstream read failed: {exc}") from exc
     except BaseException:
         reader.close()
         raise

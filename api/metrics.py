@@ -176,6 +176,23 @@ class FiguresCollector(Collector):
         yield from _imports(figures.get("imports") or {})
         yield from _streaming(figures)
         yield from _cache(figures.get("cache"))
+        yield from _usenet(figures.get("usenet") or {})
+
+
+def _usenet(servers: dict[str, Any]) -> Iterator[Metric]:
+    """Per NNTP server (contract §8): connections open and allowed, articles, bytes, missing, errors."""
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        "connections": _gauge("decypharr_usenet_connections", "Connections open to the usenet server", ("server",)),
+        "max_connections": _gauge("decypharr_usenet_max_connections", "The server's connection limit", ("server",)),
+        "articles": _counter("decypharr_usenet_articles", "Articles fetched from the server", ("server",)),
+        "bytes": _counter("decypharr_usenet_bytes", "Decoded bytes fetched from the server", ("server",)),
+        "missing": _counter("decypharr_usenet_missing", "Articles the server said it lacks (430)", ("server",)),
+        "errors": _counter("decypharr_usenet_errors", "Failed exchanges with the server", ("server",)),
+    }
+    for server, stats in sorted(servers.items()):
+        for key, family in families.items():
+            family.add_metric([str(server)], _num((stats or {}).get(key)))
+    yield from families.values()
 
 
 def _library(library: dict[str, Any]) -> Iterator[Metric]:

@@ -18,7 +18,9 @@ from typing import Any
 
 import bottle
 
+from api.config_schema import config_json_schema, provider_names
 from gateway import __version__
+from gateway.config import QUEUE_CLEANUP_ACTIONS, QUEUE_CLEANUP_REASONS
 
 Schema = dict[str, Any]
 
@@ -141,15 +143,18 @@ SCHEMAS: dict[str, Schema] = {
     "PasswordChange": obj({"current_password": {"type": "string", "format": "password"},
                            "new_password": {"type": "string", "format": "password"}}),
     "Ok": obj({"ok": {"type": "boolean", "const": True}}),
-    "DebridCheckRequest": obj({"provider": {"type": "string", "enum": ["realdebrid", "alldebrid", "torbox",
-                                                                       "debridlink", "premiumize"]},
+    "DebridCheckRequest": obj({"provider": {"type": "string", "enum": provider_names()},
                                "api_key": STR, "api_url": {"type": "string", "format": "uri"}},
                               required=("provider", "api_key")),
     "DebridCheckResult": obj({"ok": BOOL, "error": STR, "username": STR, "premium": BOOL}, required=("ok",),
                              description="ok with the account's username and premium status, or an error"),
-    "Config": {"type": "object", "additionalProperties": True,
-               "description": "config.json as stored (keys as in the README's configuration reference); "
-                              'secrets masked as "****" + their last 4 characters'},
+    "UsenetCheckRequest": obj({"name": STR, "host": STR, "port": INT, "username": STR, "password": STR,
+                               "ssl": BOOL}, required=("host",),
+                              description='a usenet server as in config.json; a masked password ("****…") '
+                                          "means the stored one of the server with that name"),
+    "UsenetCheckResult": obj({"ok": BOOL, "error": STR}, required=("ok",),
+                             description="ok once the server greeted us and accepted the login, or an error"),
+    "Config": config_json_schema(),
     "Attempt": obj({"provider": STR, "outcome": STR},
                    description="One account the add was offered to, and what it answered"),
     "ImportFile": obj({"path": STR, "size": INT, "selected": BOOL}),
@@ -215,6 +220,12 @@ SCHEMAS: dict[str, Schema] = {
     "RepairDryRun": obj({"job_id": STR, "dry_run": {"type": "boolean", "const": True},
                          "actions": array({"allOf": [ref("RepairItem"),
                                                      obj({"action": STR})]})}),
+    "QueueCleanupAction": obj({
+        "at": NUM, "arr": STR, "download_id": STR, "title": STR,
+        "reason": {"type": "string", "enum": list(QUEUE_CLEANUP_REASONS)},
+        "action": {"type": "string", "enum": list(QUEUE_CLEANUP_ACTIONS)},
+        "result": {"type": "string", "description": "done, gone, failed: <why>, or what was queued"},
+        "queue_ids": array(INT), "messages": array(STR)}),
     "CacheStats": obj({"hits": INT, "misses": INT, "bytes_on_disk": INT, "files": INT, "upstream_fetches": INT,
                        "fetched_bytes": INT, "max_bytes": INT, "chunk_size": INT}),
     "Stats": obj({
@@ -301,6 +312,11 @@ API_PATHS: dict[str, dict[str, Schema]] = {
                    {200: json_response("the check's outcome (always 200)", ref("DebridCheckResult"))},
                    errors=(400,), body=json_body(ref("DebridCheckRequest"))),
     },
+    "/api/setup/usenet-check": {
+        "post": op("Check a usenet server's login: connect, log in, quit (setup and settings pages)", "auth",
+                   {200: json_response("the check's outcome (always 200)", ref("UsenetCheckResult"))},
+                   errors=(400,), body=json_body(ref("UsenetCheckRequest"))),
+    },
     "/api/auth": {
         "get": op("The user and the API token", "auth", {200: json_response("who", ref("AuthInfo"))}),
     },
@@ -346,6 +362,10 @@ API_PATHS: dict[str, dict[str, Schema]] = {
     "/api/arrs": {
         "get": op("The *arr instances (configured and auto-registered)", "arrs",
                   {200: json_response("the *arrs", array(ref("Arr")))}),
+    },
+    "/api/arrs/queue-cleanup": {
+        "get": op("What *arr queue cleanup did, newest first", "arrs",
+                  {200: json_response("the latest actions", obj({"actions": array(ref("QueueCleanupAction"))}))}),
     },
     "/api/browse": {"get": {**_BROWSE_GROUPS, "operationId": "browseGroupsNoSlash"}},
     "/api/browse/": {"get": {**_BROWSE_GROUPS, "operationId": "browseGroups"}},

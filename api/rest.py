@@ -20,10 +20,12 @@ from gateway.imports.manager import ImportManager
 from gateway.imports.nzb import NzbError, job_name, looks_like_nzb
 from gateway.imports.records import AddRequest, ImportRecord
 from gateway.imports.torrentmeta import TorrentMetaError
+from gateway.providers import MODULES, capabilities_of
 
 log = logging.getLogger(__name__)
 
-NZB_PROVIDERS = "TorBox (usenet) or Premiumize"
+# The services that take NZBs, from the registry: "torbox or premiumize".
+NZB_PROVIDERS = " or ".join(name for name in MODULES if capabilities_of(name).usenet)
 TRUE = ("1", "true", "yes", "on")
 
 
@@ -96,7 +98,7 @@ def _file_request(name: str, data: bytes, base: dict[str, Any], takes_nzbs: bool
         return AddRequest(torrent_file=data, **base)
     if not takes_nzbs:
         raise ApiError(400, f"{name}: NZBs need a usenet account ({NZB_PROVIDERS}) in debrids; none is configured")
-    return AddRequest(nzb=data, nzb_name=job_name(name), nzb_url=url, **base)
+    return AddRequest(nzb=data, nzb_file_name=job_name(name), nzb_url=url, **base)
 
 
 def _requests_from_upload(base: dict[str, Any], takes_nzbs: bool) -> list[AddRequest]:

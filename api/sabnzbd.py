@@ -148,8 +148,8 @@ class SabApi:
     def _add(self, params: bottle.FormsDict, data: bytes, filename: str, url: str = "") -> dict[str, Any]:
         if not self._manager.takes_nzbs():
             raise SabError(NO_USENET)
-        name = params.getunicode("nzbname") or job_name(filename)
-        request = AddRequest(nzb=data, nzb_name=name, nzb_url=url, category=params.getunicode("cat") or "")
+        request = AddRequest(nzb=data, nzb_name=params.getunicode("nzbname") or "", nzb_file_name=job_name(filename),
+                             nzb_url=url, category=params.getunicode("cat") or "")
         try:
             record = self._manager.add(request)
         except NzbError as exc:
@@ -186,7 +186,7 @@ class SabApi:
                 "size": f"{size / MIB:.1f} MB", "sizeleft": f"{left / MIB:.1f} MB",
                 "percentage": str(int(record.progress * 100)),
                 "timeleft": _timeleft(left / record.speed if record.speed else 0),
-                "labels": [], "script": "None", "unpackopts": "3", "password": "", "mbmissing": "0.0",
+                "labels": [record.error] if record.error else [], "script": "None", "unpackopts": "3", "password": "", "mbmissing": "0.0",
                 "direct_unpack": None, "avg_age": "0d", "time_added": int(record.added_on)}
 
     # --------------------------------------------------------------- history

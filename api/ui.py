@@ -21,10 +21,11 @@ from typing import Any
 import bottle
 
 from api.auth import UI_COOKIE, read_json, script_prefix
+from api.config_schema import provider_names, settings_schema
 from api.web import api_errors
 from gateway import __version__
 from gateway.auth import Auth
-from gateway.config import DOWNLOAD_ACTIONS, FOLDER_NAMINGS, LOG_LEVELS, PROVIDERS, Config
+from gateway.config import DOWNLOAD_ACTIONS, Config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = [os.path.join(HERE, "templates")]
@@ -33,88 +34,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 NAV = (("dashboard", "Dashboard"), ("add", "Add"), ("browse", "Browse"), ("repair", "Repair"),
        ("stats", "Stats"), ("logs", "Logs"), ("settings", "Settings"))
-
-# Settings → one form field per config key. "now": applies at once; the rest need a restart.
-# kind: str, int, bool, size, duration, list, choice, json, opt_int, opt_bool; "default" is the
-# value posted when the field is emptied (and the placeholder shown).
-SETTINGS: list[dict[str, Any]] = [
-    {"section": "General", "fields": [
-        {"key": "log_level", "kind": "choice", "choices": list(LOG_LEVELS), "default": "info", "now": True},
-        {"key": "bind_address", "kind": "str", "default": "0.0.0.0"},
-        {"key": "port", "kind": "int", "default": 8282},
-        {"key": "url_base", "kind": "str", "default": "/", "help": "the path the gateway is served under"},
-        {"key": "use_auth", "kind": "bool", "default": True},
-        {"key": "enable_webdav_auth", "kind": "bool", "default": False},
-        {"key": "disable_webdav", "kind": "bool", "default": False},
-    ]},
-    {"section": "Imports", "fields": [
-        {"key": "download_folder", "kind": "str", "default": "", "help": "where symlinks, .strm files and downloads go"},
-        {"key": "categories", "kind": "list", "default": ["sonarr", "radarr"]},
-        {"key": "default_download_action", "kind": "choice", "choices": list(DOWNLOAD_ACTIONS), "default": "symlink"},
-        {"key": "refresh_interval", "kind": "duration", "default": "10s"},
-        {"key": "max_active_downloads", "kind": "int", "default": 5},
-        {"key": "allowed_file_types", "kind": "list", "default": []},
-        {"key": "min_file_size", "kind": "size", "default": ""},
-        {"key": "max_file_size", "kind": "size", "default": ""},
-        {"key": "allow_samples", "kind": "bool", "default": False},
-        {"key": "folder_naming", "kind": "choice", "choices": list(FOLDER_NAMINGS), "default": "filename"},
-        {"key": "custom_folders", "kind": "json", "default": {},
-         "help": 'JSON: {"name": {"filters": {"include": "..."}}}'},
-    ]},
-    {"section": "Repair", "fields": [
-        {"key": "repair.enabled", "kind": "bool", "default": False},
-        {"key": "repair.interval", "kind": "duration", "default": "1d"},
-        {"key": "repair.auto_process", "kind": "bool", "default": False},
-        {"key": "repair.workers", "kind": "int", "default": 4},
-    ]},
-    {"section": "Mount", "fields": [
-        {"key": "mount.type", "kind": "choice", "choices": ["none", "fuse"], "default": "none"},
-        {"key": "mount.mount_path", "kind": "str", "default": ""},
-        {"key": "mount.cache_dir", "kind": "str", "default": ""},
-        {"key": "mount.chunk_size", "kind": "size", "default": "8MB"},
-        {"key": "mount.read_ahead_size", "kind": "size", "default": "64MB"},
-        {"key": "mount.disk_cache_size", "kind": "size", "default": "5GB"},
-        {"key": "mount.cache_expiry", "kind": "duration", "default": "1d"},
-        {"key": "mount.uid", "kind": "int", "default": -1},
-        {"key": "mount.gid", "kind": "int", "default": -1},
-        {"key": "mount.umask", "kind": "str", "default": "022"},
-        {"key": "mount.allow_other", "kind": "bool", "default": False},
-    ]},
-    {"section": "Notifications", "fields": [
-        {"key": "notifications.enabled", "kind": "bool", "default": False, "now": True},
-        {"key": "notifications.webhook_url", "kind": "str", "default": "", "now": True},
-        {"key": "notifications.callback_url", "kind": "str", "default": "", "now": True},
-        {"key": "notifications.events", "kind": "list", "default": [], "now": True},
-    ]},
-]
-DEBRID_FIELDS: list[dict[str, Any]] = [
-    {"key": "name", "kind": "str", "default": ""},
-    {"key": "provider", "kind": "choice", "choices": list(PROVIDERS), "default": "realdebrid"},
-    {"key": "api_key", "kind": "secret", "default": ""},
-    {"key": "download_api_keys", "kind": "list", "default": [], "secret": True},
-    {"key": "api_url", "kind": "str", "default": ""},
-    {"key": "rate_limit", "kind": "str", "default": "", "help": "e.g. 250/minute, or off; empty: the provider's"},
-    {"key": "download_uncached", "kind": "bool", "default": False},
-    {"key": "torrents_refresh_interval", "kind": "duration", "default": "5m"},
-    {"key": "download_links_refresh_interval", "kind": "duration", "default": "10m"},
-    {"key": "auto_expire_links_after", "kind": "duration", "default": "1d"},
-    {"key": "proxy", "kind": "str", "default": ""},
-    {"key": "user_agent", "kind": "str", "default": ""},
-    {"key": "priority", "kind": "opt_int", "default": None},
-]
-ARR_FIELDS: list[dict[str, Any]] = [
-    {"key": "name", "kind": "str", "default": ""},
-    {"key": "host", "kind": "str", "default": ""},
-    {"key": "token", "kind": "secret", "default": ""},
-    {"key": "skip_repair", "kind": "bool", "default": False},
-    {"key": "download_uncached", "kind": "opt_bool", "default": None},
-    {"key": "selected_debrid", "kind": "str", "default": ""},
-]
-
-
-def settings_schema() -> dict[str, Any]:
-    return {"sections": SETTINGS, "debrids": DEBRID_FIELDS, "arrs": ARR_FIELDS}
-
 
 def _data_json(obj: Any) -> str:
     """JSON safe inside an HTML element (a <script type="application/json"> data block)."""
@@ -169,7 +88,8 @@ def login_page(auth: Auth, use_auth: bool) -> bottle.HTTPResponse:
     return render("login", "Log in", next_url=target, nav=False)
 
 
-def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, Any]], dict[str, Any]]) -> bottle.Bottle:
+def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, Any]], dict[str, Any]],
+                check_usenet: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> bottle.Bottle:
     app = bottle.Bottle()
 
     def user() -> str:
@@ -185,9 +105,10 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
     def setup() -> Any:
         if auth.has_user() and config.use_auth and not _session_user(auth):
             return _redirect("/login?next=" + script_prefix(bottle.request) + "/setup")
-        return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=PROVIDERS,
+        return render("setup", "Setup", user=user(), csrf=_csrf(auth), needs_setup=not auth.has_user(), providers=provider_names(),
                       download_folder=config.download_folder, mount_path=config.mount.mount_path,
-                      nav=auth.has_user())
+                      nav=auth.has_user(), usenet_schema=_data_json(settings_schema()["usenet"]),
+                      configured=[(d.name, d.provider) for d in config.debrids])
 
     def page(name: str, title: str, **values: Any) -> Callable[[], Any]:
         def handler() -> Any:
@@ -196,11 +117,20 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
 
     def debrid_check() -> Any:
         body = read_json(bottle.request)
-        if str(body.get("provider", "")) not in PROVIDERS:
-            return {"ok": False, "error": f"provider must be one of {', '.join(PROVIDERS)}"}
+        if str(body.get("provider", "")) not in provider_names():
+            return {"ok": False, "error": f"provider must be one of {', '.join(provider_names())}"}
         if not str(body.get("api_key", "")).strip():
             return {"ok": False, "error": "enter the account's API key"}
         return check_debrid(body)
+
+    def usenet_check() -> Any:
+        """A live NNTP login with the given server (the setup and settings pages' "Check")."""
+        body = read_json(bottle.request)
+        if not str(body.get("host", "")).strip():
+            return {"ok": False, "error": "enter the server's host"}
+        if check_usenet is None:
+            return {"ok": False, "error": "usenet checks are not available"}
+        return check_usenet(body)
 
     def static(name: str) -> Any:
         answer = bottle.static_file(name, root=STATIC)
@@ -217,9 +147,11 @@ def make_ui_app(config: Config, auth: Auth, check_debrid: Callable[[dict[str, An
     app.route("/browse", "GET", page("browse", "Browse", webdav=not config.disable_webdav,
                                      webdav_auth=config.use_auth or config.enable_webdav_auth))
     app.route("/repair", "GET", page("repair", "Repair", arrs=[a.name for a in config.arrs]))
-    app.route("/settings", "GET", page("settings", "Settings", schema=_data_json(settings_schema())))
+    app.route("/settings", "GET", page("settings", "Settings", schema=_data_json(settings_schema()),
+                                       usenet_schema=_data_json(settings_schema()["usenet"])))   # usenet-servers.js
     app.route("/stats", "GET", page("stats", "Stats"))
     app.route("/logs", "GET", page("logs", "Logs"))
     app.route("/static/<name:path>", "GET", static)   # Bottle answers HEAD from GET routes
     app.route("/api/setup/debrid-check", "POST", api_errors(debrid_check))
+    app.route("/api/setup/usenet-check", "POST", api_errors(usenet_check))
     return app

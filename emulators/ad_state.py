@@ -1,6 +1,6 @@
 """Emulated AllDebrid records: magnets, their file trees, file links and unlocks.
 
-The state machine follows providers.md §3.3 / §8.6. A magnet is settled lazily
+The state machine follows docs/providers.md §3.3 / §8.6. A magnet is settled lazily
 whenever it is read (no background thread), so tests drive it with
 ``world.clock.advance``:
 
@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .front import ProviderState
 from .model import AD, Account, CatalogEntry, RdFile
-
-if TYPE_CHECKING:  # world.py imports this module
-    from .world import World
+from .state_base import ProviderState, WorldView
 
 STATUS_LABELS: dict[int, str] = {
     0: "In Queue", 1: "Downloading", 2: "Compressing / Moving", 3: "Uploading", 4: "Ready",
@@ -136,7 +133,7 @@ class AdState(ProviderState):
         "ad_v4_status_legacy": False,        # /v4/magnet/status answers the old `links` shape
     }
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         super().__init__(world)
         self.lock = world.lock
         self.magnets: dict[int, AdMagnet] = {}

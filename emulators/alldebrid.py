@@ -1,6 +1,6 @@
 """AllDebrid API (``/v4/...`` and ``/v4.1/...``) over the emulator world.
 
-Shapes follow providers.md §3 field for field. Conventions the real service has
+Shapes follow docs/providers.md §3 field for field. Conventions the real service has
 and this front keeps:
 
 - every path answers under both ``/v4`` and ``/v4.1``, by GET (query) and by
@@ -23,13 +23,13 @@ fetching one directly gets a plain 404.
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import bottle
+
+from gateway.torrentid import btih
 
 from . import content
 from .ad_state import STATUS_LABELS, AdError, AdMagnet, AdState
@@ -49,8 +49,6 @@ _HTTP_STATUS: dict[str, int] = {
     "MAGNET_INVALID_ID": 404, "DELAYED_INVALID_ID": 404, "LINK_DOWN": 404,
     "MAGNET_LINKS_REMOVED": 404, "404": 404, "MAINTENANCE": 503, "RATE_LIMITED": 429,
 }
-_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
-_B32 = re.compile(r"[A-Za-z2-7]{32}")
 
 
 def extract_token(environ: dict[str, Any]) -> str | None:
@@ -80,10 +78,10 @@ def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[in
 def _hash_of(item: str) -> tuple[str, str | None]:
     """(infohash, display name) of a ``magnets[]`` value: a magnet URI or a bare hash."""
     item = item.strip()
-    if _HEX40.fullmatch(item):
-        return item.lower(), None
-    if _B32.fullmatch(item):
-        return base64.b32decode(item.upper()).hex(), None
+    try:
+        return btih(item), None   # a bare hash, hex or base32
+    except ValueError:
+        pass
     try:
         return parse_magnet(item)
     except (ValueError, TypeError):

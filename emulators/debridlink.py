@@ -1,6 +1,6 @@
 """Debrid-Link API v2 (``/api/v2/...``) over the emulator world.
 
-Envelope (providers.md §5.1): ``{"success": true, "value": ..., "pagination":
+Envelope (docs/providers.md §5.1): ``{"success": true, "value": ..., "pagination":
 {page, pages, next, previous}}`` or ``{"success": false, "error": "<camelCase>",
 "error_description": "..."}``. DL documents no HTTP status per code; the
 emulator uses 401 for auth codes, 403 for account refusals, 404 for
@@ -160,7 +160,7 @@ class DebridLinkApi:
             "email": f"emu{acc.user_id}@example.invalid",
             "emailVerified": True,
             "accountType": 1 if left > 0 else 0,   # 0 free, 1 premium
-            "premiumLeft": left,                   # seconds left (providers.md §5.2 [?])
+            "premiumLeft": left,                   # seconds left (docs/providers.md §5.2 [?])
             "pts": 0,
             "trafficshare": 0,
             "registerDate": "2020-01-01",

@@ -1,6 +1,6 @@
 """Debrid-Link side of the emulator world: seedbox torrents and the downloader list.
 
-State machine (providers.md §8.6 "Debrid-Link"), settled lazily from the
+State machine (docs/providers.md §8.6 "Debrid-Link"), settled lazily from the
 virtual clock whenever a torrent is read, so tests drive it with
 ``clock.advance``:
 
@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .front import ProviderState
 from .model import DL, CatalogEntry, CdnLink, RdFile
-
-if TYPE_CHECKING:  # annotations only: world.py imports this module
-    from .world import World
+from .state_base import ProviderState, WorldView
 
 # error flag → (error int, errorString); DL documents neither, these are stand-ins.
 FLAG_ERRORS: dict[str, tuple[int, str]] = {
@@ -111,7 +108,7 @@ class DlState(ProviderState):
         "dl_infringing_code": "notAddTorrent",   # add-time refusal of an infringing hash
     }
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         super().__init__(world)
         self.torrents: dict[str, dict[str, DlTorrent]] = {}   # token → id → torrent
         self.entries: dict[str, dict[str, DlEntry]] = {}      # token → id → downloader entry

@@ -194,6 +194,9 @@ class FaultRule:
     headers: dict[str, str] = field(default_factory=dict)
     delay_ms: int = 0
     drop_connection_after_bytes: int | None = None
+    # Hold the request until ``World.release_holds()`` (``POST /__emu/release``), then serve it:
+    # a caller killed meanwhile never gets the answer, but what the call creates appears.
+    hold: bool = False
     hits: int = 0
 
     def __post_init__(self) -> None:

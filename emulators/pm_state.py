@@ -8,7 +8,7 @@ the transfer (with sub-folders for nested paths) holding one item per file, or
 a single item at the root for a one-file job. Items own their ``RdFile`` and a
 permanent CDN link, minted on first read and re-minted when it was expired.
 
-Facts the docs do not settle, chosen here (providers.md §6, §8.6):
+Facts the docs do not settle, chosen here (docs/providers.md §6, §8.6):
 - an infohash not in the catalog never resolves its metadata: the transfer
   stays ``running`` at 0 ("Loading metadata...") until ``pm_unknown_timeout``,
   then ends in ``timeout``;
@@ -28,14 +28,11 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .front import ProviderState
 from .model import PM, CatalogEntry, CdnLink, RdFile
-
-if TYPE_CHECKING:  # world.py imports this module
-    from .world import World
+from .state_base import ProviderState, WorldView
 
 MIB = 1024 * 1024
 TIB = 1024**4
@@ -146,9 +143,10 @@ class PmState(ProviderState):
         "pm_queued_status": "queued",      # word shown before running: "queued" or "waiting"
         "pm_unknown_timeout": 600.0,       # s an unknown hash loads metadata before `timeout`
         "pm_fair_use_blocks_details": True,  # item/details refuses when fair use/traffic is spent
+        "pm_bare_success": False,          # success answers without `status` (the real item/details)
     }
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         super().__init__(world)
         self.transfers: dict[str, dict[str, PmTransfer]] = {}
         self.folders: dict[str, dict[str, PmFolder]] = {}

@@ -1,7 +1,8 @@
-"""Premiumize API (``/api/...``) over the emulator world (providers.md §6, §8.6).
+"""Premiumize API (``/api/...``) over the emulator world (docs/providers.md §6, §8.6).
 
-Every answer is HTTP 200 with ``{"status": "success", ...fields}`` or
-``{"status": "error", "message": ...}``; only the central layer (faults, the
+Every answer is HTTP 200 with ``{"status": "success", ...fields}`` (or the
+fields alone, with the ``pm_bare_success`` knob) or ``{"status": "error",
+"message": ...}``; only the central layer (faults, the
 optional rate limit, unknown routes) answers with other statuses, as
 Cloudflare does in front of the real service. Authentication: ``Authorization:
 Bearer <key>`` or the legacy ``apikey=`` parameter. GET and POST are both
@@ -33,7 +34,7 @@ _NZB_HEAD = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?<nzb\b", re
 
 
 def extract_token(environ: dict[str, Any]) -> str | None:
-    """Bearer header first; the legacy ``?apikey=`` still works (providers.md §6.1)."""
+    """Bearer header first; the legacy ``?apikey=`` still works (docs/providers.md §6.1)."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
@@ -46,8 +47,6 @@ def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[in
     return status or 200, {"status": "error", "message": message or str(code or "error")}
 
 
-def _ok(**fields: Any) -> bottle.HTTPResponse:
-    return json_response({"status": "success", **fields})
 
 
 def _param(name: str) -> str | None:
@@ -76,6 +75,14 @@ class PremiumizeApi:
 
     def __init__(self, world: World) -> None:
         self.world = world
+
+    def _ok(self, **fields: Any) -> bottle.HTTPResponse:
+        """A success answer. With the ``pm_bare_success`` knob its fields come alone, without
+        ``status``: the shape providers.md §6.2 documents for each call (the real
+        ``item/details`` answers the bare item object). An answer with no fields keeps it."""
+        if fields and self.world.knobs["pm_bare_success"]:
+            return json_response(fields)
+        return json_response({"status": "success", **fields})
 
     @property
     def state(self) -> PmState:
@@ -119,7 +126,7 @@ class PremiumizeApi:
     # -- account
 
     def account_info(self, acc: Account) -> bottle.HTTPResponse:
-        return _ok(customer_id=acc.user_id, premium_until=int(acc.premium_until),
+        return self._ok(customer_id=acc.user_id, premium_until=int(acc.premium_until),
                    limit_used=round(self.state.limit_used(acc.token), 6),
                    space_used=self.state.space_used(acc.token), booster_points=0)
 
@@ -133,7 +140,7 @@ class PremiumizeApi:
         else:
             h, src, kind, display = self._from_src(_required("src"))
         t = self.state.create(acc.token, h, src, kind, display, _param("folder_id") or None)
-        return _ok(id=t.id, name=t.name, type=t.kind)
+        return self._ok(id=t.id, name=t.name, type=t.kind)
 
     def _from_upload(self, data: bytes, filename: str) -> tuple[str, str, str, str | None]:
         if filename.lower().endswith(".nzb") or _NZB_HEAD.match(data[:1024]):
@@ -171,7 +178,7 @@ class PremiumizeApi:
     def transfer_list(self, acc: Account) -> bottle.HTTPResponse:
         with self.world.lock:
             transfers = [self._transfer(t) for t in self.state.list_transfers(acc.token)]
-        return _ok(transfers=transfers)
+        return self._ok(transfers=transfers)
 
     @staticmethod
     def _transfer(t: PmTransfer) -> dict[str, Any]:
@@ -183,11 +190,11 @@ class PremiumizeApi:
 
     def transfer_delete(self, acc: Account) -> bottle.HTTPResponse:
         self.state.delete_transfer(acc.token, _required("id"))
-        return _ok()
+        return self._ok()
 
     def transfer_clear(self, acc: Account) -> bottle.HTTPResponse:
         self.state.clear_finished(acc.token)
-        return _ok()
+        return self._ok()
 
     # -- the cloud
 
@@ -196,7 +203,7 @@ class PremiumizeApi:
             folder = self.state.folder(acc.token, _param("id"))
             subs, items = self.state.children(acc.token, folder.id)
             entries = [self._folder_entry(f) for f in subs] + [self._item(i) for i in items]
-            return _ok(content=entries, name=folder.name, parent_id=folder.parent_id,
+            return self._ok(content=entries, name=folder.name, parent_id=folder.parent_id,
                        folder_id=folder.id, breadcrumbs=self._breadcrumbs(folder))
 
     def _breadcrumbs(self, folder: PmFolder) -> list[dict[str, Any]]:
@@ -224,7 +231,7 @@ class PremiumizeApi:
 
     def folder_delete(self, acc: Account) -> bottle.HTTPResponse:
         self.state.delete_folder(acc.token, _required("id"))
-        return _ok()
+        return self._ok()
 
     def item_details(self, acc: Account) -> bottle.HTTPResponse:
         with self.world.lock:
@@ -234,7 +241,7 @@ class PremiumizeApi:
                 raise PmError(FAIR_USE_MESSAGE)
             out = self._item(item)
             out["folder_id"] = item.folder_id
-            return _ok(**out)
+            return self._ok(**out)
 
     def item_listall(self, acc: Account) -> bottle.HTTPResponse:
         with self.world.lock:
@@ -242,11 +249,11 @@ class PremiumizeApi:
             files = [{"id": i.id, "name": i.name, "created_at": int(i.created), "size": i.file.bytes,
                       "mime_type": content.mime_type(i.name), "path": self.state.item_path(i)}
                      for i in items]
-        return _ok(files=files)
+        return self._ok(files=files)
 
     def item_delete(self, acc: Account) -> bottle.HTTPResponse:
         self.state.delete_item(acc.token, _required("id"))
-        return _ok()
+        return self._ok()
 
     # -- cache check (free: no fair-use cost)
 
@@ -258,7 +265,7 @@ class PremiumizeApi:
             transcoded.append(entry is not None and any(content.is_video(f.path) for f in entry.files))
             filename.append(entry.name if entry else None)
             filesize.append(str(sum(f.size for f in entry.files)) if entry else None)
-        return _ok(response=response, transcoded=transcoded, filename=filename, filesize=filesize)
+        return self._ok(response=response, transcoded=transcoded, filename=filename, filesize=filesize)
 
     @staticmethod
     def _hash_of(raw: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from .clock import iso, parse_time
@@ -31,9 +31,7 @@ from .model import (
     RdFile,
     RdTorrent,
 )
-
-if TYPE_CHECKING:  # only for annotations: world.py imports this module
-    from .world import World
+from .state_base import WorldView
 
 
 class RdState:
@@ -41,7 +39,7 @@ class RdState:
 
     _LINK_RX = re.compile(r"/d/([A-Z0-9]{13})")
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         self.world = world
         # One lock for the whole world: RD calls also read accounts, knobs and the catalog.
         self.lock = world.lock

@@ -1,22 +1,23 @@
 """Real-Debrid REST API (``/rest/1.0/...``) over the emulator world.
 
-Shapes follow providers.md §2.3 field for field; status codes follow §2.2/§2.5
+Shapes follow docs/providers.md §2.3 field for field; status codes follow §2.2/§2.5
 (201 on add, 204 on select/delete, 204 + ``X-Total-Count`` for an empty page).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import bottle
+
+from gateway.torrentid import bdecode_spans
+from gateway.torrentid import parse_magnet as parse_btih_magnet
 
 from . import content
 from .front import Front
@@ -99,53 +100,20 @@ def _number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else round(x, 2)
 
 
-# ---------------------------------------------------------------- bencode
-
-
-def _bdecode(data: bytes, i: int) -> tuple[Any, int]:
-    c = data[i : i + 1]
-    if c == b"i":
-        j = data.index(b"e", i)
-        return int(data[i + 1 : j]), j + 1
-    if c == b"l":
-        i += 1
-        out = []
-        while data[i : i + 1] != b"e":
-            v, i = _bdecode(data, i)
-            out.append(v)
-        return out, i + 1
-    if c == b"d":
-        i += 1
-        d = {}
-        while data[i : i + 1] != b"e":
-            k, i = _bdecode(data, i)
-            d[k], i = _bdecode(data, i)
-        return d, i + 1
-    if c.isdigit():
-        j = data.index(b":", i)
-        n = int(data[i:j])
-        if j + 1 + n > len(data):
-            raise ValueError("truncated string")
-        return data[j + 1 : j + 1 + n], j + 1 + n
-    raise ValueError(f"bad bencode byte at {i}")
+# ---------------------------------------------------------------- torrents
 
 
 def parse_torrent(data: bytes) -> tuple[str, str, list[tuple[str, int]]]:
-    """(infohash, name, [(path, size)]); the hash is sha1 of the raw ``info`` span."""
-    if data[:1] != b"d":
-        raise ValueError("not a dictionary")
-    i = 1
-    info_span: tuple[int, int] | None = None
-    info: Any = None
-    while data[i : i + 1] != b"e":
-        key, i = _bdecode(data, i)
-        start = i
-        value, i = _bdecode(data, i)
-        if key == b"info":
-            info_span, info = (start, i), value
-    if info_span is None or not isinstance(info, dict):
+    """(infohash, name, [(path, size)]); the hash is sha1 of the raw ``info`` span.
+
+    Bencode and the hash come from ``gateway.torrentid`` (the BitTorrent spec, not provider
+    behaviour); reading name and files stays lenient here, as the providers are.
+    """
+    root, spans = bdecode_spans(data)
+    info = root.get(b"info") if isinstance(root, dict) else None
+    if not isinstance(info, dict):
         raise ValueError("no info dictionary")
-    infohash = hashlib.sha1(data[info_span[0] : info_span[1]]).hexdigest()
+    infohash = hashlib.sha1(spans[b"info"]).hexdigest()
     name = info.get(b"name", b"").decode("utf-8", "replace")
     if b"files" in info:
         files = [("/".join(p.decode("utf-8", "replace") for p in f[b"path"]), int(f[b"length"]))
@@ -155,23 +123,10 @@ def parse_torrent(data: bytes) -> tuple[str, str, list[tuple[str, int]]]:
     return infohash, name, files
 
 
-_BTIH = re.compile(r"urn:btih:([0-9A-Za-z]+)")
-
-
 def parse_magnet(magnet: str) -> tuple[str, str | None]:
     """(lowercase hex infohash, display name); ValueError if unparsable."""
-    m = _BTIH.search(magnet or "")
-    if not magnet.startswith("magnet:?") or not m:
-        raise ValueError("not a magnet")
-    raw = m.group(1)
-    if len(raw) == 40 and re.fullmatch(r"[0-9A-Fa-f]{40}", raw):
-        infohash = raw.lower()
-    elif len(raw) == 32:
-        infohash = base64.b32decode(raw.upper()).hex()
-    else:
-        raise ValueError("bad btih")
-    dn = parse_qs(magnet.split("?", 1)[1]).get("dn")
-    return infohash, (unquote(dn[0]) if dn else None)
+    parsed = parse_btih_magnet(magnet)
+    return parsed.infohash, parsed.name or None
 
 
 # -------------------------------------------------------------- rendering

@@ -144,6 +144,8 @@ class EmuApp:
         rule = self.world.match_fault(provider, method, path, token)
         if rule is not None and rule.delay_ms:
             time.sleep(rule.delay_ms / 1000.0)  # real time: it simulates network latency
+        if rule is not None and rule.hold:
+            self.world.hold_request()
         if rule is not None and (rule.status is not None or rule.provider_error is not None):
             body: Iterable[bytes] = self._fault_response(rule, provider, method, start)
         elif kind == "api" and token and (retry := self._rate_check(provider or RD, token, method, path)):
@@ -249,7 +251,7 @@ class _Control:
             ("POST", "/revoke", self.revoke), ("POST", "/library", self.library),
             ("GET", "/knobs", self.knobs_get), ("POST", "/knobs", self.knobs_set),
             ("GET", "/log", self.log_get), ("DELETE", "/log", self.log_clear),
-            ("GET", "/state", self.state),
+            ("GET", "/state", self.state), ("POST", "/release", self.release),
         ]
 
     def reset(self) -> bottle.HTTPResponse:
@@ -342,6 +344,9 @@ class _Control:
     def log_clear(self) -> bottle.HTTPResponse:
         self.world.clear_log()
         return _ok()
+
+    def release(self) -> bottle.HTTPResponse:
+        return _ok({"released": self.world.release_holds()})
 
     def state(self) -> bottle.HTTPResponse:
         detail = bottle.request.query.get("detail") in ("1", "true")

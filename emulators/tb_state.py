@@ -1,4 +1,4 @@
-"""Emulated TorBox records: torrents and usenet jobs of every account (providers.md §4, §8.6).
+"""Emulated TorBox records: torrents and usenet jobs of every account (docs/providers.md §4, §8.6).
 
 State is settled lazily on every read, like ``RdState``: nothing runs in the
 background, tests move ``world.clock`` and the next read shows the new state.
@@ -23,18 +23,15 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .front import ProviderState
 from .model import TB, CatalogEntry, RdFile
-
-if TYPE_CHECKING:
-    from .world import World
+from .state_base import ProviderState, WorldView
 
 TORRENT = "torrent"
 USENET = "usenet"
 USENET_PHASES = ("verifying", "repairing", "extracting")
-# Active slots per plan (providers.md §4.2): plan number → base slots.
+# Active slots per plan (docs/providers.md §4.2): plan number → base slots.
 PLAN_SLOTS = {1: 3, 3: 5, 2: 10}   # essential, standard, pro
 
 
@@ -145,7 +142,7 @@ class TbState(ProviderState):
         "tb_usenet_phase": 1.0,                # s per verifying/repairing/extracting phase
     }
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: WorldView) -> None:
         super().__init__(world)
         self.items: dict[tuple[str, int], TbItem] = {}
         self.queued: list[TbQueued] = []

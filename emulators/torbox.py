@@ -1,4 +1,4 @@
-"""TorBox API (``/v1/api/...``) over the emulator world: torrents and usenet (providers.md §4, §8.6).
+"""TorBox API (``/v1/api/...``) over the emulator world: torrents and usenet (docs/providers.md §4, §8.6).
 
 Every answer is the ``{success, error, detail, data}`` envelope. HTTP statuses:
 200 success, 400 client error, 403 auth (``NO_AUTH`` / ``BAD_TOKEN``), 404

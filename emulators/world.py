@@ -34,7 +34,6 @@ from . import content
 from .ad_state import AdState
 from .clock import EmuClock, iso, parse_time, utc_day
 from .dl_state import DlState
-from .front import ProviderState
 from .model import (
     ACTIVE_STATUSES,
     ERROR_FLAGS,
@@ -58,6 +57,7 @@ from .pm_state import PmState
 from .ratelimit import SlidingWindow
 from .ratelimit import busiest_window as _busiest_window
 from .rd_state import RdState
+from .state_base import ProviderState
 from .tb_state import TbState
 
 __all__ = [
@@ -94,7 +94,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "premium_days": 365.0,  # default for new accounts
     "auto_accounts": False,  # unknown tokens become fresh accounts instead of 401
     "log_limit": 500_000,  # oldest half of the log is dropped beyond this
-    # The other providers' documented limits (providers.md §8.5), as [count, period_s]
+    # The other providers' documented limits (docs/providers.md §8.5), as [count, period_s]
     # windows; "<key>/<scope>" adds a window for that scope (TorBox's creates).
     # ``rate_limit: null`` switches these off too.
     "rates": {"ad": [[12, 1.0], [600, 60.0]], "tb": [[300, 60.0]], "tb/create": [[60, 3600.0]],
@@ -111,6 +111,7 @@ for _cls in STATE_CLASSES.values():
     DEFAULT_KNOBS.update(_cls.KNOBS)
 
 RATE_WINDOWS = ("sliding", "bucket")
+HOLD_LIMIT = 120.0   # real seconds a held request waits at most for its release
 _RATE_KNOBS = frozenset({"rate_limit", "rate_period", "rate_window", "rates"})
 
 RD_API_PREFIX = "/rest/1.0"  # where the RD API is mounted (realdebrid.PREFIX)
@@ -166,6 +167,9 @@ class World:
         self.knobs: dict[str, Any] = dict(DEFAULT_KNOBS)
         self._initial_knobs = dict(knobs or {})
         self.set_knobs(**self._initial_knobs)
+        self._holds = threading.Condition()   # not ``lock``: a held request must not block the world
+        self._held = 0
+        self._releases = 0
         self._clear()
 
     # ----------------------------------------------------------------- basics
@@ -191,6 +195,7 @@ class World:
             self.knobs = dict(DEFAULT_KNOBS)
             self.set_knobs(**self._initial_knobs)
             self._clear()
+        self.release_holds()
 
     def set_knobs(self, **values: Any) -> dict[str, Any]:
         unknown = set(values) - set(DEFAULT_KNOBS)
@@ -462,6 +467,31 @@ class World:
                 rule.hits += 1
                 return rule
         return None
+
+    def hold_request(self, longest: float = HOLD_LIMIT) -> None:
+        """Block the calling handler until ``release_holds`` (or ``longest`` real seconds,
+        so a forgotten hold cannot pin a server thread for ever)."""
+        with self._holds:
+            self._held += 1
+            generation = self._releases
+            self._holds.notify_all()
+            try:
+                self._holds.wait_for(lambda: self._releases != generation, longest)
+            finally:
+                self._held -= 1
+
+    def held(self) -> int:
+        """How many requests a ``hold`` fault keeps waiting right now."""
+        with self._holds:
+            return self._held
+
+    def release_holds(self) -> int:
+        """Let every held request through; how many there were."""
+        with self._holds:
+            count = self._held
+            self._releases += 1
+            self._holds.notify_all()
+            return count
 
     # -------------------------------------------------------------------- log
 

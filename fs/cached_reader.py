@@ -200,9 +200,17 @@ class CachedReader(FileHandle):
         return self._direct
 
     def _prefill(self, first: int, stop: int) -> None:
-        """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run."""
+        """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run.
+
+        A failure here is not the read's own: a usenet article missing in another chunk of the
+        zone must not fail a read of this one. The read then fetches just its own chunks and
+        meets the error only if it lies there (contract §8: every other range reads right)."""
         start = first * self._cs
-        self._cache.read(self._key, self.size, start, stop * self._cs - start, self._direct, prefetch=True)
+        try:
+            self._cache.read(self._key, self.size, start, stop * self._cs - start, self._direct, prefetch=True)
+        except Exception as exc:
+            log.info("%s: prefill of chunks %d-%d failed, reading only what was asked: %s",
+                     self._key, first, stop - 1, exc)
 
     def _follow(self, offset: int, size: int) -> None:
         """Track the sequential streak; a jump retires the read-ahead window."""

@@ -19,11 +19,12 @@ from api.logs import make_logs_app
 from api.metrics import instrument, make_metrics_app
 from api.openapi import make_openapi_app
 from api.qbit import make_qbit_app
+from api.queuecleanup import make_queue_cleanup_app
 from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
 from api.stats import make_stats_app, make_stats_history_app
-from api.ui import make_ui_app
+from api.ui import login_page, make_ui_app
 from api.web import make_web_app
 from fs.cached_reader import CachedFiles
 from fs.chunkcache import ChunkCache
@@ -34,22 +35,32 @@ from gateway.arr.client import ArrClient
 from gateway.arr.registry import ArrRegistry
 from gateway.auth import Auth
 from gateway.clock import Clock, SystemClock
-from gateway.config import Config, MountConfig
+from gateway.config import USENET, Config, MountConfig, UsenetConfig
 from gateway.events import Events
 from gateway.history import BudgetHistory
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
+from gateway.imports.usenet import UsenetImporter
+from gateway.integrations.queuecleanup import INTERVAL as QUEUE_CLEANUP_INTERVAL
+from gateway.integrations.queuecleanup import QueueCleanup
+from gateway.integrations.wiring import Integrations
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
+from gateway.library.nzblayout import LayoutStore
+from gateway.library.nzbstream import UsenetFiles
+from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
 from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
 from gateway.providers.base import Provider
 from gateway.providers.cdn import CdnClient
+from gateway.repair.onread import ReadRepairs
+from gateway.repair.scan import Probe, State
 from gateway.repair.service import RepairService
 from gateway.server import ServerThread, make_server
 from gateway.store import Store
+from gateway.usenet import Usenet, UsenetServerConfig
 from gateway.workers.runner import PeriodicWorker
 
 log = logging.getLogger(__name__)
@@ -78,6 +89,11 @@ class Gateway:
     server: ServerThread | None = None
     files: CachedFiles | None = None     # the chunk cache every reader shares (with the FUSE mount)
     mount: FuseMount | None = None
+    usenet: Usenet | None = None         # the NNTP servers' pools, when usenet.providers is set
+    usenet_files: UsenetFiles | None = None
+    integrations: Integrations | None = None   # media servers and rclone, told of tree changes
+    read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
+    queue_cleanup: QueueCleanup | None = None  # stuck *arr queue items of ours (arrs[].queue_cleanup)
 
     @property
     def port(self) -> int:
@@ -94,11 +110,18 @@ class Gateway:
             worker = PeriodicWorker(f"sync-{name}", sync.interval, sync.step, self.clock)
             self.providers[name].health.on_probe_due(worker.trigger)   # a changed key is probed at once
             self.workers.append(worker.start())
+        if self.integrations is not None:
+            self.integrations.start()   # with or without workers: an import in a test is told too
+        if self.read_repairs is not None:
+            self.read_repairs.start()
         if workers:
             self.notifier.start()
             self.imports.start()
             self.repair.start()
             self.workers.append(PeriodicWorker("budget-history", 60.0, self.history.sample, self.clock).start())
+            if self.queue_cleanup is not None and self.queue_cleanup.enabled:
+                self.workers.append(PeriodicWorker("queue-cleanup", QUEUE_CLEANUP_INTERVAL, self.queue_cleanup.step,
+                                                   self.clock, run_first=False).start())
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -115,6 +138,10 @@ class Gateway:
         self.imports.stop()
         self.repair.stop()
         self.notifier.stop()
+        if self.integrations is not None:
+            self.integrations.stop()
+        if self.read_repairs is not None:
+            self.read_repairs.stop()
         for worker in self.workers:
             worker.stop()
         self.library.close()
@@ -122,6 +149,10 @@ class Gateway:
             self.files.close()
         for provider in self.providers.values():
             provider.close()
+        if self.usenet_files is not None:
+            self.usenet_files.close()
+        if self.usenet is not None:
+            self.usenet.close()
         self.cdn.close()
         self.store.close()
 
@@ -134,8 +165,13 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
     """In-memory figures only (no provider call, no lock held over I/O): answers at once."""
     gateway = gateway_ref[0]
     snapshot = gateway.library.snapshot()
-    return {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
-            "providers": gateway.library.sync_stats(), "accounts": _accounts(gateway)}
+    health = {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
+              "providers": gateway.library.sync_stats(), "accounts": _accounts(gateway)}
+    if gateway.usenet is not None:
+        health["usenet"] = gateway.usenet.health()   # per server: connections, articles, bytes, missing ...
+    if gateway.usenet_files is not None:
+        health["usenet_reads"] = gateway.usenet_files.stats()   # zero-filled and failed article reads
+    return health
 
 
 def _accounts(gateway: Gateway) -> dict[str, Any]:
@@ -152,7 +188,9 @@ def _stats(gateway_ref: list[Gateway]) -> dict[str, Any]:
             "streams": gateway.vfs.streams.snapshot(),
             "library": gateway.library.sync_stats(), "accounts": _accounts(gateway),
             "mount": {"type": gateway.config.mount.type, "path": gateway.mount.path if gateway.mount else "",
-                      "mounted": gateway.mount.mounted if gateway.mount else False}}
+                      "mounted": gateway.mount.mounted if gateway.mount else False},
+            "usenet": gateway.usenet.health() if gateway.usenet is not None else {},
+            "usenet_reads": gateway.usenet_files.stats() if gateway.usenet_files is not None else {}}
 
 
 def _figures(gateway_ref: list[Gateway]) -> dict[str, Any]:
@@ -205,6 +243,66 @@ def _check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[st
     return {"ok": True, "username": account.username, "premium": account.premium}
 
 
+def usenet_servers(config: UsenetConfig) -> list[UsenetServerConfig]:
+    """The configured servers in the client's terms; priority defaults to config order."""
+    return [UsenetServerConfig(name=p.name, host=p.host, port=p.port, username=p.username, password=p.password,
+                               ssl=p.ssl, max_connections=p.max_connections,
+                               priority=i if p.priority is None else p.priority, backup=p.backup,
+                               backbone=p.backbone)
+            for i, p in enumerate(config.providers)]
+
+
+def _usenet(config: Config, store: Store, streamer: Streamer, library: Library,
+            clock: Clock) -> tuple[Usenet | None, UsenetFiles | None, UsenetImporter | None]:
+    """One ``Usenet`` (every pool) for reads, imports and repair, when servers are configured."""
+    if not config.usenet.enabled:
+        return None, None, None
+    usenet = Usenet(usenet_servers(config.usenet), clock, stream_connections=config.usenet.max_connections)
+    layouts = LayoutStore(store)
+    files = UsenetFiles(layouts, usenet, read_ahead=config.usenet.read_ahead,
+                        zero_fill=config.usenet.zero_fill_missing,
+                        stream_connections=config.usenet.max_connections)
+    streamer.local[USENET] = files.open
+    library.local[USENET] = files.forget
+    return usenet, files, UsenetImporter(config, usenet, layouts, clock)
+
+
+def _repair_probes(config: Config, files: UsenetFiles | None) -> dict[str, Probe]:
+    """Usenet files have no CDN link: repair checks them by a STAT sample of their articles."""
+    if files is None:
+        return {}
+    percent = config.usenet.availability_sample_percent
+
+    def probe(ref: FileRef) -> tuple[State, str]:
+        state, reason = files.check(ref, percent)
+        return ("broken" if state == "broken" else "unknown" if state == "unknown" else "healthy"), reason
+    return {USENET: probe}
+
+
+def _check_usenet(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
+    """A live login check for the setup and settings pages: connect, log in, quit."""
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError, ProviderError
+
+    fields = ("name", "host", "port", "username", "password", "ssl")
+    raw = {k: body[k] for k in fields if body.get(k) not in (None, "")}
+    stored = next((p for p in config.usenet.providers if p.name == raw.get("name", raw.get("host"))), None)
+    if str(raw.get("password", "")).startswith("****") and stored is not None:
+        raw["password"] = stored.password   # the page shows the stored one masked
+    try:
+        server = usenet_servers(parse_config({"usenet": {"providers": [raw]}}, config.config_dir).usenet)[0]
+    except ConfigError as exc:
+        return {"ok": False, "error": str(exc)}
+    client = Usenet([server], clock)
+    try:
+        client.check_login(server)
+    except ProviderError as exc:
+        return {"ok": False, "error": str(exc)}
+    finally:
+        client.close()
+    return {"ok": True, "server": server.name}
+
+
 def _expiry_interval(expiry: float) -> float:
     """How often idle cached files are looked for: a quarter of the expiry, 1 min to 1 h."""
     return min(3600.0, max(60.0, expiry / 4))
@@ -248,6 +346,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     streamer = Streamer(links, cdn, clock)
     files = _cached_files(config.mount, streamer, clock)
     vfs = VFS(library, streamer, files)
+    usenet, usenet_files, importer = _usenet(config, store, streamer, library, clock)
     repo = ImportRepo(store)
     arr_client = ArrClient()
     arrs = ArrRegistry(config, repo, store, arr_client)
@@ -264,18 +363,30 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     ref: list[Gateway] = []
     imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit,
                             stream_url=_stream_url(config, lambda: ref[0].port, auth),
-                            opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"))
+                            opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"),
+                            usenet=importer)
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
-                           _stream_url(config, lambda: ref[0].port, auth), events=events.emit)
+                           _stream_url(config, lambda: ref[0].port, auth), events=events.emit,
+                           probes=_repair_probes(config, usenet_files))
+    read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
+                               lambda h: (record.category if (record := imports.get(h)) else ""))
+    streamer.on_gone = read_repairs.file_gone
     history = BudgetHistory(providers, clock)
+    integrations = Integrations(config, library, events.emit, events.subscribe, clock)
+    queue_cleanup = QueueCleanup(config.arrs, arr_client, store, lambda key: imports.get(key) is not None,
+                                 clock, events.emit)
     library.set_categories(imports.category_map)
+    library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
-    subapps = [make_auth_app(auth, config.use_auth), make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
+    auth_app = make_auth_app(auth, config.use_auth, login_page=lambda: login_page(auth, config.use_auth))
+    subapps = [auth_app, make_browse_app(vfs), make_stats_app(lambda: _stats(ref)),
                make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
+               make_queue_cleanup_app(queue_cleanup.actions),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
-               make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock))]
+               make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock),
+                           lambda body: _check_usenet(body, config, clock))]
     web = make_web_app(lambda: _health(ref), subapps, Guard(auth, config.use_auth))
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": instrument(web)}
@@ -285,6 +396,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         apps[f"{prefix}/webdav"] = instrument(make_dav_app(vfs, f"{prefix}/webdav", basic), route="webdav")
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
-                      apps, repair, events, notifier, history, files=files, mount=mount)
+                      apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
+                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs,
+                      queue_cleanup=queue_cleanup)
     ref.append(gateway)
     return gateway

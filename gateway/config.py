@@ -15,14 +15,13 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, Field, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
 
-PROVIDERS = ("realdebrid", "alldebrid", "torbox", "debridlink", "premiumize")
 DOWNLOAD_ACTIONS = ("symlink", "strm", "download", "none")
 FOLDER_NAMINGS = ("filename", "original", "filename_no_ext", "original_no_ext", "infohash")
 FILTER_TYPES = (
@@ -34,16 +33,25 @@ REGEX_FILTERS = ("regex", "not_regex", "files_regex", "not_files_regex")
 SIZE_FILTERS = ("size_gt", "size_lt")
 COUNT_FILTERS = ("file_count_gt", "file_count_lt")
 LOG_LEVELS = ("debug", "info", "warning", "warn", "error", "critical")
-# A provider's documented request budget (providers.md §0), used when rate_limit is unset.
+# The provider registry's one list: each service's name and its documented request budget
+# (providers.md §0, used when rate_limit is unset). ``gateway.providers`` loads the module of
+# that name; the settings form, the OpenAPI schema and every message take the names from here.
 DEFAULT_RATE_LIMITS = {
     "realdebrid": "250/minute", "alldebrid": "600/minute", "torbox": "300/minute",
     "debridlink": "60/minute", "premiumize": "",
 }
+PROVIDERS = tuple(DEFAULT_RATE_LIMITS)
 DEFAULT_FILE_TYPES = (
     "mkv", "mp4", "avi", "mov", "m4v", "wmv", "webm", "ts", "m2ts", "mpg", "mpeg", "flv",
     "mp3", "flac", "m4a", "aac", "ogg", "opus", "wav", "srt", "ass", "ssa", "sub", "idx", "vtt",
 )
-SECRET_KEYS = ("api_key", "download_api_keys", "token")
+
+# Queue cleanup (contract §9): what a stuck *arr queue item of ours can be done with, and the
+# reasons it is recognised by (gateway/integrations/queuecleanup.py reads its status messages).
+QUEUE_CLEANUP_ACTIONS = ("blocklist_search", "blocklist", "remove", "import")
+QUEUE_CLEANUP_REASONS = ("no_files", "wrong_release", "sample", "password", "archive")
+
+USENET = "usenet"   # the library's provider name for jobs read from the usenet servers
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -124,62 +132,166 @@ def mask_secret(value: str) -> str:
     return "****" + value[-4:] if value else ""
 
 
+# ------------------------------------------------------------------- schema
+#
+# A key is one dataclass field made by ``setting``: its default, its ``kind`` (which
+# parser reads it, see ``_KIND_PARSERS``; ``parse`` for one of its own), a ``help`` line,
+# ``now`` (applies without a restart), ``secret`` (masked in answers). The parsers, the
+# secret list, the settings form (api/config_schema.py) and the OpenAPI schema all read
+# these fields: adding a key is adding one field.
+
+Parser = Callable[[str, Any], Any]
+
+
+def setting(default: Any = MISSING, *, kind: str, help: str = "", now: bool = False, secret: bool = False,
+            choices: tuple[str, ...] = (), parse: Parser | None = None, section: str = "",
+            factory: Callable[[], Any] | None = None, item: type | None = None) -> Any:
+    """One config key (see above). ``factory`` for a sub-section's default, ``item`` for the
+    dataclass of a list's entries, ``section`` for the form section a top-level key is in."""
+    metadata = {"kind": kind, "help": help, "now": now, "secret": secret, "choices": choices,
+                "parse": parse, "section": section, "item": item}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class DebridConfig:
-    name: str
-    provider: str
-    api_key: str = ""
-    download_api_keys: tuple[str, ...] = ()
-    api_url: str = ""
-    rate_limit: tuple[int, float] | None = None
-    download_uncached: bool = False
-    torrents_refresh_interval: float = 300.0
-    download_links_refresh_interval: float = 600.0
-    auto_expire_links_after: float = 86400.0
-    proxy: str = ""
-    user_agent: str = ""
-    priority: int | None = None      # adds try lower first; None: config order
+    name: str = field(metadata={"kind": "str"})
+    provider: str = field(metadata={"kind": "choice", "choices": PROVIDERS})
+    api_key: str = setting("", kind="str", secret=True)
+    download_api_keys: tuple[str, ...] = setting((), kind="list", secret=True)
+    api_url: str = setting("", kind="url")
+    rate_limit: tuple[int, float] | None = setting(None, kind="rate",
+                                                   help="e.g. 250/minute, or off; empty: the provider's")
+    download_uncached: bool = setting(False, kind="bool")
+    torrents_refresh_interval: float = setting(300.0, kind="duration")
+    download_links_refresh_interval: float = setting(600.0, kind="duration")
+    auto_expire_links_after: float = setting(86400.0, kind="duration")
+    proxy: str = setting("", kind="str")
+    user_agent: str = setting("", kind="str")
+    priority: int | None = setting(None, kind="opt_int")      # adds try lower first; None: config order
 
 
 @dataclass(frozen=True)
 class ArrConfig:
-    name: str
-    host: str = ""
-    token: str = ""
-    skip_repair: bool = False
-    download_uncached: bool | None = None
-    selected_debrid: str = ""
+    name: str = setting("", kind="str")
+    host: str = setting("", kind="url")
+    token: str = setting("", kind="str", secret=True)
+    skip_repair: bool = setting(False, kind="bool")
+    download_uncached: bool | None = setting(None, kind="opt_bool")
+    selected_debrid: str = setting("", kind="str")
+    queue_cleanup: bool = setting(False, kind="bool", help="act on this *arr's queue items of ours stuck with a "
+                                  "known reason (two looks a minute apart); needs host and token")
+    queue_cleanup_action: str = setting("blocklist_search", kind="choice", choices=QUEUE_CLEANUP_ACTIONS,
+                                        help="what to do with a stuck item")
+    queue_cleanup_rules: tuple[tuple[str, str], ...] = setting(   # (reason, action): overrides per reason
+        (), kind="json", help='JSON: {"wrong_release": "import"}; reasons: ' + ", ".join(QUEUE_CLEANUP_REASONS),
+        parse=lambda k, v: _queue_rules(k, v))
+
+    def queue_action(self, reason: str) -> str:
+        """The action queue cleanup takes for an item stuck for ``reason``."""
+        return dict(self.queue_cleanup_rules).get(reason, self.queue_cleanup_action)
 
 
 @dataclass(frozen=True)
 class RepairConfig:
-    enabled: bool = False
-    interval: float = 86400.0
-    auto_process: bool = False
-    workers: int = 4
+    enabled: bool = setting(False, kind="bool")
+    interval: float = setting(86400.0, kind="duration")
+    auto_process: bool = setting(False, kind="bool")
+    workers: int = setting(4, kind="int", parse=lambda k, v: _int(k, v, 1, 64))
 
 
 @dataclass(frozen=True)
 class MountConfig:
-    type: str = "none"
-    mount_path: str = ""
-    cache_dir: str = ""
-    chunk_size: int = 8 << 20
-    read_ahead_size: int = 64 << 20
-    disk_cache_size: int = 5 << 30
-    cache_expiry: float = 86400.0
-    uid: int = -1
-    gid: int = -1
-    umask: int = 0o022
-    allow_other: bool = False
+    type: str = setting("none", kind="choice", choices=("none", "fuse"))
+    mount_path: str = setting("", kind="str")
+    cache_dir: str = setting("", kind="str")
+    chunk_size: int = setting(8 << 20, kind="size")
+    read_ahead_size: int = setting(64 << 20, kind="size")
+    disk_cache_size: int = setting(5 << 30, kind="size")
+    cache_expiry: float = setting(86400.0, kind="duration")
+    uid: int = setting(-1, kind="int", parse=lambda k, v: _int(k, v, -1))
+    gid: int = setting(-1, kind="int", parse=lambda k, v: _int(k, v, -1))
+    umask: int = setting(0o022, kind="umask")
+    allow_other: bool = setting(False, kind="bool")
 
 
 @dataclass(frozen=True)
 class NotificationsConfig:
-    enabled: bool = False
-    webhook_url: str = ""
-    callback_url: str = ""
-    events: tuple[str, ...] = ()
+    enabled: bool = setting(False, kind="bool", now=True)
+    webhook_url: str = setting("", kind="str", now=True)
+    callback_url: str = setting("", kind="str", now=True)
+    events: tuple[str, ...] = setting((), kind="list", now=True)
+
+
+@dataclass(frozen=True)
+class UsenetProviderConfig:
+    """One NNTP server account (contract §8). ``password`` is a secret like an API key."""
+
+    name: str = setting("", kind="str", help="empty: the host")
+    host: str = setting("", kind="str")
+    port: int = setting(119, kind="int", help="563 is usual with TLS", parse=lambda k, v: _int(k, v, 1, 65535))
+    username: str = setting("", kind="str")
+    password: str = setting("", kind="str", secret=True)
+    ssl: bool = setting(False, kind="bool")
+    max_connections: int = setting(20, kind="int", help="the account's limit: everything the gateway does together",
+                                   parse=lambda k, v: _int(k, v, 1, 500))
+    priority: int | None = setting(None, kind="opt_int")   # lower first; None: config order
+    backup: bool = setting(False, kind="bool", help="asked only when every primary lacks an article or is down")
+    backbone: str = setting("", kind="str", help="servers sharing a tag are skipped after one said missing")
+
+
+@dataclass(frozen=True)
+class UsenetConfig:
+    providers: tuple[UsenetProviderConfig, ...] = setting(
+        (), kind="items", item=UsenetProviderConfig, parse=lambda k, v: _list_of(_parse_usenet_provider)(k, v))
+    max_connections: int = setting(15, kind="int", help="connections one stream uses at once, inside each server's cap",
+                                   parse=lambda k, v: _int(k, v, 1, 500))
+    read_ahead: int = setting(16 << 20, kind="size")
+    import_availability_sample_percent: float = setting(1.0, kind="percent")
+    availability_sample_percent: float = setting(10.0, kind="percent", help="repair's STAT sample")
+    processing_timeout: float = setting(600.0, kind="duration")
+    zero_fill_missing: bool = setting(False, kind="bool", help="zeros (logged, counted) for articles missing everywhere")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.providers)
+
+    @property
+    def ordered(self) -> tuple[UsenetProviderConfig, ...]:
+        """Servers by ``priority`` (lower first), config order breaking ties."""
+        ranked = sorted(enumerate(self.providers),
+                        key=lambda pair: (pair[1].priority is None, pair[1].priority or 0, pair[0]))
+        return tuple(p for _, p in ranked)
+
+
+MEDIA_SERVER_TYPES = ("plex", "jellyfin", "emby")
+
+
+@dataclass(frozen=True)
+class MediaServerConfig:
+    """One Plex, Jellyfin or Emby server told to scan changed folders (contract §9). ``token`` is a secret."""
+
+    type: str = field(metadata={"kind": "choice", "choices": MEDIA_SERVER_TYPES})
+    url: str = field(metadata={"kind": "url"})
+    token: str = setting("", kind="str", secret=True)
+    name: str = setting("", kind="str", help="empty: type and url")
+    path_map: tuple[tuple[str, str], ...] = setting(   # (our prefix, their prefix), longest first
+        (), kind="json", help='JSON: {"/our/mount": "/their/path"}', parse=lambda k, v: _path_map(k, v))
+
+
+@dataclass(frozen=True)
+class RcloneRcConfig:
+    """A user's rclone remote-control server (``rclone mount --rc``). ``password`` is a secret."""
+
+    url: str = setting("", kind="url", help="rclone --rc address (port 5572 by default): told of changed folders at once")
+    username: str = setting("", kind="str")
+    password: str = setting("", kind="str", secret=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
 
 
 @dataclass(frozen=True)
@@ -190,30 +302,45 @@ class CustomFolder:
 
 @dataclass(frozen=True)
 class Config:
-    config_dir: str = ""
-    bind_address: str = "0.0.0.0"
-    port: int = 8282
-    url_base: str = "/"
-    log_level: str = "info"
-    use_auth: bool = True
-    enable_webdav_auth: bool = False
-    disable_webdav: bool = False
-    download_folder: str = ""
-    categories: tuple[str, ...] = ("sonarr", "radarr")
-    default_download_action: str = "symlink"
-    refresh_interval: float = 10.0
-    max_active_downloads: int = 5
-    allowed_file_types: tuple[str, ...] = DEFAULT_FILE_TYPES
-    min_file_size: int = 0
-    max_file_size: int = 0
-    allow_samples: bool = False
-    folder_naming: str = "filename"
-    custom_folders: tuple[CustomFolder, ...] = ()
-    debrids: tuple[DebridConfig, ...] = ()
-    arrs: tuple[ArrConfig, ...] = ()
-    repair: RepairConfig = field(default_factory=RepairConfig)
-    mount: MountConfig = field(default_factory=MountConfig)
-    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    config_dir: str = setting("", kind="internal")   # where config.json lives: not a key of it
+    bind_address: str = setting("0.0.0.0", kind="str", section="General")
+    port: int = setting(8282, kind="int", section="General", parse=lambda k, v: _int(k, v, 0, 65535))
+    url_base: str = setting("/", kind="str", section="General", help="the path the gateway is served under",
+                            parse=lambda k, v: _url_base(k, v))
+    log_level: str = setting("info", kind="choice", choices=LOG_LEVELS, section="General", now=True)
+    use_auth: bool = setting(True, kind="bool", section="General")
+    enable_webdav_auth: bool = setting(False, kind="bool", section="General")
+    disable_webdav: bool = setting(False, kind="bool", section="General")
+    download_folder: str = setting("", kind="str", section="Imports",
+                                   help="where symlinks, .strm files and downloads go")
+    categories: tuple[str, ...] = setting(("sonarr", "radarr"), kind="list", section="Imports")
+    default_download_action: str = setting("symlink", kind="choice", choices=DOWNLOAD_ACTIONS, section="Imports")
+    refresh_interval: float = setting(10.0, kind="duration", section="Imports")
+    max_active_downloads: int = setting(5, kind="int", section="Imports", parse=lambda k, v: _int(k, v, 1, 1000))
+    allowed_file_types: tuple[str, ...] = setting(
+        DEFAULT_FILE_TYPES, kind="list", section="Imports",
+        parse=lambda k, v: tuple(t.lower().lstrip(".") for t in _str_list(k, v)))
+    min_file_size: int = setting(0, kind="size", section="Imports")
+    max_file_size: int = setting(0, kind="size", section="Imports")
+    allow_samples: bool = setting(False, kind="bool", section="Imports")
+    folder_naming: str = setting("filename", kind="choice", choices=FOLDER_NAMINGS, section="Imports")
+    custom_folders: tuple[CustomFolder, ...] = setting(
+        (), kind="json", section="Imports", help='JSON: {"name": {"filters": {"include": "..."}}}',
+        parse=lambda k, v: _parse_custom_folders(k, v))
+    debrids: tuple[DebridConfig, ...] = setting((), kind="items", item=DebridConfig,
+                                                parse=lambda k, v: _list_of(_parse_debrid)(k, v))
+    arrs: tuple[ArrConfig, ...] = setting((), kind="items", item=ArrConfig,
+                                          parse=lambda k, v: _list_of(_parse_arr)(k, v))
+    repair: RepairConfig = setting(kind="section", section="Repair", factory=RepairConfig)
+    mount: MountConfig = setting(kind="section", section="Mount", factory=MountConfig)
+    notifications: NotificationsConfig = setting(kind="section", section="Notifications",
+                                                 factory=NotificationsConfig)
+    usenet: UsenetConfig = setting(kind="section", section="Usenet", factory=UsenetConfig,
+                                   parse=lambda k, v: _parse_usenet(k, v))
+    media_servers: tuple[MediaServerConfig, ...] = setting(
+        (), kind="items", item=MediaServerConfig, parse=lambda k, v: _list_of(parse_media_server)(k, v))
+    rclone_rc: RcloneRcConfig = setting(kind="section", section="rclone", factory=RcloneRcConfig,
+                                        parse=lambda k, v: parse_rclone_rc(k, v))
 
     @property
     def prefix(self) -> str:
@@ -230,6 +357,73 @@ class Config:
         ranked = sorted(enumerate(self.debrids),
                         key=lambda pair: (pair[1].priority is None, pair[1].priority or 0, pair[0]))
         return tuple(d.name for _, d in ranked)
+
+
+def schema_fields(cls: type) -> tuple[Field[Any], ...]:
+    """The keys of a config dataclass, in order (``config_dir`` is not a key)."""
+    return tuple(f for f in dataclasses.fields(cls) if f.metadata.get("kind", "internal") != "internal")
+
+
+def section_class(f: Field[Any]) -> type:
+    """The dataclass of a ``section`` key (its default's) or of an ``items`` key's entries."""
+    item: type | None = f.metadata.get("item")
+    if item is not None:
+        return item
+    assert callable(f.default_factory), f.name
+    return type(f.default_factory())
+
+
+def _secret_keys(cls: type) -> Iterator[str]:
+    for f in schema_fields(cls):
+        if f.metadata.get("secret"):
+            yield f.name
+        if f.metadata["kind"] in ("section", "items"):
+            yield from _secret_keys(section_class(f))
+
+
+SECRET_KEYS = tuple(dict.fromkeys(_secret_keys(Config)))   # api_key, download_api_keys, token, password
+
+
+def raw_default(f: Field[Any]) -> Any:
+    """A key's default as config.json would spell it: '10s', '8MB', '022', [] ... (the
+    settings form posts it for an emptied field; the OpenAPI schema documents it)."""
+    kind, choices = f.metadata["kind"], f.metadata.get("choices", ())
+    if kind == "section":
+        return {sub.name: raw_default(sub) for sub in schema_fields(section_class(f))}
+    if f.default is MISSING:   # a required key (a debrid's name and provider)
+        return choices[0] if choices else ""
+    value = f.default
+    if kind == "duration":
+        return format_duration(value)
+    if kind == "size":
+        return format_size(value)
+    if kind == "umask":
+        return f"{value:03o}"
+    if kind == "rate":
+        return ""   # unset: the provider's documented budget
+    if kind == "json":
+        return {}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    """86400.0 → '1d', 600.0 → '10m': the largest unit that divides it (parse_duration's inverse)."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds}s"
+
+
+def format_size(size: int) -> str:
+    """8388608 → '8MB'; 0 → '' (unset), as parse_size reads them."""
+    if not size:
+        return ""
+    for unit in ("T", "G", "M", "K"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}B"
+    return str(size)
 
 
 # ---------------------------------------------------------------- validation
@@ -287,8 +481,36 @@ def _no_unknown(key: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
         raise ConfigError(f"{where}{unknown[0]}", "unknown key")
 
 
-def _section(key: str, raw: Any, cls: type, parsers: Mapping[str, Any]) -> Any:
-    """Build a sub-config dataclass from a dict, one parser per key."""
+def _optional_bool(key: str, value: Any) -> bool | None:
+    return None if value is None else _bool(key, value)
+
+
+def _optional_int(key: str, value: Any) -> int | None:
+    return None if value is None else _int(key, value, 0)
+
+
+def _parser(f: Field[Any]) -> Parser:
+    """The parser of a key: its own ``parse``, else its kind's."""
+    own: Parser | None = f.metadata.get("parse")
+    if own is not None:
+        return own
+    kind = f.metadata["kind"]
+    if kind == "choice":
+        choices = f.metadata["choices"]
+        return lambda k, v: _choice(k, v, choices)
+    if kind == "section":
+        cls = section_class(f)
+        return lambda k, v: _section(k, v, cls)
+    return _KIND_PARSERS[kind]
+
+
+def _parsers(cls: type) -> dict[str, Parser]:
+    return {f.name: _parser(f) for f in schema_fields(cls)}
+
+
+def _section(key: str, raw: Any, cls: type, parsers: Mapping[str, Any] | None = None) -> Any:
+    """Build a sub-config dataclass from a dict, one parser per key (by default its fields')."""
+    parsers = _parsers(cls) if parsers is None else parsers
     if raw is None:
         raw = {}
     _expect(key, raw, dict, "an object")
@@ -304,15 +526,7 @@ def _parse_debrid(key: str, raw: Any) -> DebridConfig:
         raise ConfigError(f"{key}.name", "every debrid needs a name (or provider)")
     provider = _choice(f"{key}.provider", raw.get("provider") or name, PROVIDERS)
     rate = raw.get("rate_limit", DEFAULT_RATE_LIMITS[provider]) or DEFAULT_RATE_LIMITS[provider]
-    parsers = {
-        "name": lambda k, v: name, "provider": lambda k, v: provider,
-        "api_key": _str, "download_api_keys": _str_list, "api_url": _url,
-        "rate_limit": parse_rate, "download_uncached": _bool,
-        "torrents_refresh_interval": parse_duration,
-        "download_links_refresh_interval": parse_duration,
-        "auto_expire_links_after": parse_duration, "proxy": _str, "user_agent": _str,
-        "priority": lambda k, v: None if v is None else _int(k, v, 0),
-    }
+    parsers = {**_parsers(DebridConfig), "name": lambda k, v: name, "provider": lambda k, v: provider}
     cfg: DebridConfig = _section(key, {**raw, "name": name, "provider": provider, "rate_limit": rate},
                                  DebridConfig, parsers)
     if not cfg.api_key:
@@ -328,15 +542,19 @@ def _url(key: str, value: Any) -> str:
 
 
 def _parse_arr(key: str, raw: Any) -> ArrConfig:
-    def optional_bool(k: str, v: Any) -> bool | None:
-        return None if v is None else _bool(k, v)
-
-    parsers = {"name": _str, "host": _url, "token": _str, "skip_repair": _bool,
-               "download_uncached": optional_bool, "selected_debrid": _str}
-    cfg: ArrConfig = _section(key, raw, ArrConfig, parsers)
+    cfg: ArrConfig = _section(key, raw, ArrConfig)
     if not cfg.name:
         raise ConfigError(f"{key}.name", "is required")
+    if cfg.queue_cleanup and not (cfg.host and cfg.token):
+        raise ConfigError(f"{key}.queue_cleanup", "needs the *arr's host and token")
     return cfg
+
+
+def _queue_rules(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    _expect(key, value, dict, "an object of {reason: action}")
+    rules = {_choice(f"{key}.{reason}", reason, QUEUE_CLEANUP_REASONS):
+             _choice(f"{key}.{reason}", action, QUEUE_CLEANUP_ACTIONS) for reason, action in value.items()}
+    return tuple(sorted(rules.items()))
 
 
 def _parse_filter(key: str, kind: str, value: Any) -> Any:
@@ -394,31 +612,71 @@ def _umask(key: str, value: Any) -> int:
     return _int(key, value, 0, 0o777)
 
 
-def _top_parsers() -> dict[str, Any]:
-    return {
-        "bind_address": _str, "port": lambda k, v: _int(k, v, 0, 65535), "url_base": _url_base,
-        "log_level": lambda k, v: _choice(k, v, LOG_LEVELS), "use_auth": _bool,
-        "enable_webdav_auth": _bool, "disable_webdav": _bool, "download_folder": _str,
-        "categories": _str_list,
-        "default_download_action": lambda k, v: _choice(k, v, DOWNLOAD_ACTIONS),
-        "refresh_interval": parse_duration, "max_active_downloads": lambda k, v: _int(k, v, 1, 1000),
-        "allowed_file_types": lambda k, v: tuple(t.lower().lstrip(".") for t in _str_list(k, v)),
-        "min_file_size": parse_size, "max_file_size": parse_size, "allow_samples": _bool,
-        "folder_naming": lambda k, v: _choice(k, v, FOLDER_NAMINGS),
-        "custom_folders": _parse_custom_folders,
-        "debrids": _list_of(_parse_debrid), "arrs": _list_of(_parse_arr),
-        "repair": lambda k, v: _section(k, v, RepairConfig, {
-            "enabled": _bool, "interval": parse_duration, "auto_process": _bool,
-            "workers": lambda kk, vv: _int(kk, vv, 1, 64)}),
-        "mount": lambda k, v: _section(k, v, MountConfig, {
-            "type": lambda kk, vv: _choice(kk, vv, ("none", "fuse")), "mount_path": _str,
-            "cache_dir": _str, "chunk_size": parse_size, "read_ahead_size": parse_size,
-            "disk_cache_size": parse_size, "cache_expiry": parse_duration,
-            "uid": lambda kk, vv: _int(kk, vv, -1), "gid": lambda kk, vv: _int(kk, vv, -1),
-            "umask": _umask, "allow_other": _bool}),
-        "notifications": lambda k, v: _section(k, v, NotificationsConfig, {
-            "enabled": _bool, "webhook_url": _str, "callback_url": _str, "events": _str_list}),
-    }
+# The parser of each kind of key (a key's own ``parse`` comes first).
+def _parse_usenet_provider(key: str, raw: Any) -> UsenetProviderConfig:
+    _expect(key, raw, dict, "an object")
+    if not raw.get("host"):
+        raise ConfigError(f"{key}.host", "is required")
+    named = {**raw, "name": raw.get("name") or raw.get("host")}
+    cfg: UsenetProviderConfig = _section(key, named, UsenetProviderConfig)
+    if re.search(r"[/\\\s]", cfg.host):
+        raise ConfigError(f"{key}.host", f"expected a host name or address, got {cfg.host!r}")
+    return cfg
+
+
+def _percent(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}")
+    try:
+        number = float(str(value).strip().rstrip("%"))
+    except ValueError:
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}") from None
+    if not 0 <= number <= 100:
+        raise ConfigError(key, f"expected a percentage from 0 to 100, got {_shown(value)}")
+    return number
+
+
+def _parse_usenet(key: str, raw: Any) -> UsenetConfig:
+    cfg: UsenetConfig = _section(key, raw, UsenetConfig)
+    names = [p.name for p in cfg.providers]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{key}.providers", f"two usenet servers are named {name!r}")
+    return cfg
+
+
+_KIND_PARSERS: dict[str, Parser] = {
+    "str": _str, "url": _url, "bool": _bool, "int": _int, "size": parse_size, "duration": parse_duration,
+    "rate": parse_rate, "list": _str_list, "umask": _umask, "opt_int": _optional_int, "opt_bool": _optional_bool,
+    "percent": _percent,
+}
+
+
+# ---------------------------------------------------- telling the rest of the stack (contract §9)
+
+def _path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    _expect(key, value, dict, "an object of {our_prefix: their_prefix}")
+    pairs = []
+    for ours, theirs in value.items():
+        theirs = _str(f"{key}.{ours}", theirs)
+        if not ours.startswith("/"):
+            raise ConfigError(f"{key}.{ours}", "our prefix must be an absolute path")
+        pairs.append((ours.rstrip("/") or "/", theirs.rstrip("/") or "/"))
+    return tuple(sorted(pairs, key=lambda pair: len(pair[0]), reverse=True))
+
+
+def parse_media_server(key: str, raw: Any) -> MediaServerConfig:
+    if isinstance(raw, dict):
+        for required in ("type", "url"):
+            if not raw.get(required):
+                raise ConfigError(f"{key}.{required}", "is required")
+    cfg: MediaServerConfig = _section(key, raw, MediaServerConfig)
+    return cfg if cfg.name else dataclasses.replace(cfg, name=f"{cfg.type} {cfg.url}")
+
+
+def parse_rclone_rc(key: str, raw: Any) -> RcloneRcConfig:
+    cfg: RcloneRcConfig = _section(key, raw, RcloneRcConfig)
+    return cfg
 
 
 def _check_consistency(cfg: Config) -> None:
@@ -433,6 +691,8 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("min_file_size", "is larger than max_file_size")
     if cfg.mount.type == "fuse" and not cfg.mount.mount_path:
         raise ConfigError("mount.mount_path", "is required when mount.type is 'fuse'")
+    if cfg.usenet.enabled and USENET in names:
+        raise ConfigError("debrids", f"{USENET!r} names the usenet servers; call the debrid something else")
     if cfg.mount.chunk_size <= 0:
         raise ConfigError("mount.chunk_size", "must be larger than zero")
 
@@ -440,7 +700,7 @@ def _check_consistency(cfg: Config) -> None:
 def parse_config(raw: Mapping[str, Any], config_dir: str = "") -> Config:
     """Validate a raw ``config.json`` mapping (env overrides already applied)."""
     _expect("config.json", raw, dict, "a JSON object")
-    parsers = _top_parsers()
+    parsers = _parsers(Config)
     _no_unknown("", raw, set(parsers))
     values = {name: parsers[name](name, raw[name]) for name in parsers if name in raw}
     cfg = Config(config_dir=config_dir, **values)

@@ -67,13 +67,19 @@ def register_secret(value: Any) -> None:
 
 
 def register_secrets(config: Any) -> None:
-    """Every credential of a config: debrid API keys and download keys, the *arr tokens."""
+    """Every credential of a config: debrid API keys and download keys, the *arr tokens, NNTP passwords,
+    media server tokens and the rclone rc password."""
     for debrid in getattr(config, "debrids", ()):
         register_secret(debrid.api_key)
         for key in debrid.download_api_keys:
             register_secret(key)
     for arr in getattr(config, "arrs", ()):
         register_secret(arr.token)
+    for server in getattr(getattr(config, "usenet", None), "providers", ()):
+        register_secret(server.password)   # NNTP passwords are secrets like API keys (contract §8)
+    for media in getattr(config, "media_servers", ()):
+        register_secret(media.token)
+    register_secret(getattr(getattr(config, "rclone_rc", None), "password", None))
 
 
 def _mask(secret: str) -> str:

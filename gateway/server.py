@@ -1,18 +1,22 @@
 """One cheroot server, one port: WebDAV and the Bottle app as sibling WSGI apps.
 
 ``PathInfoDispatcher`` moves the matched prefix into SCRIPT_NAME, so Bottle's
-plugins and error handling never wrap WebDAV responses.
+plugins and error handling never wrap WebDAV responses. In front of it,
+``utf8_paths`` refuses a path that is not UTF-8 for every app at once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from cheroot import wsgi
 
@@ -50,8 +54,42 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_NOT_UTF8 = json.dumps({"error": "path is not valid UTF-8", "code": 400}).encode()
+
+
+def _is_utf8(environ: dict[str, Any]) -> bool:
+    """Both the decoded PATH_INFO and the raw request target (cheroot leaves an OPTIONS
+    request's PATH_INFO percent-encoded, so only the target shows its bytes)."""
+    decoded = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    target = str(environ.get("REQUEST_URI", "")).split("?", 1)[0]
+    try:
+        decoded.encode("latin-1").decode("utf-8")
+        unquote_to_bytes(target.encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def utf8_paths(app: WsgiApp) -> WsgiApp:
+    """A complete 400 for a request path whose bytes are not UTF-8 (``%c0%ae``, ``%ff``, ``%e2%82``).
+
+    cheroot hands PATH_INFO over as the percent-decoded bytes read as latin-1. WsgiDAV
+    re-decodes it as UTF-8 and, failing, raised before starting a response, so cheroot
+    closed the connection with no answer; Bottle decodes with errors ignored, so
+    ``/api/browse/%c0%ae`` quietly became ``/api/browse/``. No app ever sees such a path now.
+    """
+    def checked(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not _is_utf8(environ):
+            start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(_NOT_UTF8)))])
+            return [] if environ.get("REQUEST_METHOD") == "HEAD" else [_NOT_UTF8]
+        return app(environ, start_response)
+    return checked
+
+
 def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:
-    dispatcher = wsgi.PathInfoDispatcher(apps)
+    dispatcher = utf8_paths(wsgi.PathInfoDispatcher(apps))
     server = wsgi.Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
                          request_queue_size=128, timeout=60, shutdown_timeout=5)
     server.server_name = "decypharr"

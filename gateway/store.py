@@ -70,6 +70,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX repair_jobs_created ON repair_jobs (created_at);
     """,
+    # 5: adds sent to an account whose answer was never recorded (gateway/imports/orphans.py):
+    # written before the call, so a crash between the call and its answer leaves the evidence.
+    """
+    CREATE TABLE import_submissions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL,
+        account TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX import_submissions_account ON import_submissions (account);
+    """,
+    # 6: usenet job layouts (gateway/library/nzblayout.py): one row per posted file (message ids
+    # and uneven article starts as zlib blobs), a job's tree members as one JSON row. Version 5
+    # databases may hold these tables already (they were created outside the migrations then),
+    # hence IF NOT EXISTS: their rows are kept as they are.
+    """
+    CREATE TABLE IF NOT EXISTS usenet_sources (
+        job TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        part_size INTEGER NOT NULL,
+        ids BLOB NOT NULL,
+        starts BLOB NOT NULL,
+        PRIMARY KEY (job, idx)
+    );
+    CREATE TABLE IF NOT EXISTS usenet_members (job TEXT PRIMARY KEY, data TEXT NOT NULL);
+    """,
+    # 7: what *arr queue cleanup did (gateway/integrations/queuecleanup.py): one row an action.
+    """
+    CREATE TABLE IF NOT EXISTS queue_cleanup_actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        arr TEXT NOT NULL,
+        download_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 )
 
 

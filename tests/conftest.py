@@ -69,7 +69,7 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture()
-def gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def gateway(emulator, tmp_path):
     gw = start_gateway(emulator, str(tmp_path / "config"))
     try:
         yield gw

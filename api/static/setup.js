@@ -2,6 +2,7 @@
 (function () {
   var steps = ["user", "provider", "folders"];
   var debrid = null;   // the checked account, saved with the folders
+  var configured = Number(document.getElementById("step-user").dataset.configured) > 0;
 
   function show(step) {
     UI.clearError();
@@ -18,7 +19,7 @@
     var creds = { username: userForm.username.value, password: userForm.password.value };
     UI.api("POST", "/api/setup", creds)
       .then(function () { return UI.api("POST", "/login", creds); })
-      .then(function () { show("provider"); }, function (e) { UI.showError(e.message); });
+      .then(function () { show(configured ? "folders" : "provider"); }, function (e) { UI.showError(e.message); });
   });
 
   var providerForm = document.getElementById("provider-form");
@@ -63,6 +64,11 @@
             function (e) { UI.showError(e.message); });
   });
 
+  var addAccount = document.getElementById("folders-add-account");
+  if (addAccount) addAccount.addEventListener("click", function () { show("provider"); });
+
+  // With accounts in the config already (the demo's emulated ones, a hand-written config),
+  // the key step is not asked for: the folders step names them and offers to add another.
   var needsSetup = document.getElementById("step-user").dataset.needsSetup === "1";
-  show(needsSetup ? "user" : "provider");
+  show(needsSetup ? "user" : configured ? "folders" : "provider");
 })();

@@ -1,4 +1,4 @@
-% rebase('base.tpl', scripts=['dashboard.js'])
+% rebase('base.tpl', scripts=['dashboard.js', 'usenet-status.js'])
 <section class="card" id="sync-section">
   <h2>Library sync</h2>
   <div id="sync"><p class="hint">Loading…</p></div>
@@ -23,4 +23,8 @@
     </table>
   </div>
   <p class="hint" id="empty" hidden>No imports yet. <a href="{{prefix}}/add">Add one</a>.</p>
+</section>
+<section class="card" id="usenet-section" hidden>
+  <h2>Usenet servers</h2>
+  <div id="usenet-status"></div>
 </section>

@@ -1,4 +1,4 @@
-% rebase('base.tpl', scripts=['settings.js'])
+% rebase('base.tpl', scripts=['settings.js', 'usenet-servers.js'])
 <script type="application/json" id="schema">{{!schema}}</script>
 <p class="hint">Fields marked <span class="badge now">now</span> apply at once; every other change takes effect at the next start of the gateway.</p>
 <form id="settings-form" novalidate>
@@ -16,6 +16,16 @@
     <span class="ok" id="settings-saved" hidden></span>
   </div>
 </form>
+<section class="card" id="usenet-editor">
+  <script type="application/json" id="usenet-schema">{{!usenet_schema}}</script>
+  <div class="toolbar"><h2>Usenet servers</h2><button type="button" id="usenet-add" class="secondary">Add server</button></div>
+  <p class="hint">NZBs are read straight from these servers. Passwords are never shown: leave the masked value to keep the stored one.</p>
+  <div id="usenet-servers"></div>
+  <div class="savebar">
+    <button type="button" id="usenet-save">Save servers</button>
+    <span class="ok" id="usenet-saved" hidden></span>
+  </div>
+</section>
 <section class="card" id="auth-section">
   <h2>Auth</h2>
   <p>User: <strong id="auth-username"></strong></p>

@@ -1,8 +1,9 @@
-% rebase('base.tpl', scripts=['setup.js'])
+% rebase('base.tpl', scripts=['setup.js', 'usenet-servers.js'])
 <ol class="steps" id="steps">
   <li data-step="user">Account</li><li data-step="provider">Provider</li><li data-step="folders">Folders</li>
 </ol>
-<section class="card narrow step" id="step-user" data-needs-setup="{{'1' if needs_setup else '0'}}" hidden>
+<section class="card narrow step" id="step-user" data-needs-setup="{{'1' if needs_setup else '0'}}"
+         data-configured="{{len(configured)}}" hidden>
   <h2>Create your user</h2>
   <p class="hint">This user logs in to this page and to WebDAV. The password needs 8 characters or more.</p>
   <form id="user-form">
@@ -33,9 +34,26 @@
     <p class="ok" id="provider-result" hidden></p>
     <button type="button" id="provider-next" hidden>Next</button>
   </form>
+  <div id="usenet-editor">
+    <script type="application/json" id="usenet-schema">{{!usenet_schema}}</script>
+    <div class="toolbar"><h3>Usenet servers</h3><button type="button" id="usenet-add" class="secondary">Add server</button></div>
+    <p class="hint">Optional: with a usenet server, NZBs are read from it directly (no debrid account needed).</p>
+    <div id="usenet-servers"></div>
+    <div class="row">
+      <button type="button" id="usenet-save" class="secondary">Save servers</button>
+      <span class="ok" id="usenet-saved" hidden></span>
+    </div>
+  </div>
 </section>
 <section class="card narrow step" id="step-folders" hidden>
   <h2>Folders</h2>
+  % if configured:
+  <p class="ok" id="setup-configured">Debrid accounts configured:
+    % for i, (name, provider) in enumerate(configured):
+    <strong>{{name}}</strong>{{'' if name == provider else f' ({provider})'}}{{',' if i + 1 < len(configured) else '.'}}
+    % end
+    <button type="button" class="secondary" id="folders-add-account">Add another</button></p>
+  % end
   <form id="folders-form">
     <label>Download folder <span class="hint">where symlinks, .strm files and downloads go, as Sonarr/Radarr see it</span>
       <input name="download_folder" id="setup-download-folder" value="{{download_folder}}"></label>

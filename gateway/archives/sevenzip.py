@@ -110,10 +110,16 @@ def _members(streams: Any, files: list[Any], joined: JoinedReader) -> list[tuple
     counts = list(sub.num_unpackstreams_folders) if sub is not None else [1] * len(folders)
     # Each folder is one packed stream (Copy has one input); its files lie end to end in it.
     placed: list[tuple[int, int]] = []
+    listed = 0
     for index, count in enumerate(counts):
         offset = 32 + packinfo.packpos + packinfo.packpositions[index]
-        for _ in range(count):
-            size = sizes[len(placed)]
+        if count == 1 and len(sizes) < listed + 1:
+            # A folder holding one file lists no substream size: the folder's own size is the file's.
+            folder_sizes = [int(folders[index].unpacksizes[-1])]
+        else:
+            folder_sizes = sizes[listed:listed + count]
+            listed += count
+        for size in folder_sizes:
             placed.append((offset, size))
             offset += size
     result: list[tuple[str, int, int]] = []

@@ -22,12 +22,13 @@ from typing import Any
 
 from gateway import errors
 from gateway.clock import Clock
-from gateway.config import Config
-from gateway.imports import actions
-from gateway.imports.nzb import parse_nzb
+from gateway.config import USENET, Config
+from gateway.imports import actions, orphans
+from gateway.imports.nzb import NzbError, parse_nzb
 from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
 from gateway.imports.selection import select
 from gateway.imports.torrentmeta import TorrentMetaError, parse_magnet, parse_torrent_file
+from gateway.imports.usenet import Held, Refused, UsenetImporter
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers.base import Provider
@@ -46,7 +47,7 @@ class ImportManager:
     def __init__(self, config: Config, library: Library, repo: ImportRepo, clock: Clock, *,
                  notify: Notifier | None = None, events: EventSink | None = None, symlink_timeout: float = 900.0,
                  stream_url: Callable[[str, str], str] | None = None,
-                 opener: Callable[[str, str], Any] | None = None) -> None:
+                 opener: Callable[[str, str], Any] | None = None, usenet: UsenetImporter | None = None) -> None:
         """``opener(folder, path)`` reads a library file for the ``download`` action; it is
         the VFS's, which lives above this layer, so the composition root passes it in."""
         self._config = config
@@ -58,6 +59,7 @@ class ImportManager:
         self._symlink_timeout = symlink_timeout
         self._stream_url = stream_url or (lambda folder, path: "")
         self._opener = opener or _no_opener
+        self._usenet = usenet     # NZBs are read from the user's own servers when it is set
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stop = threading.Event()
@@ -132,7 +134,7 @@ class ImportManager:
         return self.categories().get(category) or self.default_save_path(category)
 
     def takes_nzbs(self) -> bool:
-        return any(p.capabilities.usenet for p in self._library.providers.values())
+        return self._usenet is not None or any(p.capabilities.usenet for p in self._library.providers.values())
 
     def _new_record(self, request: AddRequest) -> tuple[ImportRecord, bytes]:
         if request.nzb:
@@ -158,7 +160,7 @@ class ImportManager:
 
     def _nzb_record(self, request: AddRequest) -> ImportRecord:
         meta = parse_nzb(request.nzb)
-        name = request.nzb_name or meta.md5
+        name = request.nzb_name or meta.name or request.nzb_file_name or meta.md5   # contract §8
         files = tuple(ImportFile(path, size) for path, size in meta.files)
         save_path = self.save_path(request.category)
         return ImportRecord(
@@ -167,6 +169,58 @@ class ImportManager:
             debrid=request.debrid, download_uncached=request.download_uncached, added_on=self._clock.now(),
             save_path=save_path, content_path=os.path.join(save_path, name), files=files,
             size=meta.size, tags=request.tags, nzb_url=request.nzb_url)
+
+    # ------------------------------------------------------------- orphans
+
+    def reconcile(self, account: str, items: builtins.list[Torrent], complete: bool) -> set[tuple[str, str]]:
+        """A listing of ``account`` (the library sync's, in its background lane): delete
+        the copies our unanswered adds left there, adopt one where the recorded copy is
+        gone (``orphans.plan``); returns the keys deleted, for the sync to leave out."""
+        since = self._clock.now() - orphans.ORPHAN_WINDOW
+        suspects = self._repo.unconfirmed(account, since)
+        copies: dict[str, builtins.list[Torrent]] = {}
+        for item in items if suspects else ():
+            if item.infohash in suspects:
+                copies.setdefault(item.infohash, []).append(item)
+        if not copies:
+            return set()
+        with self._wake:   # records first, evidence after: an add settled meanwhile is not counted
+            records = {h: (self._records.get(h), h in self._owned) for h in copies}
+        sent = self._repo.unconfirmed(account, since)
+        dropped: set[tuple[str, str]] = set()
+        for infohash, here in copies.items():
+            record, owned = records[infohash]
+            if record is None or not sent.get(infohash):
+                continue
+            plan = orphans.plan(record, account, here, sent[infohash], complete=complete, owned=owned)
+            if plan.adopt:
+                self._adopt(infohash, account, plan.adopt)
+            dropped.update((account, i) for i in plan.delete if self._delete_orphan(infohash, account, i))
+        return dropped
+
+    def _adopt(self, infohash: str, account: str, torrent_id: str) -> None:
+        with self._wake:
+            current = self._records.get(infohash)
+            if current is None or infohash in self._owned or current.provider != account:
+                return   # a worker took it meanwhile: the next listing looks again
+            record = current.with_changes(provider_id=torrent_id)
+            self._records[infohash] = record
+        self._repo.save(record)
+        self._repo.settle(infohash, account, newest=False)
+        log.warning("%s: its copy at %s is gone; adopted %s, left by an add whose answer never came",
+                    infohash, account, torrent_id)
+
+    def _delete_orphan(self, infohash: str, account: str, torrent_id: str) -> bool:
+        try:
+            with lane(Lane.BACKGROUND):
+                self._library.delete((account, torrent_id))
+        except errors.ProviderError as exc:
+            log.info("%s: could not delete the second copy %s at %s: %s", infohash, torrent_id, account, exc)
+            return False
+        self._repo.settle(infohash, account, newest=False)
+        log.warning("%s: deleted a second copy %s at %s, left by an add whose answer never came",
+                    infohash, torrent_id, account)
+        return True
 
     # -------------------------------------------------------------- deleting
 
@@ -181,6 +235,8 @@ class ImportManager:
                     gone.append(record)
         self._repo.delete([r.hash for r in gone])
         for record in gone:
+            if record.provider == USENET and record.provider_id:
+                self._library.delete((USENET, record.provider_id))   # its files leave the tree, its layout the store
             if delete_files:
                 _remove_output(record, self._config.download_folder)
             if remove_from_debrid and record.provider_id:
@@ -265,7 +321,7 @@ class ImportManager:
                 continue
             self._step(record)
 
-    def _save(self, record: ImportRecord) -> ImportRecord:
+    def _save(self, record: ImportRecord, *, settle: str = "") -> ImportRecord:
         """Persist and publish a worker's step, unless the record was deleted meanwhile.
 
         Workers step from a copy taken earlier; category, save path and tags belong
@@ -278,7 +334,7 @@ class ImportManager:
             record = record.with_changes(category=current.category, save_path=current.save_path,
                                          tags=current.tags)
             self._records[record.hash] = record
-        self._repo.save(record)
+        self._repo.save(record, settle=settle)
         return record
 
     def _edit(self, infohash: str, change: Callable[[ImportRecord], ImportRecord] | None = None,
@@ -305,6 +361,9 @@ class ImportManager:
     # ----------------------------------------------------------------- steps
 
     def _step(self, record: ImportRecord) -> None:
+        if self._reads_usenet(record):
+            self._usenet_step(record)
+            return
         if self._held_by_disabled(record):
             return
         try:
@@ -334,6 +393,38 @@ class ImportManager:
             return False
         self._later(record, RETRY_LATER, error=f"waiting: {held.name}: {_disabled(held)}")
         return True
+
+    # ---------------------------------------------------------------- usenet
+
+    def _reads_usenet(self, record: ImportRecord) -> bool:
+        """An NZB is read from the usenet servers unless it asks for a debrid account."""
+        if record.kind != "nzb" or self._usenet is None:
+            return False
+        return record.provider == USENET or not (record.debrid and record.debrid in self._library.providers)
+
+    def _usenet_step(self, record: ImportRecord) -> None:
+        """Map the NZB to a stored layout and publish it; servers that cannot answer hold the
+        job in the queue (never failed), a release that cannot be streamed fails it."""
+        assert self._usenet is not None
+        torrent = self._library.snapshot().torrents.get((USENET, record.hash)) if record.provider_id else None
+        if torrent is None:
+            try:
+                torrent = self._usenet.run(record.hash, record.name, self._repo.torrent_file(record.hash))
+            except Held as exc:
+                log.info("%s: held: %s", record.hash, exc)
+                self._later(record, _held_delay(record.attempts), state=ImportState.QUEUED, error=str(exc))
+                return
+            except (Refused, NzbError) as exc:
+                self._fail(record, str(exc))
+                return
+            except Exception as exc:   # a parser's bug must not retry forever: the *arr searches again
+                log.exception("%s: usenet import failed", record.hash)
+                self._fail(record, f"the usenet import failed: {exc}")
+                return
+        record = self._save(record.with_changes(
+            provider=USENET, provider_id=record.hash, error="", submitting=False,
+            provider_attempts=_attempt(record, USENET, "read from the usenet servers")))
+        self._complete(record, torrent)
 
     def _others_left(self, record: ImportRecord) -> bool:
         return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
@@ -394,7 +485,12 @@ class ImportManager:
             if not self._cache_ok(provider, record):
                 self._turned_down(record, provider, "not cached (download_uncached is off)")
                 return
-            torrent_id = self._existing(provider, record, fresh=crashed_mid_add) or self._send(provider, record)
+            torrent_id = self._existing(provider, record, fresh=crashed_mid_add)
+            if torrent_id:
+                self._repo.settle(record.hash, provider.name, newest=False)   # a copy of an earlier add
+                sent = ""
+            else:
+                torrent_id, sent = self._send_recorded(provider, record), provider.name
         except (errors.BadRequest, errors.NotFound) as exc:
             self._fail(record.with_changes(provider_attempts=_attempt(record, provider.name, _why(exc))),
                        f"{provider.name} rejected it: {exc.code or exc}")
@@ -405,7 +501,8 @@ class ImportManager:
             return
         self._save(record.with_changes(
             provider=provider.name, provider_id=torrent_id, error="", state=ImportState.METADATA,
-            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")))
+            next_try=0.0, submitting=False, provider_attempts=_attempt(record, provider.name, "added")),
+            settle=sent)   # the id and the end of the evidence in one transaction: no window between
 
     def _cache_ok(self, provider: Provider, record: ImportRecord) -> bool:
         """Where the provider still has a cache check, ask it first: cheaper than an add
@@ -449,6 +546,24 @@ class ImportManager:
             if torrent.provider == provider.name and torrent.infohash == record.hash and not torrent.status.failed:
                 return torrent.id
         return ""
+
+    def _send_recorded(self, provider: Provider, record: ImportRecord) -> str:
+        """Add, with the evidence (account, time) committed before the call; an error answer
+        settles it here, an id when it is saved. An answer that never came (a crash, a dropped
+        connection) leaves it, so a copy that shows up later is known as ours
+        (``gateway/imports/orphans.py``)."""
+        now = self._clock.now()
+        self._repo.submitted(record.hash, provider.name, now, forget_before=now - orphans.ORPHAN_WINDOW)
+        try:
+            torrent_id = self._send(provider, record)
+        except errors.Unavailable as exc:
+            if exc.code == "connect":   # never reached the provider
+                self._repo.settle(record.hash, provider.name)
+            raise
+        except errors.ProviderError:   # the provider answered: it made nothing
+            self._repo.settle(record.hash, provider.name)
+            raise
+        return torrent_id
 
     def _send(self, provider: Provider, record: ImportRecord) -> str:
         payload = self._repo.torrent_file(record.hash) if record.has_torrent_file else b""
@@ -549,6 +664,11 @@ class ImportManager:
         return actions.run(record, context)
 
 
+def _held_delay(attempts: int) -> float:
+    """How long a job the servers could not answer waits: 5 s, growing to 30 s."""
+    return min(30.0, 5.0 * (1 + attempts // 5))
+
+
 def _no_opener(folder: str, path: str) -> Any:
     raise actions.ActionError("the download action has no reader for library files")
 
@@ -596,4 +716,5 @@ def _event(record: ImportRecord) -> dict[str, Any]:
     """What a notification says about an import (no paths beyond the output, no secrets)."""
     return {"hash": record.hash, "name": record.name, "category": record.category, "kind": record.kind,
             "provider": record.provider, "state": record.state.value, "error": record.error,
-            "content_path": record.content_path, "size": record.selected_size}
+            "content_path": record.content_path, "size": record.selected_size,
+            "folder": record.folder}   # the torrent's folder in the tree (media servers scan it)

@@ -28,9 +28,25 @@ class NzbError(TorrentMetaError):
 
 
 @dataclass(frozen=True)
+class NzbFile:
+    """One ``<file>``: its segments' message ids sorted by number, and what is wrong with them."""
+
+    index: int                           # position in the NZB (the last tie-break of volume order)
+    subject_name: str                    # the name in the subject's quotes, "" when none
+    subject: str
+    groups: tuple[str, ...]
+    message_ids: tuple[str, ...]         # without angle brackets, in segment-number order
+    encoded_bytes: int                   # the sum of the segments' ``bytes`` (yEnc-encoded sizes)
+    problem: str = ""                    # gaps or repeated numbers: refused when the file is media
+
+
+@dataclass(frozen=True)
 class NzbMeta:
     md5: str                             # lower-case hex of the file's bytes: the job key
     files: tuple[tuple[str, int], ...]   # (name from the subject, bytes of its segments)
+    entries: tuple[NzbFile, ...] = ()
+    name: str = ""                       # <meta type="name">, "" when absent
+    password: str = ""                   # <meta type="password">
 
     @property
     def size(self) -> int:
@@ -81,27 +97,65 @@ def parse_nzb(data: bytes) -> NzbMeta:
         raise NzbError("the NZB is not well-formed XML") from None
     if _local(root.tag) != "nzb":
         raise NzbError(f"the XML root is <{_local(root.tag)}>, not <nzb>")
-    files = tuple(_file(i, node) for i, node in enumerate(n for n in root if _local(n.tag) == "file"))
-    if not files:
+    entries = tuple(_file(i, node) for i, node in enumerate(n for n in root if _local(n.tag) == "file"))
+    if not entries:
         raise NzbError("the NZB lists no files")
-    if not any(size for _, size in files):
+    if not any(e.encoded_bytes for e in entries):
         raise NzbError("the NZB's files have no segments")
-    return NzbMeta(hashlib.md5(data).hexdigest(), files)
+    files = tuple((e.subject_name or f"file{e.index}", e.encoded_bytes) for e in entries)
+    metas = _metas(root)
+    return NzbMeta(hashlib.md5(data).hexdigest(), files, entries, metas.get("name", ""), metas.get("password", ""))
+
+
+def _metas(root: Element) -> dict[str, str]:
+    """``<head><meta type="name">…</meta></head>``: the first of each type."""
+    found: dict[str, str] = {}
+    for head in (n for n in root if _local(n.tag) == "head"):
+        for meta in (n for n in head if _local(n.tag) == "meta"):
+            kind = (meta.get("type") or "").lower()
+            if kind and kind not in found:
+                found[kind] = (meta.text or "").strip()
+    return found
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _file(index: int, node: Element) -> tuple[str, int]:
+def _file(index: int, node: Element) -> NzbFile:
     subject = node.get("subject", "")
     match = _NAME_IN_SUBJECT.search(subject)
-    name = match.group(1) if match else f"file{index}"
+    name = match.group(1) if match else ""
+    shown = name or f"file{index}"
     size = 0
+    numbered: dict[int, str] = {}
+    repeated: list[int] = []
     for segments in (n for n in node if _local(n.tag) == "segments"):
         for segment in segments:
             try:
                 size += max(0, int(segment.get("bytes", "0")))
+                number = int(segment.get("number", "0"))
             except ValueError:
-                raise NzbError(f"file {name!r}: a segment's bytes is not a number") from None
-    return name, size
+                raise NzbError(f"file {shown!r}: a segment's bytes or number is not a number") from None
+            message_id = (segment.text or "").strip().strip("<>").strip()
+            if number in numbered and numbered[number] != message_id:
+                repeated.append(number)
+            numbered[number] = message_id
+    groups = tuple((g.text or "").strip() for gs in node if _local(gs.tag) == "groups" for g in gs)
+    order = sorted(numbered)
+    ids = tuple(numbered[n] for n in order)
+    return NzbFile(index, name, subject, groups, ids, size, _problem(order, repeated, ids))
+
+
+def _problem(numbers: list[int], repeated: list[int], ids: tuple[str, ...]) -> str:
+    """Segments must be numbered 1..N once each; say what is not (the caller decides)."""
+    if repeated:
+        return f"segment {repeated[0]} is listed twice with different articles"
+    if not numbers:
+        return "it has no segments"
+    if numbers[0] != 1 or numbers[-1] != len(numbers):
+        expected = next((n for n, got in enumerate(numbers, start=1) if n != got), len(numbers) + 1)
+        return f"segment {expected} is missing from the NZB"
+    if not all(ids):
+        return "a segment has no message id"
+    return ""

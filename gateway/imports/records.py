@@ -93,7 +93,8 @@ class AddRequest:
     tags: tuple[str, ...] = field(default_factory=tuple)
     nzb: bytes = b""                 # an uploaded NZB (``nzb_name`` names the job)
     nzb_url: str = ""                # or an NZB link
-    nzb_name: str = ""
+    nzb_name: str = ""               # SAB's nzbname: names the job before anything else
+    nzb_file_name: str = ""          # the uploaded file's name without .nzb: the last resort
 
 
 def _to_row(record: ImportRecord) -> tuple[str, str, str, float, str]:
@@ -121,9 +122,13 @@ class ImportRepo:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def save(self, record: ImportRecord) -> None:
+    def save(self, record: ImportRecord, *, settle: str = "") -> None:
+        """Write the record; with ``settle``, in the same transaction, the add just answered
+        at that account stops being evidence (see ``settle``)."""
         with self._store.transaction() as conn:
             _upsert(conn, record)
+            if settle:
+                _settle(conn, record.hash, settle, newest=True)
 
     def insert_new(self, record: ImportRecord, torrent_file: bytes = b"") -> ImportRecord | None:
         """Insert unless the hash exists; returns the existing record on a duplicate."""
@@ -142,6 +147,7 @@ class ImportRepo:
             for h in hashes:
                 conn.execute("DELETE FROM imports WHERE hash = ?", (h,))
                 conn.execute("DELETE FROM import_torrents WHERE hash = ?", (h,))
+                conn.execute("DELETE FROM import_submissions WHERE hash = ?", (h,))
 
     def load_all(self) -> list[ImportRecord]:
         rows = self._store.query("SELECT data FROM imports ORDER BY added_on, hash")
@@ -150,6 +156,32 @@ class ImportRepo:
     def torrent_file(self, infohash: str) -> bytes:
         rows = self._store.query("SELECT data FROM import_torrents WHERE hash = ?", (infohash,))
         return bytes(rows[0][0]) if rows else b""
+
+    # ------------------------------------------------------ unconfirmed adds
+
+    def submitted(self, infohash: str, account: str, at: float, *, forget_before: float) -> None:
+        """An add is about to be sent: committed before the call, so a crash keeps it.
+        Adds older than ``forget_before`` go: a copy that never appeared will not now."""
+        with self._store.transaction() as conn:
+            conn.execute("DELETE FROM import_submissions WHERE at < ?", (forget_before,))
+            conn.execute("INSERT INTO import_submissions (hash, account, at) VALUES (?, ?, ?)",
+                         (infohash, account, at))
+
+    def settle(self, infohash: str, account: str, *, newest: bool = True) -> None:
+        """One add at ``account`` is accounted for: its answer arrived, or its copy was
+        adopted or deleted. ``newest`` picks the add just sent, else the oldest."""
+        with self._store.transaction() as conn:
+            _settle(conn, infohash, account, newest=newest)
+
+    def unconfirmed(self, account: str, since: float) -> dict[str, list[float]]:
+        """Hash → times of the adds at ``account`` since ``since`` whose copy is not
+        accounted for (one indexed read: it runs at every listing)."""
+        rows = self._store.query("SELECT hash, at FROM import_submissions WHERE account = ? AND at >= ? "
+                                 "ORDER BY seq", (account, since))
+        out: dict[str, list[float]] = {}
+        for row in rows:
+            out.setdefault(str(row[0]), []).append(float(row[1]))
+        return out
 
     # ------------------------------------------------------------ categories
 
@@ -179,3 +211,9 @@ class ImportRepo:
 def _upsert(conn: sqlite3.Connection, record: ImportRecord) -> None:
     conn.execute("INSERT OR REPLACE INTO imports (hash, category, state, added_on, data) VALUES (?, ?, ?, ?, ?)",
                  _to_row(record))
+
+
+def _settle(conn: sqlite3.Connection, infohash: str, account: str, *, newest: bool) -> None:
+    order = "DESC" if newest else "ASC"
+    conn.execute(f"DELETE FROM import_submissions WHERE seq = (SELECT seq FROM import_submissions "
+                 f"WHERE hash = ? AND account = ? ORDER BY seq {order} LIMIT 1)", (infohash, account))

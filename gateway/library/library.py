@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 CategorySource = Callable[[], dict[Key, str]]
+ListingWatcher = Callable[[str, list[Torrent], bool], set[Key]]   # (account, items, complete) → deleted
+PublishWatcher = Callable[[Snapshot | None, Snapshot, Changes], None]   # (previous, next, what changed)
 PUBLISH_TIMEOUT = 30.0   # how long a caller waits for its change to reach the tree
 
 
@@ -56,14 +58,38 @@ class Library:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self._listing_watcher: ListingWatcher | None = None
+        self._publish_watchers: list[PublishWatcher] = []
         self.syncs = {name: self._account_sync(p) for name, p in providers.items()}
+        # Torrents the gateway holds itself (usenet jobs): provider name → forget(torrent id).
+        self.local: dict[str, Callable[[str], None]] = {}
 
     def _account_sync(self, provider: Provider) -> AccountSync:
         debrid = self._config.debrid(provider.name)
         interval = debrid.torrents_refresh_interval if debrid is not None else 300.0
         stored = sum(1 for t in self._loaded or () if t.provider == provider.name)
         return AccountSync(provider, self._store, self._clock, interval, stored=stored,
-                           known=lambda: self.snapshot().torrents, publish=self._publish_batch)
+                           known=lambda: self.snapshot().torrents, publish=self._publish_batch,
+                           on_listing=lambda items, complete: self._watch(provider.name, items, complete))
+
+    def set_listing_watcher(self, watcher: ListingWatcher) -> None:
+        """Who sees every account listing first (the imports, for orphans left by a crash)."""
+        self._listing_watcher = watcher
+
+    def add_publish_watcher(self, watcher: PublishWatcher) -> None:
+        """Who hears of every published snapshot (the integrations: rclone, media servers).
+        Called on the writer thread: it must only queue, never block."""
+        self._publish_watchers.append(watcher)
+
+    def _watch(self, account: str, items: list[Torrent], complete: bool) -> set[Key]:
+        watcher = self._listing_watcher
+        if watcher is None:
+            return set()
+        try:
+            return watcher(account, items, complete)
+        except Exception:   # the sync must go on whatever the watcher does; logged once here
+            log.exception("%s: the listing watcher failed", account)
+            return set()
 
     # ------------------------------------------------------------ reading
 
@@ -114,9 +140,14 @@ class Library:
         self._submit(Changes(mark_bad={key}), wait=False)
 
     def delete(self, key: Key) -> None:
-        """Delete at the provider, then drop from the index (NotFound counts as done)."""
+        """Delete at the provider, then drop from the index (NotFound counts as done).
+        A usenet job has no provider: its stored layout is dropped instead."""
+        local = self.local.get(key[0])
         try:
-            self._providers[key[0]].delete(key[1])
+            if local is not None:
+                local(key[1])
+            else:
+                self._providers[key[0]].delete(key[1])
         except errors.NotFound:
             pass
         self._store.apply_library([], [key])
@@ -150,7 +181,10 @@ class Library:
                 waiters, self._waiters = self._waiters, []
             try:
                 if changes:
+                    previous = self._snapshot
                     self._snapshot = self._index.derive(changes)
+                    for watcher in self._publish_watchers:
+                        watcher(previous, self._snapshot, changes)
             except Exception:   # the writer must survive one bad change; logged once here
                 log.exception("library: deriving the next snapshot failed")
             for done in waiters:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Protocol
 
 from gateway import errors
 from gateway.clock import Clock
@@ -39,15 +41,47 @@ class Counters:
             self.upstream_bytes += nbytes
 
 
+class Stream(Protocol):
+    position: int
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# Files whose bytes come from elsewhere than a provider's CDN (usenet jobs): (ref, start, last byte or None).
+LocalOpener = Callable[[FileRef, int, "int | None"], Stream]
+# Told when a read fails because the file is lost at every placement (repair starts from it).
+GoneWatcher = Callable[[FileRef, errors.FileGone], None]
+
+
 class Streamer:
     def __init__(self, links: LinkResolver, cdn: CdnClient, clock: Clock) -> None:
         self.links = links
         self._cdn = cdn
         self._clock = clock
         self.counters = Counters()
+        self.local: dict[str, LocalOpener] = {}   # provider name → opener (the usenet reader)
+        self.on_gone: GoneWatcher | None = None
 
-    def open(self, ref: FileRef, start: int, end: int | None = None) -> ResilientStream:
-        return ResilientStream(self, ref, start, end)
+    def open(self, ref: FileRef, start: int, end: int | None = None) -> Stream:
+        local = self.local.get(ref.provider)
+        try:
+            stream: Stream = local(ref, start, end) if local is not None else ResilientStream(self, ref, start, end)
+        except errors.FileGone as exc:
+            self._gone(ref, exc)
+            raise
+        return stream if self.on_gone is None else _Watched(stream, ref, self._gone)
+
+    def _gone(self, ref: FileRef, exc: errors.FileGone) -> None:
+        """Every placement was tried (the resolver falls back before raising): the file is lost."""
+        watcher = self.on_gone
+        if watcher is None:
+            return
+        try:
+            watcher(ref, exc)
+        except Exception:   # the reader gets its own error, never the watcher's
+            log.exception("%s/%s: the lost-file watcher failed", ref.torrent_id, ref.file_id)
 
     def _connect(self, ref: FileRef, start: int, end: int | None) -> tuple[CdnStream, DownloadLink]:
         """Open the CDN at ``start``, re-unrestricting a refused link."""
@@ -75,9 +109,7 @@ class Streamer:
         account = self.links.account_of(link) or ref.provider
         log.info("%s/%s: CDN says the traffic of %s key %d is spent", ref.torrent_id, ref.file_id, account, link.key)
         provider = self.links.provider(account)
-        if provider is not None and len(provider.keys) > 1:
-            provider.keys.exhaust(link.key, "CDN: traffic exhausted")
-        else:
+        if provider is None or not provider.rest_key(link.key, "CDN: traffic exhausted"):
             self.links.rest_account(account)
         self.links.invalidate(ref, link)
 
@@ -120,3 +152,30 @@ class ResilientStream:
 
     def close(self) -> None:
         self._drop()
+
+
+class _Watched:
+    """A stream whose ``FileGone`` is reported (then raised as before)."""
+
+    def __init__(self, stream: Stream, ref: FileRef, gone: GoneWatcher) -> None:
+        self._stream = stream
+        self._ref = ref
+        self._report = gone
+
+    @property
+    def position(self) -> int:
+        return self._stream.position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self._stream.position = value
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._stream.read(size)
+        except errors.FileGone as exc:
+            self._report(self._ref, exc)
+            raise
+
+    def close(self) -> None:
+        self._stream.close()

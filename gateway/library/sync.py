@@ -47,6 +47,9 @@ from gateway.store import Store
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+# Sees each listing before it is merged (items, whether it covers the whole account);
+# returns the keys it deleted at the provider meanwhile.
+ListingWatcher = Callable[[list[Torrent], bool], set[Key]]
 DETAIL_WORKERS = 4           # calls in flight at once; the budget decides how many per minute
 BATCH_SECONDS = 3.0          # how often fetched details are published into the tree
 FULL_LISTING_EVERY = 300.0   # a full listing at least this often (deletions at the provider)
@@ -77,7 +80,7 @@ def _keep_files(item: Torrent, known: Torrent) -> Torrent:
 class AccountSync:
     def __init__(self, provider: Provider, store: Store, clock: Clock, interval: float, *,
                  known: Callable[[], Mapping[Key, Torrent]], publish: Callable[[Changes], None],
-                 stored: int = 0) -> None:
+                 stored: int = 0, on_listing: ListingWatcher | None = None) -> None:
         self.name = provider.name
         self._provider = provider
         self._store = store
@@ -85,6 +88,7 @@ class AccountSync:
         self.interval = interval
         self._known_in_tree = known
         self._publish_changes = publish
+        self._on_listing = on_listing or (lambda items, complete: set())
         self._lock = threading.Lock()          # guards the queue and the batch, never held over I/O
         self._pending: dict[Key, Torrent] = {}
         self._heap: list[tuple[float, str, Key]] = []
@@ -177,6 +181,7 @@ class AccountSync:
         if not full:
             items, total = self._provider.list_recent(RECENT_PAGE)
             self.calls["listing"] += 1
+            items, total = self._watched(items, total, complete=False)
             known = self._known({item.key for item in items})
             new = sum(1 for t in items if t.key not in known)
             if total is not None and total == self.listed + new and len(items) <= total:
@@ -184,11 +189,21 @@ class AccountSync:
                 self.listed = total
                 return
             log.info("%s: %s torrents listed, %s known: listing everything", self.name, total, self.listed)
-        items = self._provider.list_torrents()
+        items, _ = self._watched(self._provider.list_torrents(), None, complete=True)
         self.calls["listing"] += 1
         self._merge(items, self._known(), complete=True)
         self._last_full = now
         self.listed = len(items)
+
+    def _watched(self, items: list[Torrent], total: int | None, *,
+                 complete: bool) -> tuple[list[Torrent], int | None]:
+        """The listing as the watcher (orphan reconciliation) leaves it: without the copies
+        it deleted, so they never reach the tree."""
+        dropped = self._on_listing(items, complete)
+        if not dropped:
+            return items, total
+        kept = [t for t in items if t.key not in dropped]
+        return kept, None if total is None else total - (len(items) - len(kept))
 
     def _known(self, keys: set[Key] | None = None) -> dict[Key, Torrent]:
         """This account's torrents: the tree, plus what is recorded but not yet published.
@@ -325,4 +340,4 @@ class AccountSync:
                 "eta_seconds": round(pending / rate) if rate and pending else 0,
                 "last_listing": self.last_listing, "error": self.error,
                 "calls": dict(self.calls), "budget": budget.stats(), "account": self._provider.health.status(),
-                "provider": self._provider.kind, "download_keys": self._provider.keys.status()}
+                "provider": self._provider.kind, "download_keys": self._provider.download_keys()}

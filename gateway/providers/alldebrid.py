@@ -2,7 +2,7 @@
 
 AllDebrid wraps every answer in ``{"status": "success"|"error", "data" | "error":
 {code, message}}`` and sends many application errors with HTTP 200, so every
-response's envelope is checked here (providers.md §3.1, §9.3); errors that
+response's envelope is checked here (docs/providers.md §3.1, §9.3); errors that
 do come as 4xx/5xx go through ``_parse_error`` before the HTTP layer decides on
 a retry. Every call carries ``agent=decypharr`` (§9.6).
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -61,7 +60,7 @@ AGENT = "decypharr"
 DEFAULT_SLOTS = 30
 DEAD_CODES = frozenset({11})
 
-# error.code → error class (providers.md §3.4).
+# error.code → error class (docs/providers.md §3.4).
 _CODES: dict[str, type[errors.ProviderError]] = {
     "GENERIC": errors.Unavailable, "404": errors.NotFound, "MAINTENANCE": errors.Unavailable,
     "RATE_LIMITED": errors.RateLimited, "TOO_MANY_REQUESTS": errors.RateLimited,
@@ -274,6 +273,8 @@ class AllDebrid(AccountClient):
     """The AllDebrid client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "alldebrid"
+    # No paging (list_recent: the whole list), every file downloaded, no NZBs, and
+    # magnet/instant is gone (upload and read ``ready`` instead): the defaults of AccountClient.
     capabilities = Capabilities()
 
     def __init__(self, name: str, http: ProviderHTTP, status_http: ProviderHTTP, clock: Clock,
@@ -314,11 +315,6 @@ class AllDebrid(AccountClient):
 
     def list_torrents(self) -> list[Torrent]:
         return [_parse_magnet(self.name, raw, "magnet/status") for raw in self._statuses()]
-
-    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
-        """AllDebrid has no paging: the whole list, newest first, cut to ``limit``."""
-        items = sorted(self.list_torrents(), key=lambda t: t.added, reverse=True)
-        return items[:limit], len(items)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         items = self._statuses(id=torrent_id)
@@ -369,9 +365,6 @@ class AllDebrid(AccountClient):
             raise bad_shape("alldebrid", path, "an item without an id")
         return str(item["id"])
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """AllDebrid downloads every file; there is nothing to select."""
-
     def delete(self, torrent_id: str) -> None:
         self._request(self._http, "POST", "magnet/delete", data={"id": torrent_id})
 
@@ -392,19 +385,7 @@ class AllDebrid(AccountClient):
                 raise errors.Unavailable(f"alldebrid: {torrent.id}: the link is delayed", code="delayed")
             if not isinstance(url, str) or not url:
                 raise bad_shape("alldebrid", "link/unlock", "no link")
-            return DownloadLink(url=url, size=_int(raw.get("filesize"), file.size) or file.size,
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),
-                                key=key)
+            return self.download_link(url, _int(raw.get("filesize"), file.size) or file.size, key,
+                                      download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
         return self.keys.call(with_key)
-
-    def add_nzb(self, data: bytes, name: str) -> str:
-        raise errors.BadRequest("alldebrid takes no NZBs", code="no_usenet")
-
-    def add_nzb_url(self, url: str, name: str) -> str:
-        raise errors.BadRequest("alldebrid takes no NZBs", code="no_usenet")
-
-    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
-        raise errors.BadRequest("alldebrid: magnet/instant is gone; upload and read `ready`",
-                                code="no_cache_check")
 

@@ -3,7 +3,8 @@
 A provider maps its wire JSON faithfully into ``gateway.models`` and raises
 only ``gateway.errors``; it never filters (policy lives in the library) and
 never leaks a dict or a ``requests`` exception. Optional abilities are
-declared in ``Capabilities``, never probed with ``hasattr``.
+declared in ``Capabilities``, never probed with ``hasattr``; what a service does
+not offer is answered once, from its capabilities, by ``common.AccountClient``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Protocol
 from gateway.models import Account, ActiveCount, DownloadLink, RemoteFile, Torrent
 from gateway.providers.budget import Budget
 from gateway.providers.health import AccountHealth
-from gateway.providers.keys import KeyRing
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,6 @@ class Provider(Protocol):
     kind: str                        # "realdebrid", ...
     capabilities: Capabilities
     budget: Budget                   # the account's request budget, shared by all its callers
-    keys: KeyRing                    # keys for download links: the main one, then download_api_keys
     health: AccountHealth            # disabled after an auth error until a probe passes (health.py)
 
     def account(self) -> Account:
@@ -65,8 +64,16 @@ class Provider(Protocol):
     def delete(self, torrent_id: str) -> None: ...
 
     def unrestrict(self, torrent: Torrent, file: RemoteFile) -> DownloadLink:
-        """A fetchable URL for one file, made with ``keys`` (the link's ``key`` says which).
+        """A fetchable URL for one file, made with a download key (the link's ``key`` says
+        which: the main key, then ``download_api_keys``). It lives until its ``expires_at``.
         Raises FileGone when storage lost it, QuotaExceeded when no key has traffic left."""
+
+    def download_keys(self) -> list[dict[str, object]]:
+        """Each download key, masked, with whether it is usable now and why not."""
+
+    def rest_key(self, index: int, reason: str) -> bool:
+        """Rest download key ``index`` (the CDN says its traffic is spent) if another key can
+        take over; False when it is the only one."""
 
     def active_count(self) -> ActiveCount: ...
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import requests
 
 from gateway import errors
 from gateway.clock import Clock
+from gateway.models import DownloadLink, Torrent
+from gateway.providers.base import Capabilities
 from gateway.providers.http import ProviderHTTP, retry_after_seconds
 from gateway.providers.keys import KeyRing
 
@@ -75,7 +78,14 @@ def parse_iso_time(value: Any) -> float:
 
 
 class AccountClient:
-    """One provider account: its main HTTP client, budget, download keys and link lifetime."""
+    """One provider account: its main HTTP client, budget, download keys and link lifetime.
+
+    It also answers, from ``capabilities``, the operations a service does not offer, so a
+    provider module writes only what its service does: a usenet, cache-check or
+    file-selection module overrides the matching method and sets the flag."""
+
+    kind: str = ""
+    capabilities: Capabilities = Capabilities()
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
                  keys: KeyRing | None = None) -> None:
@@ -90,3 +100,51 @@ class AccountClient:
     def close(self) -> None:
         for client in self.keys.clients:
             client.close()
+
+    # -- links
+
+    def download_link(self, url: str, size: int, key: int, *, download_id: str = "",
+                      filename: str = "") -> DownloadLink:
+        """A link as every provider makes it: it lives ``link_ttl`` seconds from now (the
+        link cache in ``library/links.py`` keeps it exactly that long)."""
+        return DownloadLink(url=url, size=size, expires_at=self._clock.monotonic() + self._link_ttl,
+                            download_id=download_id, filename=filename, key=key)
+
+    def download_keys(self) -> list[dict[str, object]]:
+        """Each download key, masked, with whether it is usable now and why not."""
+        return self.keys.status()
+
+    def rest_key(self, index: int, reason: str) -> bool:
+        """Rest download key ``index`` (its traffic is spent) when another key can take over;
+        False when it is the only key, so the caller rests the whole account instead."""
+        if len(self.keys) < 2:
+            return False
+        self.keys.exhaust(index, reason)
+        return True
+
+    # -- what a service does not offer: one answer each, from ``capabilities``
+
+    def list_torrents(self) -> list[Torrent]:
+        raise NotImplementedError   # every provider module lists its torrents
+
+    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
+        """Without ``recent_first`` paging: the whole list, newest first, cut to ``limit``."""
+        items = sorted(self.list_torrents(), key=lambda t: t.added, reverse=True)
+        return items[:limit], len(items)
+
+    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
+        """Without ``select_files`` the service downloads every file: nothing to select."""
+
+    def add_nzb(self, data: bytes, name: str) -> str:
+        raise self._not_offered("usenet", "takes no NZBs", "no_usenet")
+
+    def add_nzb_url(self, url: str, name: str) -> str:
+        raise self._not_offered("usenet", "takes no NZBs", "no_usenet")
+
+    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
+        raise self._not_offered("cache_check", "has no instant-availability check", "no_cache_check")
+
+    def _not_offered(self, capability: str, what: str, code: str) -> errors.ProviderError:
+        # A module that sets the flag must override the method: reaching here is our bug.
+        assert not getattr(self.capabilities, capability), f"{self.kind} declares {capability} but lacks it"
+        return errors.BadRequest(f"{self.kind} {what}", code=code)

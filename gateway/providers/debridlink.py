@@ -1,6 +1,6 @@
 """Debrid-Link (debrid-link.com/api/v2): calls plus ``_parse_*`` mapping.
 
-Every answer is an envelope (providers.md §5.1): ``{"success": true, "value":
+Every answer is an envelope (docs/providers.md §5.1): ``{"success": true, "value":
 ...}`` or ``{"success": false, "error": "<camelCase>", "error_description"}``.
 Errors usually come with a 4xx/5xx status, but the envelope is checked on
 every response too, so a ``success: false`` inside a 200 is raised as well.
@@ -56,7 +56,7 @@ _COMPLETE = frozenset({5, 6, 100})
 _SLOTS_BY_TYPE = {0: 0, 1: 25, 2: 25}   # accountType → active torrents (not documented)
 DEFAULT_SLOTS = 25
 
-# The `error` codes of providers.md §5.4 → the gateway's vocabulary.
+# The `error` codes of docs/providers.md §5.4 → the gateway's vocabulary.
 _CODES: dict[str, type[errors.ProviderError]] = {
     **dict.fromkeys(("badToken", "badSign", "hidedToken", "expired_token", "invalid_client",
                      "unauthorized_client", "access_denied", "authorization_pending",
@@ -137,7 +137,7 @@ def _parse_files(torrent_name: str, raw: Any, path: str) -> tuple[RemoteFile, ..
 
 
 def _status(raw: dict[str, Any], files: Sequence[RemoteFile]) -> tuple[TorrentStatus, str]:
-    """providers.md §5.3 "Gateway rule"; the detail is DL's own status number or errorString."""
+    """docs/providers.md §5.3 "Gateway rule"; the detail is DL's own status number or errorString."""
     code = _int(raw.get("status"))
     complete = (_float(raw.get("downloadPercent")) >= 100 or raw.get("downloaded") is True
                 or code in _COMPLETE)
@@ -199,6 +199,8 @@ class DebridLink(AccountClient):
     """The Debrid-Link client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "debridlink"
+    # Torrents are added with ``wait: false`` and download every file; no NZBs; seedbox/cached
+    # was removed: the defaults of AccountClient answer those.
     capabilities = Capabilities(select_files=False, cache_check=False, usenet=False,
                                 downloads_list=False, recent_first=False)
 
@@ -291,9 +293,6 @@ class DebridLink(AccountClient):
             raise bad_shape("debrid-link", "seedbox/add", type(value).__name__)
         return str(value["id"])
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """Nothing to do: torrents are added with ``wait: false`` and download every file."""
-
     def delete(self, torrent_id: str) -> None:
         self._value("DELETE", f"seedbox/{torrent_id}/remove")
 
@@ -319,17 +318,4 @@ class DebridLink(AccountClient):
         if fresh.status != TorrentStatus.DOWNLOADED:
             raise errors.Unavailable(f"debrid-link: {fresh.id} is not complete ({fresh.status_detail})",
                                      code="not_ready")
-        return DownloadLink(url=found.link, size=found.size or file.size,
-                            expires_at=self._clock.monotonic() + self._link_ttl,
-                            filename=found.path.rsplit("/", 1)[-1], key=key)
-
-    # -- not offered by Debrid-Link
-
-    def add_nzb(self, data: bytes, name: str) -> str:
-        raise errors.BadRequest("debrid-link takes no NZBs", code="no_usenet")
-
-    def add_nzb_url(self, url: str, name: str) -> str:
-        raise errors.BadRequest("debrid-link takes no NZBs", code="no_usenet")
-
-    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
-        raise errors.BadRequest("debrid-link: seedbox/cached was removed", code="no_cache_check")
+        return self.download_link(found.link, found.size or file.size, key, filename=found.path.rsplit("/", 1)[-1])

@@ -1,6 +1,6 @@
 """An account's health: a refused key disables the account until a probe passes.
 
-providers.md §11: an auth error disables the account and raises an alert; no
+docs/providers.md §1.7: an auth error disables the account and raises an alert; no
 hot loop. Any call of the account (listing, details, link, add, probe) that
 the provider answers with an auth error (RD ``bad_token``, AllDebrid
 ``AUTH_BAD_APIKEY``, TorBox ``BAD_TOKEN``, Debrid-Link ``badToken``,

@@ -2,7 +2,7 @@
 account's request budget (``budget.py``), one retry policy and redacted logging.
 
 The retry decision is made *after* the provider module parsed the error body
-into ``gateway.errors`` (providers.md §1.2): a 503 that carries RD's
+into ``gateway.errors`` (docs/providers.md §1.2): a 503 that carries RD's
 ``hoster_unavailable`` is ``FileGone`` and is never retried blindly; a bare
 503 or a 429 is. A 429 pauses the whole account in its budget, so its retry,
 like every other caller's next call, waits there; other retries back off on

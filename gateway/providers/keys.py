@@ -4,7 +4,7 @@ Links are generated with the first usable key. A key whose account reports
 its traffic or fair-use quota exhausted (or that is refused) rests until the
 next UTC midnight, when providers reset daily traffic, or ``cooldown``
 seconds, whichever comes first, and is then tried again in its turn: it comes
-back by itself once its account recovers (providers.md §9.7: DX never
+back by itself once its account recovers (docs/providers.md §9.7: DX never
 re-enables one). Adds and listings always use the main key.
 """
 

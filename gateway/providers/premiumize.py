@@ -2,7 +2,10 @@
 
 PM answers errors with HTTP 200 and ``{"status": "error", "message": ...}``,
 so every response's envelope is checked and the message text is matched
-against ``_CODES`` (providers.md §6.1). Cloudflare's 5xx pages (521, a 503
+against ``_CODES`` (docs/providers.md §6.1). A success may come without ``status``
+(``item/details`` answers the bare item, §6.2). Of the five providers only PM
+documents such shapes: AD, TB and DL document their envelope on every answer
+(§3.1, §4.1, §5.1) and RD has none, so their clients keep requiring it. Cloudflare's 5xx pages (521, a 503
 without JSON) are bare ``Unavailable`` errors, which the HTTP layer retries.
 
 There is no single-transfer GET: ``get_torrent`` lists every transfer (one
@@ -16,8 +19,6 @@ CDN, so the string stays a working URL).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import re
 from collections.abc import Sequence
@@ -35,12 +36,13 @@ from gateway.providers.common import AccountClient, bad_shape, json_body, provid
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
+from gateway.torrentid import TorrentMetaError, parse_magnet
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://www.premiumize.me/api"
 SUBLIMITS: dict[str, Limit] = {}   # PM publishes no request limit, only fair-use points
-MAX_ACTIVE = 25                    # active transfers per account (providers.md §6.3)
+MAX_ACTIVE = 25                    # active transfers per account (docs/providers.md §6.3)
 CACHE_BATCH = 100
 LIST_REUSE = 5.0   # seconds a transfer listing answers single-transfer lookups
 ITEM_MARK = "#pmid="
@@ -73,7 +75,6 @@ _CODES: dict[str, type[errors.ProviderError]] = {
     "unknown transfer": errors.NotFound,
     "invalid id": errors.NotFound,
 }
-_BTIH = re.compile(r"[?&]xt(?:\.\d+)?=urn:btih:([0-9A-Za-z]+)", re.IGNORECASE)
 _HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 
 
@@ -111,37 +112,33 @@ def _message(response: requests.Response) -> str:
 
 
 def _envelope(response: requests.Response, path: str) -> dict[str, Any]:
-    """The body of a < 400 answer, raising the mapped error for ``status: error``."""
+    """The body of a < 400 answer, raising the mapped error for ``status: error``.
+
+    ``status`` may be absent: providers.md §6.2 documents each answer as its bare
+    fields (``item/details`` is the item object, and the service answers it so), so
+    only an explicit ``error`` is a failure; each caller checks the fields it reads.
+    """
     body = json_body(response, "premiumize", path)
     if not isinstance(body, dict):
         raise bad_shape("premiumize", path, type(body).__name__)
-    if body.get("status") == "error":
+    status = body.get("status", "success")
+    if status == "error":
         raise _error(str(body.get("message") or "error"), response)
-    if body.get("status") != "success":
-        raise bad_shape("premiumize", path, f"status {body.get('status')!r}")
+    if status != "success":
+        raise bad_shape("premiumize", path, f"status {status!r}")
     return body
 
 
 def _infohash(src: str) -> str:
-    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs.
-
-    Parsed here rather than with ``gateway.imports.torrentmeta``: providers sit
-    below imports in the layers.
-    """
+    """The btih of a magnet src (hex or base32), or of a bare hash; "" for NZBs and URLs."""
     if _HEX40.fullmatch(src):
         return src.lower()
-    m = _BTIH.search(src) if src[:8].lower() == "magnet:?" else None
-    if m is None:
+    if src[:8].lower() != "magnet:?":
         return ""
-    value = m.group(1)
-    if _HEX40.fullmatch(value):
-        return value.lower()
-    if len(value) == 32:
-        try:
-            return base64.b32decode(value.upper()).hex()
-        except (binascii.Error, ValueError):
-            return ""
-    return ""
+    try:
+        return parse_magnet(src).infohash
+    except TorrentMetaError:
+        return ""
 
 
 def _number(raw: Any, path: str, kind: type = float) -> Any:
@@ -187,6 +184,8 @@ class Premiumize(AccountClient):
     """The Premiumize client. All HTTP goes through ``ProviderHTTP``."""
 
     kind = "premiumize"
+    # No paging (list_recent: the whole list at once) and a transfer downloads whole: the
+    # defaults of AccountClient.
     capabilities = Capabilities(cache_check=True, usenet=True)
 
     def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
@@ -231,12 +230,6 @@ class Premiumize(AccountClient):
     def list_torrents(self) -> list[Torrent]:
         """Bare items: the files need a folder walk each, which ``get_torrent`` does."""
         return [_parse_transfer(self.name, raw) for raw in self._transfers()]
-
-    def list_recent(self, limit: int) -> tuple[list[Torrent], int | None]:
-        # Not advertised (capabilities.recent_first is off): PM lists everything at once.
-        torrents = self.list_torrents()
-        torrents.sort(key=lambda t: t.added, reverse=True)
-        return torrents[:limit], len(torrents)
 
     def get_torrent(self, torrent_id: str) -> Torrent:
         raw = self._transfer(torrent_id)
@@ -305,9 +298,6 @@ class Premiumize(AccountClient):
     def add_nzb_url(self, url: str, name: str) -> str:
         return self._create(data={"src": url})
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        """PM always downloads the whole transfer: nothing to select."""
-
     def delete(self, torrent_id: str) -> None:
         # PM deletes the transfer's cloud folder with it.
         self._listed = (float("-inf"), [])   # the listing we keep would still show it
@@ -344,10 +334,11 @@ class Premiumize(AccountClient):
                     raise errors.QuotaExceeded(f"premiumize: item {item_id} is not in this key's account",
                                                code="other_account") from exc
                 raise errors.FileGone(f"premiumize: item {item_id} is gone", code=exc.code) from exc
+            if str(raw.get("id") or "") != item_id:   # an empty or foreign body is not this item
+                raise bad_shape("premiumize", "item/details", "item without its id")
             url = str(raw.get("link") or "")
             if not url:
                 raise errors.Unavailable(f"premiumize: item {item_id} has no link yet", code="no_link")
-            return DownloadLink(url=url, size=_number(raw.get("size"), "item/details", int) or file.size,
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=item_id, filename=str(raw.get("name") or ""), key=key)
+            return self.download_link(url, _number(raw.get("size"), "item/details", int) or file.size, key,
+                                      download_id=item_id, filename=str(raw.get("name") or ""))
         return self.keys.call(with_key)

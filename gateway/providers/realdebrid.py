@@ -2,7 +2,7 @@
 
 Errors come as 4xx/5xx with ``{"error": "<snake_case>", "error_code": N}``;
 ``_parse_error`` turns them into the gateway's vocabulary before the HTTP
-layer decides whether to retry (providers.md §2.5).
+layer decides whether to retry (docs/providers.md §2.5).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _STATUS = {
     "virus": TorrentStatus.ERROR,
     "dead": TorrentStatus.DEAD,
 }
-# error_code → error class (providers.md §2.5, "recommended classification").
+# error_code → error class (docs/providers.md §2.5, "recommended classification").
 _CODES: dict[int, type[errors.ProviderError]] = {
     5: errors.RateLimited, 34: errors.RateLimited,
     8: errors.AuthError, 9: errors.AuthError, 14: errors.AuthError, 15: errors.AuthError,
@@ -89,7 +89,7 @@ def _parse_files(raw: Any, links: Sequence[str]) -> tuple[RemoteFile, ...]:
     """Map files and links: one link per selected file, in ascending id order.
 
     A single link for several selected files means RD packed them into one
-    archive; those files get no link of their own (providers.md §2.3).
+    archive; those files get no link of their own (docs/providers.md §2.3).
     """
     files = sorted((raw or []), key=lambda f: int(f.get("id", 0)))
     selected = [f for f in files if f.get("selected")]
@@ -224,17 +224,6 @@ class RealDebrid(AccountClient):
         def with_key(http: ProviderHTTP, key: int) -> DownloadLink:
             raw = _json(http.request("POST", "unrestrict/link", _parse_error, data={"link": file.link}),
                         "unrestrict/link")
-            return DownloadLink(url=str(raw["download"]), size=int(raw.get("filesize", file.size) or file.size),
-                                expires_at=self._clock.monotonic() + self._link_ttl,
-                                download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")),
-                                key=key)
+            return self.download_link(str(raw["download"]), int(raw.get("filesize", file.size) or file.size), key,
+                                      download_id=str(raw.get("id", "")), filename=str(raw.get("filename", "")))
         return self.keys.call(with_key)
-
-    def add_nzb(self, data: bytes, name: str) -> str:
-        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
-
-    def add_nzb_url(self, url: str, name: str) -> str:
-        raise errors.BadRequest("real-debrid takes no NZBs", code="no_usenet")
-
-    def check_cached(self, infohashes: Sequence[str]) -> dict[str, bool]:
-        raise errors.BadRequest("real-debrid: instantAvailability is disabled", code="disabled_endpoint")

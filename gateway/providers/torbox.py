@@ -2,7 +2,7 @@
 
 Every answer is the envelope ``{success, error, detail, data}``, and TorBox
 sometimes reports a failure with HTTP 200, so ``_data`` checks ``success`` on
-every response and raises the mapped error itself (providers.md §4.1, §4.5).
+every response and raises the mapped error itself (docs/providers.md §4.1, §4.5).
 
 Ids: a torrent is ``str(id)``; a usenet job is ``"usenet-<id>"`` so
 ``get_torrent``, ``delete`` and ``unrestrict`` know which family to ask.
@@ -17,12 +17,8 @@ cannot work. The client uses the main key only and says so when
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import hashlib
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +42,7 @@ from gateway.providers.common import (
 from gateway.providers.http import ProviderHTTP
 from gateway.providers.keys import KeyRing
 from gateway.providers.wiring import account_http, download_keys
+from gateway.torrentid import TorrentMetaError, info_hash, parse_magnet
 
 log = logging.getLogger(__name__)
 
@@ -178,44 +175,18 @@ def _parse_items(provider: str, raw: Any, usenet: bool, path: str) -> list[Torre
 
 
 def _magnet_hash(magnet: str) -> str:
-    m = re.search(r"urn:btih:([0-9A-Za-z]+)", magnet)
-    raw = m.group(1) if m else ""
-    if len(raw) == 40:
-        return raw.lower()
     try:
-        return base64.b32decode(raw.upper()).hex() if len(raw) == 32 else ""
-    except (binascii.Error, ValueError):
+        return parse_magnet(magnet).infohash
+    except TorrentMetaError:
         return ""
-
-
-def _skip_bencode(data: bytes, i: int) -> int:
-    """Index just past the bencoded value at ``i`` (just enough to find the info span)."""
-    c = data[i:i + 1]
-    if c == b"i":
-        return data.index(b"e", i) + 1
-    if c in (b"l", b"d"):
-        i += 1
-        while data[i:i + 1] != b"e":
-            i = _skip_bencode(data, i)
-        return i + 1
-    colon = data.index(b":", i)
-    return colon + 1 + int(data[i:colon])
 
 
 def _torrent_hash(data: bytes) -> str:
     """sha1 of the raw ``info`` dictionary, or "" when the file cannot be read."""
     try:
-        i = 1
-        while data[:1] == b"d" and data[i:i + 1] not in (b"e", b""):
-            key_end = _skip_bencode(data, i)
-            key = data[data.index(b":", i) + 1:key_end]
-            value_end = _skip_bencode(data, key_end)
-            if key == b"info":
-                return hashlib.sha1(data[key_end:value_end]).hexdigest()
-            i = value_end
-    except (ValueError, IndexError, RecursionError):
-        pass
-    return ""
+        return info_hash(data)
+    except TorrentMetaError:
+        return ""
 
 
 def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> TorBox:
@@ -368,9 +339,6 @@ class TorBox(AccountClient):
     def add_nzb_url(self, url: str, name: str) -> str:
         return self._create_usenet(name, data={"link": url})
 
-    def select_files(self, torrent_id: str, file_ids: Sequence[int]) -> None:
-        return None   # TorBox downloads every file; there is nothing to select
-
     def delete(self, torrent_id: str) -> None:
         usenet, num = self._split(torrent_id)
         if usenet:
@@ -398,8 +366,7 @@ class TorBox(AccountClient):
                                       status=exc.status) from None
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise bad_shape("torbox", path, "data is not a URL")
-            return DownloadLink(url=url, size=file.size, expires_at=self._clock.monotonic() + self._link_ttl,
-                                filename=file.path.rsplit("/", 1)[-1], key=index)
+            return self.download_link(url, file.size, index, filename=file.path.rsplit("/", 1)[-1])
         return self.keys.call(with_key)
 
     # -- cache

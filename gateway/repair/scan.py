@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +36,7 @@ from gateway.repair.jobs import Item
 log = logging.getLogger(__name__)
 
 State = Literal["healthy", "broken", "unknown", "probe"]
+Probe = Callable[[FileRef], tuple[State, str]]
 DOWNLOAD_ROUTE = "/api/browse/download/"
 
 
@@ -59,8 +61,9 @@ class ScanResult:
 
 class Scanner:
     def __init__(self, config: Config, library: Library, links: LinkResolver, cdn: CdnClient,
-                 arr: ArrClient) -> None:
+                 arr: ArrClient, probes: dict[str, Probe] | None = None) -> None:
         self._config = config
+        self._probes = probes or {}
         self._library = library
         self._links = links
         self._cdn = cdn
@@ -169,23 +172,34 @@ class Scanner:
 
     def _probe_all(self, found: list[tuple[MediaFile, Verdict]]) -> list[tuple[MediaFile, Verdict]]:
         """One probe per torrent, shared by every file of it; ``repair.workers`` at a time
-        (the account's budget still decides how many calls a minute)."""
+        (the account's budget still decides how many calls a minute). A pack whose probe fails
+        has each of its other files probed too: one lost episode must not condemn the rest."""
         refs: dict[tuple[str, str], FileRef] = {}
         for _, verdict in found:
             if verdict.state == "probe" and verdict.torrent is not None and verdict.ref is not None:
                 refs.setdefault(verdict.torrent.key, verdict.ref)
         with ThreadPoolExecutor(max(1, self._config.repair.workers), thread_name_prefix="repair-probe") as pool:
             outcome = dict(zip(refs, pool.map(self._probe, refs.values()), strict=True))
+            failed = {key for key, (state, _) in outcome.items() if state == "broken"}
+            others = list({v.ref: None for _, v in found if v.state == "probe" and v.torrent is not None
+                           and v.torrent.key in failed and v.ref is not None and v.ref != refs[v.torrent.key]})
+            per_file = dict(zip(others, pool.map(self._probe, others), strict=True))
         out = []
         for f, v in found:
             if v.state == "probe" and v.torrent is not None:
-                state, reason = outcome[v.torrent.key]
+                result = per_file.get(v.ref) if v.ref is not None else None
+                state, reason = result or outcome[v.torrent.key]
                 v = Verdict(state, reason, v.torrent, v.ref, v.torrent_file)
             out.append((f, v))
         return out
 
     def _probe(self, ref: FileRef) -> tuple[State, str]:
-        """A link for the file, then its first byte from the CDN (a refused link is made again once)."""
+        """A link for the file, then its first byte from the CDN (a refused link is made again once).
+        A usenet file has its own probe: a STAT sample of its articles."""
+        local = self._probes.get(ref.provider)
+        if local is not None:
+            with lane(Lane.BACKGROUND):
+                return local(ref)
         with lane(Lane.BACKGROUND):
             for _ in range(2):
                 try:

@@ -24,7 +24,7 @@ from gateway.library.links import LinkResolver
 from gateway.providers.cdn import CdnClient
 from gateway.repair.jobs import Job, JobRepo, JobStatus, Step
 from gateway.repair.process import ItemProcessor, Paused
-from gateway.repair.scan import Scanner
+from gateway.repair.scan import Probe, Scanner
 from gateway.store import Store
 from gateway.workers.runner import PeriodicWorker
 
@@ -44,12 +44,13 @@ class RepairError(Exception):
 class RepairService:
     def __init__(self, config: Config, library: Library, links: LinkResolver, cdn: CdnClient, arr: ArrClient,
                  store: Store, clock: Clock, stream_url: Callable[[str, str], str],
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None, probes: dict[str, Probe] | None = None) -> None:
+        """``probes``: provider name → a check of files that have no CDN link (usenet: a STAT sample)."""
         self._config = config
         self._clock = clock
         self._repo = JobRepo(store)
         self._arr = arr
-        self._scanner = Scanner(config, library, links, cdn, arr)
+        self._scanner = Scanner(config, library, links, cdn, arr, probes)
         self._items = ItemProcessor(config, library, arr, clock, stream_url)
         self._events = events or _log_event
         self._lock = threading.Lock()

@@ -32,7 +32,7 @@ class PeriodicWorker:
         return self
 
     def trigger(self) -> None:
-        """Run the job now instead of waiting for the interval."""
+        """Run the job now instead of waiting for the interval (a changed key is probed at once)."""
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:

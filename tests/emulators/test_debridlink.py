@@ -50,13 +50,13 @@ def catalog(world: World, infohash: str = HASH_A, cached: bool = True, flags: tu
 def add(emu: Emulator, dl: requests.Session, url: str, status: int = 200) -> dict[str, Any]:
     r = dl.post(api(emu, "/seedbox/add"), json={"url": url, "wait": False, "async": True})
     assert r.status_code == status, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def listed(emu: Emulator, dl: requests.Session, **params: Any) -> dict[str, Any]:
     r = dl.get(api(emu, "/seedbox/list"), params=params)
     assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def test_auth_errors_are_401_bad_token(emu: Emulator) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from emulators import Emulator, SlidingWindow, busiest_window, file_bytes
 from emulators.sample import sample_library
 from emulators.world import World
 from gateway.imports.torrentmeta import bencode
+from tests.support import wait_until
 
 TOKEN = "tok-main"
 HASH_A = "a" * 40
@@ -526,3 +528,20 @@ def test_rate_knobs_over_control_plane(emu: Emulator, rd: requests.Session) -> N
     assert [rd.get(api(emu, "/user")).status_code for _ in range(2)] == [200, 429]
     state = requests.get(base + "/state").json()
     assert state["knobs"]["rate_window"] == "bucket" and state["knobs"]["rate_limit"] == 1
+
+
+def test_a_held_add_is_made_only_once_released(emu: Emulator, rd: requests.Session) -> None:
+    """``hold``: the add waits at the provider; what it makes appears only after the release."""
+    add_two_file_entry(emu.world)
+    requests.post(emu.origin + "/__emu/faults", json={"path_regex": r"/torrents/addMagnet$", "method": "POST",
+                                                      "hold": True, "times": 1}, timeout=5).raise_for_status()
+    answers: list[int] = []
+    caller = threading.Thread(target=lambda: answers.append(
+        rd.post(api(emu, "/torrents/addMagnet"), data={"magnet": f"magnet:?xt=urn:btih:{HASH_A}"}).status_code))
+    caller.start()
+    wait_until(lambda: emu.world.held() == 1, 10, "the add to be held")
+    assert emu.world.list_torrents(TOKEN) == [] and answers == []
+    released = requests.post(emu.origin + "/__emu/release", timeout=5).json()
+    caller.join(10)
+    assert released == {"released": 1} and answers == [201]
+    assert [t.hash for t in emu.world.list_torrents(TOKEN)] == [HASH_A]

@@ -38,7 +38,7 @@ rate_text = st.one_of(
 )
 
 
-def _value_or_config_error(parser, value):  # type: ignore[no-untyped-def]
+def _value_or_config_error(parser, value):
     try:
         return parser(KEY, value)
     except ConfigError as exc:
@@ -124,7 +124,7 @@ raw_configs = st.dictionaries(st.sampled_from(TOP_KEYS) | st.text(max_size=6), s
 @given(raw_configs | json_values)
 def test_parse_config_gives_a_config_or_configerror(raw: object) -> None:
     try:
-        cfg = parse_config(raw, "/tmp/config")  # type: ignore[arg-type]
+        cfg = parse_config(raw, "/tmp/config")
     except ConfigError as exc:
         # The key names where the problem is; it is '' only for an unknown key spelt ''.
         assert str(exc).startswith(f"config: {exc.key}: ")

@@ -133,3 +133,104 @@ def test_the_public_doctype_of_real_nzbs_is_accepted() -> None:
 def test_an_unusable_encoding_declaration_is_an_nzberror(encoding: str) -> None:
     with pytest.raises(NzbError):
         parse_nzb(f'<?xml version="1.0" encoding="{encoding}"?><nzb/>'.encode())
+
+
+# ------------------------------------------------------- segments, gaps, duplicates, meta
+
+meta_text = st.text(xml_chars.filter(lambda c: c != "\r"), max_size=15)   # XML turns a raw CR into LF
+
+
+@st.composite
+def segment_lists(draw: st.DrawFn) -> list[tuple[int, str]]:
+    """(number, message id) pairs as posters write them: shuffled, with gaps, repeats, blanks."""
+    count = draw(st.integers(0, 8))
+    pairs = [(n, f"part{n}.{draw(st.integers(0, 3))}@poster") for n in range(1, count + 1)]
+    if pairs and draw(st.booleans()):
+        del pairs[draw(st.integers(0, len(pairs) - 1))]                  # a gap (or the first/last)
+    extra = draw(st.lists(st.tuples(st.integers(-2, count + 2),
+                                    st.sampled_from(["dup@poster", "", "part1.0@poster"])), max_size=3))
+    if pairs:
+        extra += draw(st.lists(st.sampled_from(pairs), max_size=2))       # the same segment twice
+    return draw(st.permutations(pairs + extra))
+
+
+def oracle(pairs: list[tuple[int, str]]) -> tuple[tuple[str, ...] | None, str]:
+    """What the reader must say of one file's segments: ids by number, and the kind of problem."""
+    by_number: dict[int, set[str]] = {}
+    for number, message_id in pairs:
+        by_number.setdefault(number, set()).add(message_id)
+    if any(len(ids) > 1 for ids in by_number.values()):
+        return None, "twice"
+    numbers = sorted(by_number)
+    ids = tuple(next(iter(by_number[n])) for n in numbers)
+    if not numbers:
+        return ids, "no segments"
+    if numbers != list(range(1, len(numbers) + 1)):
+        return ids, "missing"
+    if not all(ids):
+        return ids, "no message id"
+    return ids, ""
+
+
+@st.composite
+def nzbs_with_segments(draw: st.DrawFn) -> tuple[bytes, list[list[tuple[int, str]]], dict[str, str]]:
+    files = [draw(segment_lists()) for _ in range(draw(st.integers(1, 4)))]
+    body = []
+    for index, pairs in enumerate(files):
+        segs = "".join(f'<segment bytes="{draw(st.integers(0, 900_000))}" number="{n}">{escape(f"<{m}>")}</segment>'
+                       for n, m in pairs)
+        body.append(f'<file poster="p" subject="&quot;f{index}.bin&quot; yEnc"><groups><group>a.b</group></groups>'
+                    f"<segments>{segs}</segments></file>")
+    body.append('<file subject="&quot;pad.bin&quot;"><segments><segment bytes="1" number="1">pad@x</segment>'
+                "</segments></file>")
+    metas = draw(st.lists(st.tuples(st.sampled_from(["name", "Name", "password", "title", "PASSWORD"]), meta_text),
+                          max_size=4))
+    expected: dict[str, str] = {}
+    for kind, text in metas:
+        expected.setdefault(kind.lower(), text.strip())
+    head = "<head>" + "".join(f'<meta type="{k}">{escape(t)}</meta>' for k, t in metas) + "</head>" if metas else ""
+    xmlns = draw(st.sampled_from([f' xmlns="{NS}"', ""]))
+    return f'<?xml version="1.0"?>\n<nzb{xmlns}>{head}{"".join(body)}</nzb>'.encode(), files, expected
+
+
+@FUZZ
+@given(nzbs_with_segments())
+def test_segments_are_sorted_and_every_gap_or_conflict_is_named(
+        case: tuple[bytes, list[list[tuple[int, str]]], dict[str, str]]) -> None:
+    data, files, metas = case
+    meta = parse_nzb(data)
+    assert len(meta.entries) == len(files) + 1
+    for entry, pairs in zip(meta.entries, files, strict=False):
+        ids, problem = oracle(pairs)
+        if problem:
+            assert problem in entry.problem, (pairs, entry)
+        else:
+            assert entry.problem == "", (pairs, entry)
+        if ids is not None:
+            assert entry.message_ids == ids, (pairs, entry)
+    assert meta.entries[-1].message_ids == ("pad@x",) and meta.entries[-1].problem == ""
+    assert meta.name == metas.get("name", "") and meta.password == metas.get("password", "")
+
+
+@st.composite
+def mutated_segments(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(nzbs_with_segments())[0])
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data)))
+        data[at:at] = draw(st.sampled_from([
+            b'number="x"', b'number="-1"', b'number="' + b"9" * 400 + b'"', b'bytes=""', b"<segment/>",
+            b"<segments>", b"</file>", b"<meta>", b'<meta type="">', b"</head>", b"<file>", b"\x00", b"&#1;"]))
+    return bytes(data)
+
+
+@FUZZ
+@given(mutated_segments())
+def test_mangled_segments_give_an_nzb_or_a_clear_nzberror(data: bytes) -> None:
+    try:
+        meta = parse_nzb(data)
+    except NzbError as exc:
+        assert str(exc)
+        return
+    for entry in meta.entries:
+        assert isinstance(entry.problem, str) and all(isinstance(i, str) for i in entry.message_ids)
+        assert entry.problem or (entry.message_ids and all(entry.message_ids))

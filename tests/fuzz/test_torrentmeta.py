@@ -35,7 +35,7 @@ def enc(value: object) -> bytes:
     raise TypeError(type(value))
 
 
-class Pairs(list):  # type: ignore[type-arg]
+class Pairs(list):
     """A bencode dictionary as an ordered list of (key, value) pairs."""
 
 
@@ -105,7 +105,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def _parse_or_refuse(data: object) -> None:
     try:
-        meta = parse_torrent_file(data)  # type: ignore[arg-type]
+        meta = parse_torrent_file(data)
     except TorrentMetaError:
         return
     assert HEX40.fullmatch(meta.infohash)
@@ -126,7 +126,7 @@ def test_any_bytes_give_a_torrent_or_torrentmetaerror(data: bytes) -> None:
 @given(st.text(max_size=50) | st.none() | st.integers() | st.lists(st.binary(max_size=4), max_size=3))
 def test_not_bytes_is_a_torrentmetaerror(data: object) -> None:
     with pytest.raises(TorrentMetaError):
-        parse_torrent_file(data)  # type: ignore[arg-type]
+        parse_torrent_file(data)
 
 
 @FUZZ
@@ -186,7 +186,7 @@ junk_magnets = st.builds(
 @given(junk_magnets | st.text(max_size=80) | st.none() | st.binary(max_size=10))
 def test_any_magnet_string_gives_40_hex_or_torrentmetaerror(uri: object) -> None:
     try:
-        magnet = parse_magnet(uri)  # type: ignore[arg-type]
+        magnet = parse_magnet(uri)
     except TorrentMetaError:
         return
     assert HEX40.fullmatch(magnet.infohash), magnet

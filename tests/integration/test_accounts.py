@@ -106,14 +106,14 @@ def test_download_keys_rotate_mid_stream_and_come_back(emulator: Emulator, tmp_p
         mark = emulator.world.log_mark()
         assert _ranged(gateway, SHOW["name"], EPISODE, 10_000, size - 1) == expected(SHOW, EPISODE, 10_000)
         assert _unrestricts(emulator, mark)[-1] == OTHER
-        keys = gateway.providers["realdebrid"].keys.status()
+        keys = gateway.providers["realdebrid"].download_keys()
         assert [k["usable"] for k in keys] == [False, True] and keys[0]["key"] == "****" + TOKEN[-4:]
         assert TOKEN not in str(keys)
         health = requests.get(f"http://127.0.0.1:{gateway.port}/health", timeout=5).json()
         assert [k["usable"] for k in health["providers"]["realdebrid"]["download_keys"]] == [False, True]
         assert TOKEN not in str(health) and OTHER not in str(health)
         clock.advance(86_400)          # the daily reset (or the cooldown): the first key is tried first again
-        assert [k["usable"] for k in gateway.providers["realdebrid"].keys.status()] == [True, True]
+        assert [k["usable"] for k in gateway.providers["realdebrid"].download_keys()] == [True, True]
     finally:
         gateway.stop()
 

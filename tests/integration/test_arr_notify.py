@@ -45,7 +45,7 @@ def arr() -> Iterator[FakeArr]:
     fake.stop()
 
 
-def test_completion_refreshes_the_arr(emulator, tmp_path, arr) -> None:  # type: ignore[no-untyped-def]
+def test_completion_refreshes_the_arr(emulator, tmp_path, arr) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="strm",
                        arrs=[{"name": "sonarr", "host": arr.url, "token": "sonarr-key"}])
     gw.imports.start()

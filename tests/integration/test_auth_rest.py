@@ -13,7 +13,7 @@ from tests.support import start_gateway
 
 
 @pytest.fixture()
-def secured(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def secured(emulator, tmp_path):
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
         yield gw
@@ -21,14 +21,14 @@ def secured(emulator, tmp_path):  # type: ignore[no-untyped-def]
         gw.stop()
 
 
-def setup_user(gw) -> str:  # type: ignore[no-untyped-def]
+def setup_user(gw) -> str:
     response = requests.post(f"{base(gw)}/api/setup", json={"username": "admin", "password": "correct horse"},
                              timeout=10)
     assert response.status_code == 200
     return str(response.json()["api_token"])
 
 
-def test_first_run_setup_then_409(secured) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_setup_then_409(secured) -> None:
     b = base(secured)
     assert requests.get(f"{b}/api/setup", timeout=10).json() == {"needs_setup": True}
     assert requests.post(f"{b}/api/setup", json={"username": "a", "password": "short"}, timeout=10).status_code == 400
@@ -38,7 +38,7 @@ def test_first_run_setup_then_409(secured) -> None:  # type: ignore[no-untyped-d
     assert requests.get(f"{b}/api/torrents", headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
 
 
-def test_bearer_and_wrong_tokens(secured) -> None:  # type: ignore[no-untyped-def]
+def test_bearer_and_wrong_tokens(secured) -> None:
     b = base(secured)
     token = setup_user(secured)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
@@ -51,7 +51,7 @@ def test_bearer_and_wrong_tokens(secured) -> None:  # type: ignore[no-untyped-de
     assert requests.get(f"{b}/version", timeout=10).ok and requests.get(f"{b}/health", timeout=10).ok
 
 
-def test_login_session_cookie_and_api_auth(secured) -> None:  # type: ignore[no-untyped-def]
+def test_login_session_cookie_and_api_auth(secured) -> None:
     b = base(secured)
     token = setup_user(secured)
     session = requests.Session()
@@ -63,7 +63,7 @@ def test_login_session_cookie_and_api_auth(secured) -> None:  # type: ignore[no-
     assert session.get(f"{b}/api/auth", timeout=10).json() == {"username": "admin", "api_token": token}
 
 
-def test_refresh_token_kills_the_old_one(secured) -> None:  # type: ignore[no-untyped-def]
+def test_refresh_token_kills_the_old_one(secured) -> None:
     b = base(secured)
     old = setup_user(secured)
     new = requests.post(f"{b}/api/refresh-token", headers={"Authorization": f"Bearer {old}"}, timeout=10).json()
@@ -73,7 +73,7 @@ def test_refresh_token_kills_the_old_one(secured) -> None:  # type: ignore[no-un
                         timeout=10).status_code == 200
 
 
-def test_config_get_masks_and_post_validates(secured) -> None:  # type: ignore[no-untyped-def]
+def test_config_get_masks_and_post_validates(secured) -> None:
     b = base(secured)
     headers = {"Authorization": f"Bearer {setup_user(secured)}"}
     config_file = Path(secured.config.config_dir) / "config.json"
@@ -94,14 +94,14 @@ def test_config_get_masks_and_post_validates(secured) -> None:  # type: ignore[n
     assert stored["debrids"][0]["api_key"] == "SECRETKEY9876" and stored["log_level"] == "debug"
 
 
-def test_huge_upload_is_413(secured) -> None:  # type: ignore[no-untyped-def]
+def test_huge_upload_is_413(secured) -> None:
     headers = {"Authorization": f"Bearer {setup_user(secured)}"}
     response = requests.post(f"{base(secured)}/api/add", headers=headers, timeout=30,
                              files={"file": ("big.torrent", b"0" * (33 << 20))})
     assert response.status_code == 413
 
 
-def test_arrs_listing_masks_tokens(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_arrs_listing_masks_tokens(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=False,
                        arrs=[{"name": "sonarr", "host": "http://127.0.0.1:8989", "token": "ARRKEY123456"}])
     try:
@@ -112,7 +112,7 @@ def test_arrs_listing_masks_tokens(emulator, tmp_path) -> None:  # type: ignore[
         gw.stop()
 
 
-def test_webdav_delete_needs_credentials_when_auth_is_on(secured) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_delete_needs_credentials_when_auth_is_on(secured) -> None:
     setup_user(secured)
     b = base(secured)
     name = secured.vfs.listdir("/__all__")[0].name
@@ -124,7 +124,7 @@ def test_webdav_delete_needs_credentials_when_auth_is_on(secured) -> None:  # ty
     assert requests.delete(url, auth=("admin", "correct horse"), timeout=10).status_code == 204
 
 
-def test_enable_webdav_auth_guards_reads(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_enable_webdav_auth_guards_reads(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True, enable_webdav_auth=True)
     try:
         setup_user(gw)

@@ -33,13 +33,13 @@ TRAVERSALS = [
 
 @pytest.mark.parametrize("path", TRAVERSALS)
 @pytest.mark.parametrize("method", ["GET", "PROPFIND"])
-def test_traversal_is_refused(gateway, path: str, method: str) -> None:  # type: ignore[no-untyped-def]
+def test_traversal_is_refused(gateway, path: str, method: str) -> None:
     status, data = raw_request(gateway.port, f"{method} {path} HTTP/1.1", "Depth: 0\r\n")
     assert 400 <= status < 500, data[:300]
     assert b"Traceback" not in data and b"root:" not in data
 
 
-def test_unknown_things_are_404(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_things_are_404(gateway) -> None:
     b = base(gateway)
     assert requests.get(f"{b}/api/browse/nope", timeout=10).json() == {"error": "not found", "code": 404}
     assert requests.get(f"{b}/api/browse/__all__/nope", timeout=10).status_code == 404
@@ -49,7 +49,7 @@ def test_unknown_things_are_404(gateway) -> None:  # type: ignore[no-untyped-def
     assert propfind(f"{b}/webdav/nope/", "1").status_code == 404
 
 
-def test_bad_query_parameters(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_bad_query_parameters(gateway) -> None:
     url = f"{base(gateway)}/api/browse/__all__"
     for params in ({"page": "x"}, {"limit": "0"}, {"limit": "100000"}, {"sort_by": "evil"}, {"sort_order": "up"}):
         response = requests.get(url, params=params, timeout=10)
@@ -57,7 +57,7 @@ def test_bad_query_parameters(gateway) -> None:  # type: ignore[no-untyped-def]
         assert set(response.json()) == {"error", "code"}
 
 
-def _file_urls(gw) -> list[str]:  # type: ignore[no-untyped-def]
+def _file_urls(gw) -> list[str]:
     entry, path = SAMPLE[0], SAMPLE[0]["files"][0]["path"]
     name = quote(folder(gw, entry))
     return [f"{base(gw)}/webdav/__all__/{name}/{quote(path)}",
@@ -65,13 +65,13 @@ def _file_urls(gw) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("header", ["bytes=9999999999-", "bytes=5-2", "bytes=abc", "lines=0-5", "bytes=-0", "bytes="])
-def test_bad_ranges_are_416(gateway, header: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_ranges_are_416(gateway, header: str) -> None:
     for url in _file_urls(gateway):
         response = requests.get(url, headers={"Range": header}, timeout=10)
         assert response.status_code == 416, (url, header, response.status_code)
 
 
-def test_range_at_end_and_suffix(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_range_at_end_and_suffix(gateway) -> None:
     size = SAMPLE[0]["files"][0]["size"]
     for url in _file_urls(gateway):
         last = requests.get(url, headers={"Range": f"bytes={size - 1}-{size + 100}"}, timeout=10)
@@ -81,7 +81,7 @@ def test_range_at_end_and_suffix(gateway) -> None:  # type: ignore[no-untyped-de
         assert head.status_code == 200 and int(head.headers["Content-Length"]) == size
 
 
-def test_webdav_writes_are_forbidden(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_writes_are_forbidden(gateway) -> None:
     b = base(gateway)
     name = quote(folder(gateway, SAMPLE[0]))
     assert requests.put(f"{b}/webdav/__all__/{name}/new.txt", data=b"x", timeout=10).status_code == 403
@@ -95,7 +95,7 @@ def test_webdav_writes_are_forbidden(gateway) -> None:  # type: ignore[no-untype
     assert requests.request("PROPPATCH", file_url, data=b"<x/>", timeout=10).status_code in (403, 405, 400)
 
 
-def test_propfind_depth_infinity_and_bad_body(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_propfind_depth_infinity_and_bad_body(gateway) -> None:
     b = base(gateway)
     refused = propfind(f"{b}/webdav/", "infinity")
     assert refused.status_code == 403 and b"propfind-finite-depth" in refused.content

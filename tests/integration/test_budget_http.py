@@ -36,7 +36,7 @@ def providers(emulator: Emulator, clock: WatchedClock) -> tuple[Provider, Provid
     return build_provider(a, clock), build_provider(b, clock)
 
 
-def test_a_429_with_retry_after_pauses_every_caller_of_that_account_only(emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_429_with_retry_after_pauses_every_caller_of_that_account_only(emulator) -> None:
     emulator.world.add_account(OTHER)
     emulator.world.seed_library(OTHER, SAMPLE[:2])
     clock = WatchedClock()

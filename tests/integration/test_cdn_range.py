@@ -51,7 +51,7 @@ def _tree_path(name: str) -> str:
 def _ref(gw: Gateway, name: str) -> FileRef:
     node = gw.library.snapshot().resolve(["__all__", PROBE["name"], name])
     assert node is not None
-    return node.ref   # type: ignore[no-any-return, union-attr]
+    return node.ref
 
 
 def _drain(stream: Any, chunk: int) -> bytes:
@@ -94,7 +94,7 @@ _keys = itertools.count()
 @settings(max_examples=120, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_every_read_is_exact_whether_the_cdn_honours_range_or_not(probe, data) -> None:  # type: ignore[no-untyped-def]
+def test_every_read_is_exact_whether_the_cdn_honours_range_or_not(probe, data) -> None:
     emu, gw, files = probe
     size = data.draw(st.sampled_from(SIZES), label="size")
     offset = data.draw(st.integers(0, size - 1), label="offset")
@@ -137,7 +137,7 @@ def test_every_read_is_exact_whether_the_cdn_honours_range_or_not(probe, data) -
         cached.close()
 
 
-def test_the_emulator_knob_answers_200_with_the_whole_file(ignoring, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_the_emulator_knob_answers_200_with_the_whole_file(ignoring, gateway) -> None:
     url = gateway.links.resolve(_ref(gateway, BIG)).url
     answer = requests.get(url, headers={"Range": "bytes=3000000-3000009"}, timeout=10)
     assert answer.status_code == 200 and "Content-Range" not in answer.headers
@@ -149,7 +149,7 @@ def test_the_emulator_knob_answers_200_with_the_whole_file(ignoring, gateway) ->
     ("bytes 5-9/10", "56789", b"5678"),        # as asked, cut where the range ends
     (None, "56789", b"5678"),                  # no Content-Range: taken as starting where asked
 ])
-def test_a_206_is_read_from_where_its_content_range_starts(emulator, content_range, body, want) -> None:  # type: ignore[no-untyped-def]
+def test_a_206_is_read_from_where_its_content_range_starts(emulator, content_range, body, want) -> None:
     headers = {} if content_range is None else {"Content-Range": content_range}
     emulator.world.add_fault({"path_regex": "^/cdn/", "status": 206, "body": body, "headers": headers})
     start = 5
@@ -162,7 +162,7 @@ def test_a_206_is_read_from_where_its_content_range_starts(emulator, content_ran
         cdn.close()
 
 
-def test_a_206_that_starts_late_is_refused(emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_206_that_starts_late_is_refused(emulator) -> None:
     emulator.world.add_fault({"path_regex": "^/cdn/", "status": 206, "body": "789",
                               "headers": {"Content-Range": "bytes 7-9/10"}})
     cdn = CdnClient()
@@ -181,7 +181,7 @@ def _base(gw: Gateway) -> str:
 READS = [(3_000_000, 1), (3_000_000, 10), (3_145_728, 65_536), (4_000_001, 200_000), (SIZES[-1] - 5, 5)]
 
 
-def test_browse_download_serves_short_ranges_from_a_200(ignoring, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_browse_download_serves_short_ranges_from_a_200(ignoring, gateway) -> None:
     url = f"{_base(gateway)}/api/browse/download/{quote(PROBE['name'])}/{quote(BIG)}"
     for offset, length in READS:
         answer = requests.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=30)
@@ -192,7 +192,7 @@ def test_browse_download_serves_short_ranges_from_a_200(ignoring, gateway) -> No
     assert whole.status_code == 200 and whole.content == expected(PROBE, BIG)
 
 
-def test_webdav_get_serves_short_ranges_from_a_200(ignoring, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_get_serves_short_ranges_from_a_200(ignoring, gateway) -> None:
     url = f"{_base(gateway)}/webdav/__all__/{quote(PROBE['name'])}/{quote(BIG)}"
     for offset, length in READS:
         answer = requests.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=30)
@@ -202,7 +202,7 @@ def test_webdav_get_serves_short_ranges_from_a_200(ignoring, gateway) -> None:  
     assert tail.status_code == 206 and tail.content == expected(PROBE, BIG, SIZES[-1] - 7, 7)
 
 
-def test_a_dropped_200_resumes_at_the_same_byte(ignoring, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_a_dropped_200_resumes_at_the_same_byte(ignoring, gateway) -> None:
     # Twice the connection drops, once inside the skipped prefix, once inside the wanted bytes.
     ignoring.world.add_fault({"path_regex": "^/cdn/", "times": 1, "drop_connection_after_bytes": 1_000_000})
     ignoring.world.add_fault({"path_regex": "^/cdn/", "times": 1, "drop_connection_after_bytes": 3_050_000})
@@ -218,7 +218,7 @@ def test_a_dropped_200_resumes_at_the_same_byte(ignoring, gateway) -> None:  # t
     assert statuses == [200, 200, 200]
 
 
-def test_read_ahead_over_a_200_fills_the_cache_with_the_right_bytes(ignoring, gateway, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_read_ahead_over_a_200_fills_the_cache_with_the_right_bytes(ignoring, gateway, tmp_path) -> None:
     files = CachedFiles(ChunkCache(str(tmp_path / "cache"), CHUNK, 64 * MB, 3600.0, SystemClock()),
                         gateway.streamer, chunk_size=CHUNK, read_ahead=4 * MB, max_bytes=64 * MB)
     try:
@@ -233,7 +233,7 @@ def test_read_ahead_over_a_200_fills_the_cache_with_the_right_bytes(ignoring, ga
         files.close()
 
 
-def test_a_short_upstream_body_is_a_502_not_a_500(emulator, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_a_short_upstream_body_is_a_502_not_a_500(emulator, gateway) -> None:
     """The CDN answers 200 with fewer bytes than the file has: an upstream failure."""
     emulator.world.seed_library(TOKEN, [PROBE])
     gateway.refresh_now()
@@ -248,7 +248,7 @@ def test_a_short_upstream_body_is_a_502_not_a_500(emulator, gateway) -> None:  #
         assert dav.status_code == 502 and b"Traceback" not in dav.content
 
 
-def test_a_cdn_that_keeps_dropping_is_a_502_not_a_503(emulator, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_a_cdn_that_keeps_dropping_is_a_502_not_a_503(emulator, gateway) -> None:
     """Every attempt at the CDN fails (retries and resumes exhausted): the read failed upstream,
     which is a bad gateway on /api, not a pause for the client to wait out."""
     emulator.world.seed_library(TOKEN, [PROBE])

@@ -19,15 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def start(config_dir: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(config_dir), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
-    return proc, re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")
+    return proc, re.search(r"http://\S+?/", line).group(0)
 
 
 def states(url: str) -> dict[str, str]:
     return {t["hash"]: t["state"] for t in requests.get(url + "api/torrents", timeout=10).json()}
 
 
-def test_kill_with_ten_imports_in_flight(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_kill_with_ten_imports_in_flight(emulator, tmp_path: Path) -> None:
     config_dir = tmp_path / "c"
     config_dir.mkdir()
     (config_dir / "config.json").write_text(json.dumps({

@@ -17,24 +17,24 @@ needs_rclone = pytest.mark.skipif(shutil.which("rclone") is None,
                                   reason="rclone is not installed (scripts/test installs it when root)")
 
 
-def rclone(gw, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
+def rclone(gw, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["rclone", *args], env=rclone_env(f"{base(gw)}/webdav"), capture_output=True,
                           timeout=timeout, check=True)
 
 
-def all_files(gw) -> dict[str, tuple[dict, str, int]]:  # type: ignore[no-untyped-def]
+def all_files(gw) -> dict[str, tuple[dict, str, int]]:
     return {f"__all__/{folder(gw, e)}/{f['path']}": (e, f["path"], f["size"]) for e in SAMPLE for f in e["files"]}
 
 
 @needs_rclone
-def test_rclone_lsjson_lists_every_file(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_rclone_lsjson_lists_every_file(gateway) -> None:
     listing = json.loads(rclone(gateway, "lsjson", "-R", "--files-only", "gw:__all__").stdout)
     got = {f"__all__/{item['Path']}": item["Size"] for item in listing}
     assert got == {path: size for path, (_, _, size) in all_files(gateway).items()}
 
 
 @needs_rclone
-def test_rclone_cat_offset_count(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_rclone_cat_offset_count(gateway) -> None:
     rng = random.Random(11)
     for path, (entry, rel, size) in all_files(gateway).items():
         offset = rng.randrange(size)
@@ -44,7 +44,7 @@ def test_rclone_cat_offset_count(gateway) -> None:  # type: ignore[no-untyped-de
 
 
 @pytest.mark.skipif(not HAVE_RCLONE_MOUNT, reason=NO_RCLONE_MOUNT)
-def test_rclone_mount_reads_byte_exact(gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rclone_mount_reads_byte_exact(gateway, tmp_path: Path) -> None:
     rng = random.Random(5)
     with rclone_mount(f"{base(gateway)}/webdav", str(tmp_path / "mnt")) as mountpoint:
         for path, (entry, rel, size) in all_files(gateway).items():
@@ -57,7 +57,7 @@ def test_rclone_mount_reads_byte_exact(gateway, tmp_path: Path) -> None:  # type
                 assert handle.read(4096) == expected(entry, rel, offset, 4096)
 
 
-def test_webdav4_walks_and_reads_ranges(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav4_walks_and_reads_ranges(gateway) -> None:
     from webdav4.fsspec import WebdavFileSystem
 
     fs = WebdavFileSystem(f"{base(gateway)}/webdav")

@@ -235,8 +235,9 @@ def test_garbage_and_unknown_shapes(emu: Emulator) -> None:
 
 def test_error_codes_map_to_the_vocabulary(emu: Emulator) -> None:
     dl = client(emu)
+    # hidedToken last: an auth error disables the account (providers/health.py), so no call follows it
     cases = {"maxData": errors.QuotaExceeded, "fileNotFound": errors.FileGone, "badId": errors.NotFound,
-             "serverNotAllowed": errors.Blocked, "hidedToken": errors.AuthError, "badArguments": errors.BadRequest}
+             "serverNotAllowed": errors.Blocked, "badArguments": errors.BadRequest, "hidedToken": errors.AuthError}
     for code, cls in cases.items():
         emu.world.add_fault({"path_regex": "/account/infos", "provider": "dl", "times": 1,
                              "provider_error": {"code": code}})

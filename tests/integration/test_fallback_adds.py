@@ -43,7 +43,7 @@ def gateway_of(emulator: Emulator, tmp_path: Any) -> Iterator[Any]:
 
 
 def _finished(gateway: Gateway, h: str) -> ImportRecord:
-    return wait_until(lambda: (r := gateway.imports.get(h)) is not None and r.state.finished and r, 30,  # type: ignore[return-value]
+    return wait_until(lambda: (r := gateway.imports.get(h)) is not None and r.state.finished and r, 30,
                       "the import to finish")
 
 

@@ -75,7 +75,7 @@ def library_files(gw: Gateway, entries: list[dict[str, Any]]) -> list[tuple[str,
 
 
 @pytest.fixture
-def mounted(emulator, tmp_path: Path) -> Iterator[tuple[Gateway, Path]]:  # type: ignore[no-untyped-def]
+def mounted(emulator, tmp_path: Path) -> Iterator[tuple[Gateway, Path]]:
     emulator.world.seed_library(TOKEN, [MANY])
     mnt = tmp_path / "mnt"
     gw = start_gateway(emulator, str(tmp_path / "config"), mount=mount_cfg(mnt))
@@ -88,7 +88,7 @@ def mounted(emulator, tmp_path: Path) -> Iterator[tuple[Gateway, Path]]:  # type
 
 # ------------------------------------------------------------ the adapter alone
 
-def test_adapter_maps_every_error_through_one_table(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_adapter_maps_every_error_through_one_table(gateway, emulator) -> None:
     ops = GatewayFuse(gateway.vfs, uid=1234, gid=4321, umask=0o027)
     entry = SAMPLE[0]
     torrent = f"/__all__/{folder(gateway, entry)}"
@@ -117,7 +117,7 @@ def test_adapter_maps_every_error_through_one_table(gateway, emulator) -> None: 
 # --------------------------------------------------------------- a real mount
 
 @needs_fuse
-def test_listing_attributes_and_refusals(mounted) -> None:  # type: ignore[no-untyped-def]
+def test_listing_attributes_and_refusals(mounted) -> None:
     gw, mnt = mounted
     assert sorted(os.listdir(mnt)) == sorted(e.name for e in gw.vfs.listdir("/"))
     assert sorted(os.listdir(mnt / "__all__")) == sorted(e.name for e in gw.vfs.listdir("/__all__"))
@@ -142,7 +142,7 @@ def test_listing_attributes_and_refusals(mounted) -> None:  # type: ignore[no-un
 
 
 @needs_fuse
-def test_reads_from_many_threads_match_the_emulator(mounted) -> None:  # type: ignore[no-untyped-def]
+def test_reads_from_many_threads_match_the_emulator(mounted) -> None:
     gw, mnt = mounted
     files = library_files(gw, [*SAMPLE, MANY])
 
@@ -168,7 +168,7 @@ def test_reads_from_many_threads_match_the_emulator(mounted) -> None:  # type: i
 
 
 @needs_fuse
-def test_expired_link_and_dropped_connection_are_invisible(mounted, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_expired_link_and_dropped_connection_are_invisible(mounted, emulator) -> None:
     gw, mnt = mounted
     (path, entry, spec), *_ = library_files(gw, [MANY])
     fd = os.open(mnt / path, os.O_RDONLY)
@@ -188,7 +188,7 @@ def test_expired_link_and_dropped_connection_are_invisible(mounted, emulator) ->
 
 
 @needs_fuse
-def test_purged_file_is_eio_and_marked_bad_while_the_mount_serves_on(mounted, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_purged_file_is_eio_and_marked_bad_while_the_mount_serves_on(mounted, emulator) -> None:
     gw, mnt = mounted
     (big, entry, spec), (small, _, _), *_ = library_files(gw, [MANY])
     fd, never_read = os.open(mnt / big, os.O_RDONLY), os.open(mnt / small, os.O_RDONLY)
@@ -210,7 +210,7 @@ def test_purged_file_is_eio_and_marked_bad_while_the_mount_serves_on(mounted, em
 
 
 @needs_fuse
-def test_webdav_and_browse_read_the_same_cache(mounted, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_and_browse_read_the_same_cache(mounted, emulator) -> None:
     gw, mnt = mounted
     path, entry, spec = library_files(gw, [MANY])[0]
     assert (mnt / path).read_bytes() == expected(entry, spec["path"])
@@ -246,7 +246,7 @@ def ffprobe(path: Path) -> dict[str, Any]:
 
 
 @needs_fuse
-def test_ffprobe_through_the_mount_and_a_second_pass_costs_nothing(mounted, emulator, media) -> None:  # type: ignore[no-untyped-def]
+def test_ffprobe_through_the_mount_and_a_second_pass_costs_nothing(mounted, emulator, media) -> None:
     gw, mnt = mounted
     clips = [{"hash": infohash(f"clip {p.suffix}"), "name": f"Test Clip 2024 {p.suffix[1:]}",
               "files": [{"path": f"Test Clip 2024{p.suffix}", "source_path": str(p)}]} for p in media]
@@ -270,7 +270,7 @@ def test_ffprobe_through_the_mount_and_a_second_pass_costs_nothing(mounted, emul
 # ----------------------------------------------------------- cache on disk
 
 @needs_fuse
-def test_warm_cache_after_a_restart_needs_no_upstream(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_warm_cache_after_a_restart_needs_no_upstream(emulator, tmp_path: Path) -> None:
     emulator.world.seed_library(TOKEN, [MANY])
     mnt = tmp_path / "mnt"
     reads = [(0, BIG), (100_000, 500_000)]
@@ -293,7 +293,7 @@ def test_warm_cache_after_a_restart_needs_no_upstream(emulator, tmp_path: Path) 
 
 
 @needs_fuse
-def test_cache_never_grows_past_its_budget(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cache_never_grows_past_its_budget(emulator, tmp_path: Path) -> None:
     emulator.world.seed_library(TOKEN, [MANY])
     mnt = tmp_path / "mnt"
     budget = 3 * MB
@@ -303,7 +303,7 @@ def test_cache_never_grows_past_its_budget(emulator, tmp_path: Path) -> None:  #
 
     def watch() -> None:
         while not done.wait(0.005):
-            peak[0] = max(peak[0], gw.files.stats()["bytes_on_disk"])  # type: ignore[union-attr]
+            peak[0] = max(peak[0], gw.files.stats()["bytes_on_disk"])
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -325,7 +325,7 @@ def test_cache_never_grows_past_its_budget(emulator, tmp_path: Path) -> None:  #
 # ------------------------------------------------------------------ stats
 
 @needs_fuse
-def test_stats_need_auth_and_show_the_streams(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stats_need_auth_and_show_the_streams(emulator, tmp_path: Path) -> None:
     mnt = tmp_path / "mnt"
     gw = start_gateway(emulator, str(tmp_path / "config"), use_auth=True, mount=mount_cfg(mnt))
     try:
@@ -361,7 +361,7 @@ def _serving(mnt: Path) -> bool:
 
 
 @needs_fuse
-def test_sigterm_unmounts_and_a_crashed_mount_is_cleared(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_unmounts_and_a_crashed_mount_is_cleared(emulator, tmp_path: Path) -> None:
     mnt = tmp_path / "mnt"
     config = {"bind_address": "127.0.0.1", "port": 0, "use_auth": False, "mount": mount_cfg(mnt),
               "debrids": [{"name": "realdebrid", "api_key": TOKEN, "api_url": emulator.rd_api_url,
@@ -391,7 +391,7 @@ def test_sigterm_unmounts_and_a_crashed_mount_is_cleared(emulator, tmp_path: Pat
 
 
 @needs_fuse
-def test_symlink_import_into_the_fuse_mount(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_symlink_import_into_the_fuse_mount(emulator, tmp_path: Path) -> None:
     """Grab → pausedUP with the symlink action against this mount; the files read through the links."""
     from tests.integration.test_imports import check_symlink_import
 

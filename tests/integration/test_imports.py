@@ -21,9 +21,9 @@ def magnet(h: str, name: str = "Show S01") -> str:
     return f"magnet:?xt=urn:btih:{h}&dn={name.replace(' ', '+')}"
 
 
-def settle(gw, emulator, h: str, state: str = "pausedUP", timeout: float = 20):  # type: ignore[no-untyped-def]
+def settle(gw, emulator, h: str, state: str = "pausedUP", timeout: float = 20):
     """Advance the emulator's clock while the import moves on; returns the record."""
-    def reached():  # type: ignore[no-untyped-def]
+    def reached():
         emulator.world.clock.advance(1.0)
         record = gw.imports.get(h)
         return record if record and record.state.value == state else None
@@ -31,7 +31,7 @@ def settle(gw, emulator, h: str, state: str = "pausedUP", timeout: float = 20): 
 
 
 @pytest.fixture()
-def importer(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def importer(emulator, tmp_path):
     gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="strm")
     gw.imports.start()
     try:
@@ -40,7 +40,7 @@ def importer(emulator, tmp_path):  # type: ignore[no-untyped-def]
         gw.stop()
 
 
-def test_cached_magnet_completes_with_strm(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_cached_magnet_completes_with_strm(importer, emulator) -> None:
     h = infohash("cached-show")
     emulator.world.add_catalog(h, "Show S01", FILES, cached=True)
     record = importer.imports.add(AddRequest(magnet=magnet(h), category="sonarr"))
@@ -54,7 +54,7 @@ def test_cached_magnet_completes_with_strm(importer, emulator) -> None:  # type:
     assert done.folder in [e.name for e in importer.vfs.listdir("/sonarr")]
 
 
-def test_uncached_with_download_uncached_off_errors(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_uncached_with_download_uncached_off_errors(importer, emulator) -> None:
     h = infohash("uncached-1")
     emulator.world.add_catalog(h, "Rare Show", FILES, cached=False)
     importer.imports.add(AddRequest(magnet=magnet(h, "Rare Show"), category="sonarr"))
@@ -63,14 +63,14 @@ def test_uncached_with_download_uncached_off_errors(importer, emulator) -> None:
     assert all(t.hash != h for t in emulator.world.list_torrents("test-token"))   # deleted at the provider
 
 
-def test_uncached_download_progresses_then_completes(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_uncached_download_progresses_then_completes(importer, emulator) -> None:
     h = infohash("uncached-2")
     emulator.world.set_knobs(download_speed=20_000)
     emulator.world.add_catalog(h, "Slow Show", FILES, cached=False)
     importer.imports.add(AddRequest(magnet=magnet(h, "Slow Show"), category="sonarr", download_uncached=True))
     seen: list[float] = []
 
-    def progressing():  # type: ignore[no-untyped-def]
+    def progressing():
         emulator.world.clock.advance(0.2)
         record = importer.imports.get(h)
         if record.state == ImportState.DOWNLOADING and (not seen or record.progress > seen[-1]):
@@ -80,7 +80,7 @@ def test_uncached_download_progresses_then_completes(importer, emulator) -> None
     assert len(seen) >= 3 and seen == sorted(seen) and 0 < seen[0] < seen[-1] < 1
 
 
-def test_torrent_file_and_duplicates(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_torrent_file_and_duplicates(importer, emulator) -> None:
     data = make_torrent_file("Movie 2020", [("Movie 2020/movie.mkv", 5000), ("Movie 2020/movie.srt", 100)])
     from gateway.imports.torrentmeta import parse_torrent_file
     meta = parse_torrent_file(data)
@@ -94,7 +94,7 @@ def test_torrent_file_and_duplicates(importer, emulator) -> None:  # type: ignor
     assert sum(1 for t in emulator.world.list_torrents("test-token") if t.hash == meta.infohash) == 1
 
 
-def test_no_wanted_files_is_an_error_with_reason(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_no_wanted_files_is_an_error_with_reason(importer, emulator) -> None:
     h = infohash("only-text")
     emulator.world.add_catalog(h, "Docs", [{"path": "readme.txt", "size": 10}], cached=True)
     importer.imports.add(AddRequest(magnet=magnet(h, "Docs")))
@@ -102,7 +102,7 @@ def test_no_wanted_files_is_an_error_with_reason(importer, emulator) -> None:  #
     assert "allowed_file_types" in record.error
 
 
-def test_download_action_copies_bytes(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_download_action_copies_bytes(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="download")
     gw.imports.start()
     try:
@@ -117,7 +117,7 @@ def test_download_action_copies_bytes(emulator, tmp_path) -> None:  # type: igno
         gw.stop()
 
 
-def test_delete_removes_record_and_output_not_library(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_record_and_output_not_library(importer, emulator) -> None:
     h = infohash("to-delete")
     emulator.world.add_catalog(h, "Gone Soon", FILES, cached=True)
     importer.imports.add(AddRequest(magnet=magnet(h, "Gone Soon"), category="sonarr"))
@@ -128,7 +128,7 @@ def test_delete_removes_record_and_output_not_library(importer, emulator) -> Non
     assert done.folder in [e.name for e in importer.vfs.listdir("/__all__")]
 
 
-def test_rest_add_torrents_delete(importer, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_rest_add_torrents_delete(importer, emulator) -> None:
     b = base(importer)
     h = infohash("rest-add")
     emulator.world.add_catalog(h, "Rest Show", FILES, cached=True)
@@ -159,7 +159,7 @@ def test_rest_add_torrents_delete(importer, emulator) -> None:  # type: ignore[n
     ({"files": {"file": ("show.nzb", b"<?xml version='1.0'?><nzb></nzb>")}}, 400),
     ({"data": b"{broken", "headers": {"Content-Type": "application/json"}}, 400),
 ])
-def test_rest_add_bad_input(importer, kwargs, status) -> None:  # type: ignore[no-untyped-def]
+def test_rest_add_bad_input(importer, kwargs, status) -> None:
     response = requests.post(f"{base(importer)}/api/add", timeout=10, **kwargs)
     assert response.status_code == status, response.text
     body = response.json()
@@ -168,7 +168,7 @@ def test_rest_add_bad_input(importer, kwargs, status) -> None:  # type: ignore[n
         assert "TorBox" in body["error"]
 
 
-def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="strm",
                        use_auth=True)
     gw.imports.start()
@@ -190,7 +190,7 @@ def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:  # t
         gw.stop()
 
 
-def check_symlink_import(gw, emulator, mount_path: str, label: str) -> None:  # type: ignore[no-untyped-def]
+def check_symlink_import(gw, emulator, mount_path: str, label: str) -> None:
     """Grab with the symlink action until pausedUP, then read every file through its link
     (which must point into ``mount_path``) and compare with the emulator."""
     h = infohash(label)

@@ -30,7 +30,7 @@ def logging_on() -> Iterator[gwlog.MemoryHandler]:
         memory.clear()
 
 
-def test_logs_api_filters(gateway, logging_on) -> None:  # type: ignore[no-untyped-def]
+def test_logs_api_filters(gateway, logging_on) -> None:
     logger = logging.getLogger("tests.logsapi")
     for i in range(30):
         logger.log(logging.WARNING if i % 3 == 0 else logging.INFO, "api line %d", i)
@@ -61,7 +61,7 @@ def test_logs_api_filters(gateway, logging_on) -> None:  # type: ignore[no-untyp
         assert bad.json()["code"] == 400 and bad.json()["error"]
 
 
-def test_logs_api_needs_auth(emulator, tmp_path, logging_on) -> None:  # type: ignore[no-untyped-def]
+def test_logs_api_needs_auth(emulator, tmp_path, logging_on) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
         url = f"{base(gw)}/api/logs"
@@ -78,7 +78,7 @@ def test_logs_api_needs_auth(emulator, tmp_path, logging_on) -> None:  # type: i
         gw.stop()
 
 
-def test_gateway_run_logs_no_secret(gateway, logging_on) -> None:  # type: ignore[no-untyped-def]
+def test_gateway_run_logs_no_secret(gateway, logging_on) -> None:
     gwlog.register_secrets(gateway.config)   # build() registers them too; harmless twice
     entry = SAMPLE[0]
     path = entry["files"][0]["path"]

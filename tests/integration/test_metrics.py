@@ -15,7 +15,7 @@ from tests.integration.test_tree import base, folder
 from tests.support import SAMPLE, expected, gateway_config, start_gateway
 
 
-def scrape(gw, headers: dict[str, str] | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # type: ignore[no-untyped-def]
+def scrape(gw, headers: dict[str, str] | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics: (sample name, sorted labels) → value."""
     response = requests.get(f"{base(gw)}/metrics", headers=headers or {}, timeout=10)
     assert response.status_code == 200, response.text
@@ -31,7 +31,7 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_needs_auth(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_needs_auth(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
         token = setup_user(gw)
@@ -44,7 +44,7 @@ def test_metrics_needs_auth(emulator, tmp_path) -> None:  # type: ignore[no-unty
         gw.stop()
 
 
-def test_metrics_report_the_library_and_accounts(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_report_the_library_and_accounts(gateway) -> None:
     samples = scrape(gateway)
     assert value(samples, "decypharr_library_torrents") == len(SAMPLE)
     assert value(samples, "decypharr_library_bad_torrents") == 0
@@ -65,12 +65,12 @@ def test_metrics_report_the_library_and_accounts(gateway) -> None:  # type: igno
     assert value(samples, "decypharr_figures_error") == 0
 
 
-def test_webdav_get_is_timed_and_counted(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_get_is_timed_and_counted(gateway) -> None:
     """Needs the WebDAV app wrapped by ``instrument`` in ``gateway/app.py``."""
     read_through_webdav_and_check(gateway)
 
 
-def test_instrumented_webdav_app(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_instrumented_webdav_app(emulator, tmp_path) -> None:
     """The middleware itself, on the WebDAV app wrapped here whatever app.py does."""
     gw = build(gateway_config(emulator, str(tmp_path / "c")))
     dav = gw.apps["/webdav"]
@@ -84,7 +84,7 @@ def test_instrumented_webdav_app(emulator, tmp_path) -> None:  # type: ignore[no
         gw.stop()
 
 
-def read_through_webdav_and_check(gw) -> None:  # type: ignore[no-untyped-def]
+def read_through_webdav_and_check(gw) -> None:
     before = scrape(gw)
     entry = SAMPLE[0]
     path = entry["files"][0]["path"]
@@ -105,7 +105,7 @@ def read_through_webdav_and_check(gw) -> None:  # type: ignore[no-untyped-def]
     assert value(after, "decypharr_upstream_bytes_total") > value(before, "decypharr_upstream_bytes_total")
 
 
-def test_two_gateways_in_one_process(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_two_gateways_in_one_process(emulator, tmp_path) -> None:
     first = start_gateway(emulator, str(tmp_path / "a"))
     second = start_gateway(emulator, str(tmp_path / "b"))
     try:
@@ -132,14 +132,14 @@ def test_middleware_times_until_the_body_is_sent() -> None:
     closed: list[bool] = []
 
     class Body:
-        def __iter__(self):  # type: ignore[no-untyped-def]
+        def __iter__(self):
             yield b"a"
             yield b"b"
 
         def close(self) -> None:
             closed.append(True)
 
-    def app(environ, start_response):  # type: ignore[no-untyped-def]
+    def app(environ, start_response):
         start_response("206 Partial Content", [("Content-Type", "text/plain")])
         return Body()
 

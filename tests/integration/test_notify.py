@@ -82,7 +82,7 @@ def notifier(receiver: Receiver, clock: Any = None, **changes: Any) -> Notifier:
     return Notifier(config, clock or FakeClock())
 
 
-def test_both_targets_get_the_right_json(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_both_targets_get_the_right_json(receiver) -> None:
     n = notifier(receiver)
     n.start()
     try:
@@ -107,7 +107,7 @@ def test_both_targets_get_the_right_json(receiver) -> None:  # type: ignore[no-u
     assert callback[0]["time"].startswith("2023-11-14T") and callback[0]["time"].endswith("Z")
 
 
-def test_events_filter_and_disabled(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_events_filter_and_disabled(receiver) -> None:
     n = notifier(receiver, events=("repair_failed",), webhook_url="")
     n.start()
     try:
@@ -127,7 +127,7 @@ def test_events_filter_and_disabled(receiver) -> None:  # type: ignore[no-untype
     assert len(receiver.received) == 1
 
 
-def test_retries_then_success(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_retries_then_success(receiver) -> None:
     clock = FakeClock()
     receiver.plan = [(500, {}), (502, {})]
     n = notifier(receiver, clock, webhook_url="")
@@ -140,7 +140,7 @@ def test_retries_then_success(receiver) -> None:  # type: ignore[no-untyped-def]
     assert len(receiver.bodies("/callback")) == 3 and clock.slept == [1.0, 2.0]
 
 
-def test_client_errors_are_final_and_429_honours_retry_after(receiver) -> None:  # type: ignore[no-untyped-def]
+def test_client_errors_are_final_and_429_honours_retry_after(receiver) -> None:
     clock = FakeClock()
     receiver.plan = [(404, {}), (429, {"Retry-After": "7"})]
     n = notifier(receiver, clock, webhook_url="")
@@ -155,7 +155,7 @@ def test_client_errors_are_final_and_429_honours_retry_after(receiver) -> None: 
     assert len(receiver.bodies("/callback")) == 3 and clock.slept == [7.0]
 
 
-def test_a_hanging_receiver_never_blocks_send(receiver, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_hanging_receiver_never_blocks_send(receiver, monkeypatch) -> None:
     monkeypatch.setattr(notify, "DRAIN_SECONDS", 0.3)
     receiver.hang.clear()
     n = notifier(receiver)
@@ -174,7 +174,7 @@ def test_a_hanging_receiver_never_blocks_send(receiver, monkeypatch) -> None:  #
         receiver.hang.set()
 
 
-def test_queue_is_bounded(receiver, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_queue_is_bounded(receiver, caplog) -> None:
     n = notifier(receiver)   # not started: nothing drains
     for i in range(notify.MAX_QUEUE + 5):
         n.send("download_complete", {"i": i})
@@ -182,7 +182,7 @@ def test_queue_is_bounded(receiver, caplog) -> None:  # type: ignore[no-untyped-
     assert "dropped the oldest" in caplog.text
 
 
-def test_webhook_url_never_logged(receiver, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_webhook_url_never_logged(receiver, caplog) -> None:
     caplog.set_level("DEBUG", logger="gateway.notify")
     receiver.plan = [(500, {}), (500, {}), (500, {})]
     n = notifier(receiver, callback_url="")
@@ -195,7 +195,7 @@ def test_webhook_url_never_logged(receiver, caplog) -> None:  # type: ignore[no-
     assert "failed after 3 attempt(s)" in caplog.text and "WEBHOOKSECRET" not in caplog.text
 
 
-def test_an_import_through_the_gateway_notifies(emulator, tmp_path, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_an_import_through_the_gateway_notifies(emulator, tmp_path, receiver) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), default_download_action="none",
                        notifications={"enabled": True, "callback_url": f"{receiver.url}/hook",
                                       "events": ["download_complete"]})
@@ -205,7 +205,7 @@ def test_an_import_through_the_gateway_notifies(emulator, tmp_path, receiver) ->
         entry = SAMPLE[1]
         gw.imports.add(AddRequest(magnet=f"magnet:?xt=urn:btih:{entry['hash']}&dn=Amelie", category="radarr"))
 
-        def notified():  # type: ignore[no-untyped-def]
+        def notified():
             emulator.world.clock.advance(1.0)
             return receiver.bodies("/hook")
         bodies = wait_until(notified, 30, "the download_complete callback")

@@ -69,7 +69,7 @@ def fetch(gw: Any, **kwargs: Any) -> dict[str, Any]:
     return answer.json()   # valid JSON, or this raises
 
 
-def test_document_and_routes_match_both_ways(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_document_and_routes_match_both_ways(gateway) -> None:
     doc = fetch(gateway)
     routes, documented = app_operations(gateway), doc_operations(doc)
     assert routes, "no /api routes found"
@@ -79,7 +79,7 @@ def test_document_and_routes_match_both_ways(gateway) -> None:  # type: ignore[n
     assert not missing, f"documented routes the app does not have: {missing}"
 
 
-def test_qbit_and_sab_forms_are_left_to_their_own_docs(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_qbit_and_sab_forms_are_left_to_their_own_docs(gateway) -> None:
     doc = fetch(gateway)
     assert not [p for p in doc["paths"] if p.startswith("/api/v2")]
     assert "/api" not in doc["paths"]   # the SABnzbd /api?mode= form
@@ -87,7 +87,7 @@ def test_qbit_and_sab_forms_are_left_to_their_own_docs(gateway) -> None:  # type
     assert "mode=" in doc["info"]["description"]
 
 
-def test_document_is_well_formed(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_document_is_well_formed(gateway) -> None:
     doc = fetch(gateway)
     assert doc["openapi"] == "3.1.0"
     assert doc["info"]["title"] and doc["info"]["version"]
@@ -122,7 +122,7 @@ def test_document_is_well_formed(gateway) -> None:  # type: ignore[no-untyped-de
     assert {"upstream", "cache", "streams", "mount", "library"} <= set(schemas["Stats"]["properties"])
 
 
-def test_public_routes_are_marked_public(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_public_routes_are_marked_public(gateway) -> None:
     from api.auth import PUBLIC
 
     doc = fetch(gateway)
@@ -133,7 +133,7 @@ def test_public_routes_are_marked_public(gateway) -> None:  # type: ignore[no-un
     assert doc["paths"]["/api/openapi.json"]["get"].get("security") != []
 
 
-def test_document_needs_the_token_when_auth_is_on(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_document_needs_the_token_when_auth_is_on(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True, url_base="/base")
     try:
         token = gw.auth.setup("admin", "correct horse")

@@ -296,3 +296,28 @@ def test_a_detail_pass_after_a_listing_lists_transfers_once(emu: Emulator) -> No
     details = [pm.get_torrent(t.id) for t in listed]
     assert all(t.status == TorrentStatus.DOWNLOADED and t.files for t in details)
     assert emu.world.log_count("/api/transfer/list", since=mark) == 1       # not 31
+
+
+def test_item_details_without_status_is_the_item_and_status_error_still_fails(emu: Emulator) -> None:
+    """providers.md §6.2: item/details answers the bare item object (issue 15, item 2). Every
+    read of the account's files goes through it, so demanding ``status`` made them all 502."""
+    emu.world.set_knobs(pm_bare_success=True)
+    pm = client(emu)
+    movie = pm.get_torrent(pm.add_magnet(f"magnet:?xt=urn:btih:{MOVIE}"))   # a single file: item/details
+    assert movie.status == TorrentStatus.DOWNLOADED and [f.path for f in movie.files] == ["Movie (2001).mkv"]
+    link = pm.unrestrict(movie, movie.files[0])
+    assert read(link.url, 100, 1000) == file_bytes(f"{MOVIE}/Movie (2001).mkv", 100, 1000)
+    item_id = link.download_id
+    # The auth error last: it disables the account (providers/health.py), so no call follows it.
+    for body, cls, code in (({"status": "error", "message": "Unknown item"}, errors.FileGone, "Unknown item"),
+                            ({}, errors.Unavailable, "bad_shape"),
+                            ({"id": "someone-else", "link": link.url}, errors.Unavailable, "bad_shape"),
+                            ({"status": "maybe", "id": item_id}, errors.Unavailable, "bad_shape"),
+                            ({"status": "error", "message": "Not logged in."}, errors.AuthError, "Not logged in.")):
+        if cls is errors.AuthError:
+            assert pm.unrestrict(movie, movie.files[0]).url == link.url   # the faults are spent: bare again
+        emu.world.add_fault({"provider": "pm", "path_regex": "^/api/item/details", "times": 1, "status": 200,
+                             "body": body})
+        with pytest.raises(cls) as caught:
+            pm.unrestrict(movie, movie.files[0])
+        assert caught.value.code == code, body

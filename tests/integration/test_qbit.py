@@ -42,7 +42,7 @@ def start_qbit_gateway(emulator: Any, config_dir: str, password: str = PASSWORD,
 
 
 @pytest.fixture()
-def qgw(emulator, tmp_path) -> Iterator[Gateway]:  # type: ignore[no-untyped-def]
+def qgw(emulator, tmp_path) -> Iterator[Gateway]:
     gateway = start_qbit_gateway(emulator, str(tmp_path / "config"))
     try:
         yield gateway
@@ -86,7 +86,7 @@ def wait_state(gateway: Gateway, emulator: Any, h: str, state: str = "pausedUP")
 
 # ------------------------------------------------------------------ basics
 
-def test_login_versions_and_preferences(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_login_versions_and_preferences(qgw) -> None:
     qbt = client(qgw)
     qbt.auth_log_in()
     assert qbt.is_logged_in
@@ -103,7 +103,7 @@ def test_login_versions_and_preferences(qgw) -> None:  # type: ignore[no-untyped
         client(qgw, USER, "wrong-password").auth_log_in()
 
 
-def test_categories(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_categories(qgw) -> None:
     qbt = client(qgw)
     categories = qbt.torrents_categories()
     assert set(categories) >= {"sonarr", "radarr"}
@@ -126,7 +126,7 @@ def test_categories(qgw) -> None:  # type: ignore[no-untyped-def]
 
 # ------------------------------------------------------------- torrents
 
-def test_magnet_add_to_delete(qgw, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_magnet_add_to_delete(qgw, emulator) -> None:
     h = catalog_episode(emulator, "magnet-episode")
     qbt = client(qgw)
     assert qbt.torrents_add(urls=f"magnet:?xt=urn:btih:{h.upper()}&dn={NAME}", category="tv-sonarr") == "Ok."
@@ -151,7 +151,7 @@ def test_magnet_add_to_delete(qgw, emulator) -> None:  # type: ignore[no-untyped
         qbt.torrents_properties(h)
 
 
-def test_torrent_file_add(qgw, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_torrent_file_add(qgw, emulator) -> None:
     data = make_torrent_file(NAME, [(f"{NAME}.mkv", 700_000), (f"{NAME}.en.srt", 1_000)], seed="file")
     h = parse_torrent_file(data).infohash
     emulator.world.add_catalog(h, NAME, [{"path": f"{NAME}.mkv", "size": 700_000},
@@ -169,7 +169,7 @@ def test_torrent_file_add(qgw, emulator) -> None:  # type: ignore[no-untyped-def
     assert qbt.torrents_info(status_filter="downloading") == []
 
 
-def test_tags_share_limits_and_no_ops(qgw, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_tags_share_limits_and_no_ops(qgw, emulator) -> None:
     h = catalog_episode(emulator, "tags")
     qbt = client(qgw)
     qbt.torrents_add(urls=f"magnet:?xt=urn:btih:{h}&dn={NAME}", category="sonarr", ratio_limit=2.0)
@@ -194,7 +194,7 @@ def test_tags_share_limits_and_no_ops(qgw, emulator) -> None:  # type: ignore[no
     assert qbt.torrents_webseeds(h) == [] and qbt.torrents_piece_states(h) == []
 
 
-def test_info_sort_limit_offset(qgw, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_info_sort_limit_offset(qgw, emulator) -> None:
     qbt = client(qgw)
     hashes = [infohash(f"sort-{i}") for i in range(3)]
     for i, h in enumerate(hashes):
@@ -214,7 +214,7 @@ def test_info_sort_limit_offset(qgw, emulator) -> None:  # type: ignore[no-untyp
 
 # ------------------------------------------------------------- bad input
 
-def test_bad_torrents_and_unknown_hashes(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_bad_torrents_and_unknown_hashes(qgw) -> None:
     http = session(qgw)
     add = url(qgw, "/api/v2/torrents/add")
     good = make_torrent_file(NAME, [(f"{NAME}.mkv", 1000)], seed="bad-input")
@@ -234,7 +234,7 @@ def test_bad_torrents_and_unknown_hashes(qgw) -> None:  # type: ignore[no-untype
     assert http.post(url(qgw, "/api/v2/torrents/delete"), data={"hashes": "f" * 40}, timeout=10).status_code == 200
 
 
-def test_bad_numbers_bodies_and_paths(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_bad_numbers_bodies_and_paths(qgw) -> None:
     http = session(qgw)
     api = url(qgw, "/api/v2/torrents")
     for value in ("nan", "inf", "lots"):
@@ -250,7 +250,7 @@ def test_bad_numbers_bodies_and_paths(qgw) -> None:  # type: ignore[no-untyped-d
                      timeout=10).status_code == 409
 
 
-def test_auth_paths(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_auth_paths(qgw) -> None:
     base = url(qgw, "/api/v2")
     anonymous = requests.get(f"{base}/torrents/info", timeout=10)
     assert (anonymous.status_code, anonymous.text) == (403, "Forbidden")
@@ -276,7 +276,7 @@ def test_auth_paths(qgw) -> None:  # type: ignore[no-untyped-def]
     assert http.get(f"{base}/torrents/info", timeout=10).status_code == 403
 
 
-def test_auth_off_lets_anyone_in(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_auth_off_lets_anyone_in(emulator, tmp_path) -> None:
     gateway = start_qbit_gateway(emulator, str(tmp_path / "config"), use_auth=False)
     try:
         base = url(gateway, "/api/v2")
@@ -297,7 +297,7 @@ def _concrete(rule: str) -> str:
 GUARD_MESSAGE = "unauthorized: send"
 
 
-def test_every_route_is_guarded(qgw) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_is_guarded(qgw) -> None:
     root = qgw.apps[qgw.config.prefix or "/"]
     routes = {(r.method if r.method != "ANY" else "GET", r.rule) for r in root.routes}
     assert ("POST", "/api/v2/torrents/add") in routes and ("GET", "/api/v2/torrents/info") in routes

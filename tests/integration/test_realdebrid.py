@@ -14,20 +14,20 @@ from gateway.providers import build_provider
 from tests.support import FakeClock, infohash, wait_until
 
 
-def client(emu: Emulator, token: str = "tok", clock: FakeClock | None = None, rate: str = "off"):  # type: ignore[no-untyped-def]
+def client(emu: Emulator, token: str = "tok", clock: FakeClock | None = None, rate: str = "off"):
     cfg = parse_config({"debrids": [{"name": "realdebrid", "api_key": token, "api_url": emu.rd_api_url,
                                      "rate_limit": rate}]}, "/tmp/c")
     return build_provider(cfg.debrids[0], clock or FakeClock())
 
 
 @pytest.fixture()
-def emu():  # type: ignore[no-untyped-def]
+def emu():
     with Emulator(rate_limit=False) as e:
         e.world.add_account("tok")
         yield e
 
 
-def test_paging_reads_every_torrent(emu) -> None:  # type: ignore[no-untyped-def]
+def test_paging_reads_every_torrent(emu) -> None:
     rd = client(emu)
     assert rd.list_torrents() == []    # 204 on an empty account
     emu.world.seed_library("tok", [{"hash": infohash(str(i)), "name": f"T{i}",
@@ -38,7 +38,7 @@ def test_paging_reads_every_torrent(emu) -> None:  # type: ignore[no-untyped-def
     assert emu.world.log_count("/rest/1.0/torrents") == 4   # 1 empty + 3 pages of 1000
 
 
-def test_errors_map_to_the_vocabulary(emu) -> None:  # type: ignore[no-untyped-def]
+def test_errors_map_to_the_vocabulary(emu) -> None:
     with pytest.raises(errors.AuthError):
         client(emu, token="wrong").account()
     rd = client(emu)
@@ -55,14 +55,14 @@ def test_errors_map_to_the_vocabulary(emu) -> None:  # type: ignore[no-untyped-d
     assert emu.world.log_count("/rest/1.0/unrestrict", since=mark) == 1   # a verdict, not retried
 
 
-def test_bare_503_is_retried_with_backoff(emu) -> None:  # type: ignore[no-untyped-def]
+def test_bare_503_is_retried_with_backoff(emu) -> None:
     clock = FakeClock()
     emu.world.add_fault({"path_regex": "^/rest/1.0/user", "status": 503, "times": 2, "body": ""})
     account = client(emu, clock=clock).account()
     assert account.premium and clock.slept == [0.5, 1.0]
 
 
-def test_budget_spaces_calls(emu) -> None:  # type: ignore[no-untyped-def]
+def test_budget_spaces_calls(emu) -> None:
     clock = FakeClock()
     rd = client(emu, clock=clock, rate="2/second")
     t0 = clock.monotonic()
@@ -81,7 +81,7 @@ def test_budget_spaces_calls(emu) -> None:  # type: ignore[no-untyped-def]
     assert clock.slept == []
 
 
-def test_cached_magnet_flow(emu) -> None:  # type: ignore[no-untyped-def]
+def test_cached_magnet_flow(emu) -> None:
     h = infohash("cached")
     emu.world.add_catalog(h, "Cached Movie", [{"path": "movie.mkv", "size": 1000}, {"path": "info.nfo", "size": 10}],
                           cached=True)

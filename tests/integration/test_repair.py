@@ -43,12 +43,12 @@ class Scene:
         answer = self.api("POST", "/api/repair", json=body)
         assert answer.status_code == 202, answer.text
         job_id = answer.json()["job_id"]
-        return wait_until(lambda: (j := self.job(job_id))["status"] != "running" and j, 60, "the scan")  # type: ignore[no-any-return]
+        return wait_until(lambda: (j := self.job(job_id))["status"] != "running" and j, 60, "the scan")
 
     def process(self, job_id: str) -> dict[str, Any]:
         answer = self.api("POST", f"/api/repair/jobs/{job_id}/process")
         assert answer.status_code == 202, answer.text
-        return wait_until(lambda: (j := self.job(job_id))["status"] in ("completed", "failed") and j, 90,  # type: ignore[no-any-return]
+        return wait_until(lambda: (j := self.job(job_id))["status"] in ("completed", "failed") and j, 90,
                           "the processing")
 
 

@@ -27,8 +27,8 @@ LOST_HASH = "e" * 40
 def _start(config_dir: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(config_dir), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
-    return proc, re.search(r"http://\S+?/", line).group(0).rstrip("/")  # type: ignore[union-attr]
+    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")
+    return proc, re.search(r"http://\S+?/", line).group(0).rstrip("/")
 
 
 def _job(base: str, job_id: str) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from tests.support import SAMPLE, TOKEN, FakeClock, expected, gateway_config, st
 RD = "/rest/1.0"
 
 
-def _path(gw, entry, index: int = 0) -> str:  # type: ignore[no-untyped-def]
+def _path(gw, entry, index: int = 0) -> str:
     return f"/__all__/{folder(gw, entry)}/{entry['files'][index]['path']}"
 
 
-def test_expired_link_mid_read_continues(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_expired_link_mid_read_continues(gateway, emulator) -> None:
     entry = SAMPLE[0]
     path = entry["files"][0]["path"]
     handle = gateway.vfs.open(_path(gateway, entry))
@@ -33,7 +33,7 @@ def test_expired_link_mid_read_continues(gateway, emulator) -> None:  # type: ig
     handle.close()
 
 
-def test_dropped_connection_resumes_at_the_same_byte(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_connection_resumes_at_the_same_byte(gateway, emulator) -> None:
     entry = SAMPLE[1]
     path = entry["files"][0]["path"]
     emulator.world.add_fault({"path_regex": "^/cdn/", "times": 2, "drop_connection_after_bytes": 300_000})
@@ -42,7 +42,7 @@ def test_dropped_connection_resumes_at_the_same_byte(gateway, emulator) -> None:
     assert emulator.world.log_count("/cdn/") >= 3   # two broken streams, then a good one
 
 
-def test_provider_503_during_sync_keeps_serving(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_provider_503_during_sync_keeps_serving(emulator, tmp_path) -> None:
     clock = FakeClock()   # the retries back off on this clock, not in real time
     gateway = start_gateway(emulator, str(tmp_path / "c"), clock=clock)
     try:
@@ -58,7 +58,7 @@ def test_provider_503_during_sync_keeps_serving(emulator, tmp_path) -> None:  # 
         gateway.stop()
 
 
-def test_429_is_retried_after_retry_after(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_429_is_retried_after_retry_after(emulator, tmp_path) -> None:
     clock = FakeClock()
     emulator.world.add_fault({"path_regex": f"^{RD}/torrents/?$", "times": 2, "status": 429,
                               "provider_error": {"code": 34}, "headers": {"Retry-After": "7"}})
@@ -77,7 +77,7 @@ def test_429_is_retried_after_retry_after(emulator, tmp_path) -> None:  # type: 
         gw.stop()
 
 
-def test_hoster_unavailable_is_not_retried_and_marks_bad(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_hoster_unavailable_is_not_retried_and_marks_bad(gateway, emulator) -> None:
     entry = SAMPLE[2]
     emulator.world.purge(infohash=entry["hash"])
     mark = emulator.world.log_mark()
@@ -94,7 +94,7 @@ def test_hoster_unavailable_is_not_retried_and_marks_bad(gateway, emulator) -> N
     assert folder(gateway, entry) not in [e.name for e in gateway.vfs.listdir("/__all__")]
 
 
-def test_restart_serves_from_store_with_provider_down(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_restart_serves_from_store_with_provider_down(emulator, tmp_path) -> None:
     config_dir = str(tmp_path / "c")
     first = start_gateway(emulator, config_dir)
     names = [e.name for e in first.vfs.listdir("/__all__")]
@@ -114,7 +114,7 @@ def test_restart_serves_from_store_with_provider_down(emulator, tmp_path) -> Non
         second.stop()
 
 
-def test_sync_picks_up_new_and_removed_torrents(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_sync_picks_up_new_and_removed_torrents(gateway, emulator) -> None:
     new = {"hash": "ab" * 20, "name": "Brand New 2024", "files": [{"path": "new.mkv", "size": 1000}]}
     emulator.world.seed_library(TOKEN, [new])
     gone = next(t for t in emulator.world.list_torrents(TOKEN) if t.hash == SAMPLE[3]["hash"])
@@ -128,7 +128,7 @@ def test_sync_picks_up_new_and_removed_torrents(gateway, emulator) -> None:  # t
     assert emulator.world.log_count(f"{RD}/torrents/info/", since=mark) == 1
 
 
-def test_lost_file_is_a_clean_502_over_http(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_lost_file_is_a_clean_502_over_http(gateway, emulator) -> None:
     from urllib.parse import quote
 
     entry = SAMPLE[1]

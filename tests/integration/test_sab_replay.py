@@ -89,11 +89,11 @@ def addfile(gateway: Gateway, key: str, title: str, data: bytes, cat: str = "tv"
 
 
 def queue(gateway: Gateway, key: str, cat: str = "tv") -> dict[str, Any]:
-    return call(gateway, key, mode="queue", start="0", limit="0", category=cat)["queue"]  # type: ignore[no-any-return]
+    return call(gateway, key, mode="queue", start="0", limit="0", category=cat)["queue"]
 
 
 def history(gateway: Gateway, key: str, cat: str = "tv") -> list[dict[str, Any]]:
-    return call(gateway, key, mode="history", start="0", limit="60", category=cat)["history"]["slots"]  # type: ignore[no-any-return]
+    return call(gateway, key, mode="history", start="0", limit="60", category=cat)["history"]["slots"]
 
 
 def test_sonarr_over_sabnzbd(sab: tuple[Gateway, str], emulator: Emulator, usenet: str) -> None:
@@ -129,7 +129,7 @@ def test_sonarr_over_sabnzbd(sab: tuple[Gateway, str], emulator: Emulator, usene
         == {"status": True}                                                                  # S8
     assert history(gateway, key) == [] and not os.path.exists(storage)
     failing = nzb(N2)                                                                        # S9
-    emulator.world.states[KEYS[usenet]].failing_nzbs.add(hashlib.md5(failing).hexdigest())  # type: ignore[attr-defined]
+    emulator.world.states[KEYS[usenet]].failing_nzbs.add(hashlib.md5(failing).hexdigest())
     id2 = addfile(gateway, key, N2, failing)
     emulator.world.clock.advance(3600)
     failed = wait_until(lambda: [s for s in history(gateway, key) if s["nzo_id"] == id2 and s["status"] == "Failed"],

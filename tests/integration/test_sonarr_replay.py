@@ -116,7 +116,7 @@ def t1(profile: ArrProfile) -> bytes:
 
 
 @pytest.fixture()
-def replay_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def replay_gateway(emulator, tmp_path):
     if not HAVE_RCLONE_MOUNT:
         pytest.skip(NO_RCLONE_MOUNT)
     mnt = str(tmp_path / "mnt")
@@ -270,7 +270,7 @@ def follow_ups(arr: Arr) -> None:
 # ------------------------------------------------------------------ the runs
 
 @pytest.mark.parametrize("profile", [SONARR, RADARR], ids=["sonarr", "radarr"])
-def test_arr_replay(replay_gateway, emulator, profile: ArrProfile) -> None:  # type: ignore[no-untyped-def]
+def test_arr_replay(replay_gateway, emulator, profile: ArrProfile) -> None:
     arr = Arr(replay_gateway, profile)
     check_connection(arr)
     h1, h2 = grab(arr, emulator)
@@ -282,7 +282,7 @@ def test_arr_replay(replay_gateway, emulator, profile: ArrProfile) -> None:  # t
     follow_ups(arr)
 
 
-def test_radarr_without_credentials(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_radarr_without_credentials(emulator, tmp_path) -> None:
     """§5.2: auth disabled, Basic ``Og==`` (empty credentials), no login, every call 200 without a cookie."""
     gateway = start_qbit_gateway(emulator, str(tmp_path / "config"), password=PASSWORD, use_auth=False,
                                  categories=[], arrs=[])

@@ -14,7 +14,7 @@ from tests.support import HAVE_RCLONE_MOUNT, NO_RCLONE_MOUNT, rclone_mount, star
 pytestmark = pytest.mark.skipif(not HAVE_RCLONE_MOUNT, reason=NO_RCLONE_MOUNT)
 
 
-def test_symlinks_into_rclone_mount(emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_symlinks_into_rclone_mount(emulator, tmp_path: Path) -> None:
     mnt = str(tmp_path / "mnt")
     gw = start_gateway(emulator, str(tmp_path / "c"), refresh_interval="100ms", default_download_action="symlink",
                        mount={"type": "none", "mount_path": mnt})

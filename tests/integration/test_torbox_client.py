@@ -156,7 +156,7 @@ def test_create_calls_use_the_create_scope(emu: Emulator) -> None:
         calls.append(scope)
         return real(scope)
 
-    tb._http.budget.call = spy  # type: ignore[method-assign]
+    tb._http.budget.call = spy
     tb.add_magnet(f"magnet:?xt=urn:btih:{infohash('c')}")
     tb.add_nzb(nzb(("a.mkv", 5)), "A")
     tb.account()

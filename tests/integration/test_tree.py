@@ -13,7 +13,7 @@ from tests.support import SAMPLE, expected
 DAV = "{DAV:}"
 
 
-def base(gw) -> str:  # type: ignore[no-untyped-def]
+def base(gw) -> str:
     return f"http://127.0.0.1:{gw.port}"
 
 
@@ -21,7 +21,7 @@ def sample_files() -> list[tuple[dict, str, int]]:
     return [(e, f["path"], f["size"]) for e in SAMPLE for f in e["files"]]
 
 
-def folder(gw, entry) -> str:  # type: ignore[no-untyped-def]
+def folder(gw, entry) -> str:
     """The torrent folder name the gateway gave a SAMPLE entry."""
     snapshot = gw.library.snapshot()
     return next(name for key, name in snapshot.folders.items()
@@ -32,7 +32,7 @@ def propfind(url: str, depth: str = "1", body: bytes = b"") -> requests.Response
     return requests.request("PROPFIND", url, headers={"Depth": depth}, data=body, timeout=10)
 
 
-def test_vfs_lists_groups_and_files(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_vfs_lists_groups_and_files(gateway) -> None:
     names = [e.name for e in gateway.vfs.listdir("/")]
     assert names[:2] == ["__all__", "__bad__"] or set(names) >= {"__all__", "__bad__", "sonarr", "radarr"}
     torrents = gateway.vfs.listdir("/__all__")
@@ -43,7 +43,7 @@ def test_vfs_lists_groups_and_files(gateway) -> None:  # type: ignore[no-untyped
         assert stat.mtime > 1_600_000_000   # the provider's added time, not "now"
 
 
-def test_vfs_reads_match_emulator(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_vfs_reads_match_emulator(gateway) -> None:
     rng = random.Random(7)
     for entry, path, size in sample_files():
         handle = gateway.vfs.open(f"/__all__/{folder(gateway, entry)}/{path}")
@@ -55,7 +55,7 @@ def test_vfs_reads_match_emulator(gateway) -> None:  # type: ignore[no-untyped-d
         handle.close()
 
 
-def test_webdav_propfind_matches_vfs(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_propfind_matches_vfs(gateway) -> None:
     response = propfind(f"{base(gateway)}/webdav/__all__/")
     assert response.status_code == 207
     tree = ElementTree.fromstring(response.content)
@@ -73,7 +73,7 @@ def test_webdav_propfind_matches_vfs(gateway) -> None:  # type: ignore[no-untype
         assert prop.findtext(f"{DAV}getcontenttype")
 
 
-def test_webdav_get_full_and_ranges(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_get_full_and_ranges(gateway) -> None:
     rng = random.Random(3)
     for entry, path, size in sample_files():
         url = f"{base(gateway)}/webdav/__all__/{quote(folder(gateway, entry))}/{quote(path)}"
@@ -89,7 +89,7 @@ def test_webdav_get_full_and_ranges(gateway) -> None:  # type: ignore[no-untyped
         assert part.content == expected(entry, path, offset, end - offset + 1)
 
 
-def test_browse_api_matches_vfs(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_browse_api_matches_vfs(gateway) -> None:
     root = requests.get(f"{base(gateway)}/api/browse/", timeout=10).json()
     assert [g["name"] for g in root["groups"]] == [e.name for e in gateway.vfs.listdir("/")]
     group = requests.get(f"{base(gateway)}/api/browse/__all__", timeout=10).json()
@@ -108,7 +108,7 @@ def test_browse_api_matches_vfs(gateway) -> None:  # type: ignore[no-untyped-def
             assert tail.content == expected(entry, path, max(0, size - 5))
 
 
-def test_browse_paging_sorting_search(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_browse_paging_sorting_search(gateway) -> None:
     url = f"{base(gateway)}/api/browse/__all__"
     page = requests.get(url, params={"limit": 2, "page": 2, "sort_by": "size", "sort_order": "desc"}, timeout=10).json()
     by_size = sorted(gateway.vfs.listdir("/__all__"), key=lambda e: e.size, reverse=True)
@@ -117,7 +117,7 @@ def test_browse_paging_sorting_search(gateway) -> None:  # type: ignore[no-untyp
     assert [t["name"] for t in found["torrents"]] == [folder(gateway, SAMPLE[1])]
 
 
-def test_browse_redirect_points_at_live_cdn(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_browse_redirect_points_at_live_cdn(gateway) -> None:
     entry, path = SAMPLE[1], SAMPLE[1]["files"][0]["path"]
     url = f"{base(gateway)}/api/browse/download/{quote(folder(gateway, entry))}/{quote(path)}?redirect=1"
     response = requests.get(url, allow_redirects=False, timeout=10)
@@ -126,7 +126,7 @@ def test_browse_redirect_points_at_live_cdn(gateway) -> None:  # type: ignore[no
     assert direct.content == expected(entry, path, 0, 100)
 
 
-def test_webdav_delete_removes_torrent_at_provider(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_webdav_delete_removes_torrent_at_provider(gateway, emulator) -> None:
     entry = SAMPLE[3]
     name = folder(gateway, entry)
     assert len(emulator.world.list_torrents("test-token")) == len(SAMPLE)
@@ -139,7 +139,7 @@ def test_webdav_delete_removes_torrent_at_provider(gateway, emulator) -> None:  
     assert requests.delete(f"{base(gateway)}/webdav/__all__/{quote(name)}", timeout=10).status_code == 404
 
 
-def test_url_base_prefixes_every_route(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_url_base_prefixes_every_route(emulator, tmp_path) -> None:
     from tests.support import start_gateway
 
     gw = start_gateway(emulator, str(tmp_path / "c"), url_base="/dx/")
@@ -156,7 +156,7 @@ def test_url_base_prefixes_every_route(emulator, tmp_path) -> None:  # type: ign
         gw.stop()
 
 
-def test_bounded_ranges_ask_upstream_for_no_more(gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_bounded_ranges_ask_upstream_for_no_more(gateway, emulator) -> None:
     entry, path = SAMPLE[0], SAMPLE[0]["files"][0]["path"]
     name = quote(folder(gateway, entry))
     urls = [f"{base(gateway)}/webdav/__all__/{name}/{quote(path)}",

@@ -18,12 +18,12 @@ XSS_NAME = "<script>alert(1)</script>.mkv"
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
 
 
-def base(gw, prefix: str = "") -> str:  # type: ignore[no-untyped-def]
+def base(gw, prefix: str = "") -> str:
     return f"http://127.0.0.1:{gw.port}{prefix}"
 
 
 @pytest.fixture()
-def secured(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def secured(emulator, tmp_path):
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
         yield gw
@@ -44,7 +44,7 @@ def local_refs(html: str) -> list[str]:
     return re.findall(r'(?:src|href)="(/[^"]*)"', html)
 
 
-def test_root_redirects(secured) -> None:  # type: ignore[no-untyped-def]
+def test_root_redirects(secured) -> None:
     b = base(secured)
     first = requests.get(f"{b}/", allow_redirects=False, timeout=10)
     assert first.status_code == 302 and first.headers["Location"] == "/setup"
@@ -68,7 +68,7 @@ def test_root_redirects(secured) -> None:  # type: ignore[no-untyped-def]
     assert api.status_code == 401 and api.json()["code"] == 401
 
 
-def test_every_page_is_html_with_local_assets(secured) -> None:  # type: ignore[no-untyped-def]
+def test_every_page_is_html_with_local_assets(secured) -> None:
     b = base(secured)
     session = logged_in(b)
     for page in PAGES:
@@ -89,7 +89,7 @@ def test_every_page_is_html_with_local_assets(secured) -> None:  # type: ignore[
     assert session.get(f"{b}/static/%2e%2e/ui.py", timeout=10).status_code in (403, 404)
 
 
-def test_pages_under_url_base(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pages_under_url_base(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), url_base="/decypharr")
     try:
         b = base(gw, "/decypharr")
@@ -107,7 +107,7 @@ def test_pages_under_url_base(emulator, tmp_path) -> None:  # type: ignore[no-un
         gw.stop()
 
 
-def test_login_json_for_clients_html_for_browsers(secured) -> None:  # type: ignore[no-untyped-def]
+def test_login_json_for_clients_html_for_browsers(secured) -> None:
     b = base(secured)
     assert requests.get(f"{b}/login", timeout=10).json() == {"needs_setup": True, "use_auth": True}
     logged_in(b)
@@ -119,7 +119,7 @@ def test_login_json_for_clients_html_for_browsers(secured) -> None:  # type: ign
     assert "evil.example" not in hostile.text
 
 
-def test_logout_drops_the_session(secured) -> None:  # type: ignore[no-untyped-def]
+def test_logout_drops_the_session(secured) -> None:
     b = base(secured)
     session = logged_in(b)
     cookie = session.cookies.get("decypharr_session")
@@ -134,7 +134,7 @@ def test_logout_drops_the_session(secured) -> None:  # type: ignore[no-untyped-d
     assert stale.status_code == 401   # the session itself is gone, not just the cookie
 
 
-def test_password_change(secured) -> None:  # type: ignore[no-untyped-def]
+def test_password_change(secured) -> None:
     b = base(secured)
     session = logged_in(b)
     url = f"{b}/api/auth/password"
@@ -151,7 +151,7 @@ def test_password_change(secured) -> None:  # type: ignore[no-untyped-def]
                          timeout=10).status_code == 401
 
 
-def test_debrid_check(secured, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_debrid_check(secured, emulator) -> None:
     b = base(secured)
     url = f"{b}/api/setup/debrid-check"
     good = {"provider": "realdebrid", "api_key": TOKEN, "api_url": emulator.rd_api_url}
@@ -165,7 +165,7 @@ def test_debrid_check(secured, emulator) -> None:  # type: ignore[no-untyped-def
     assert session.post(url, json={"provider": "nope", "api_key": "x"}, timeout=20).json()["ok"] is False
 
 
-def test_hostile_torrent_name_is_never_markup(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_torrent_name_is_never_markup(emulator, tmp_path) -> None:
     emulator.world.seed_library(TOKEN, [{"hash": infohash("xss"), "name": XSS_NAME,
                                          "files": [{"path": XSS_NAME, "size": 1000}],
                                          "added": "2024-03-02T10:00:00.000Z"}])

@@ -99,7 +99,7 @@ def crawl_torrent(root: str, gw: Any, entry: dict[str, Any], dav: str = "/webdav
     return read
 
 
-def test_root_and_torrent_pages_link_into_the_tree(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_root_and_torrent_pages_link_into_the_tree(gateway) -> None:
     b = base(gateway)
     answer, links = page(f"{b}/webdav/")
     assert "../" not in [text for _, text in links]   # the root has no parent
@@ -111,7 +111,7 @@ def test_root_and_torrent_pages_link_into_the_tree(gateway) -> None:  # type: ig
         assert crawl_torrent(b, gateway, entry) == len(entry["files"]), entry["name"]
 
 
-def test_folders_come_first_with_sizes_dates_and_parent(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_folders_come_first_with_sizes_dates_and_parent(gateway) -> None:
     b = base(gateway)
     spirited = next(e for e in SAMPLE if "Spirited" in e["name"])
     name = folder(gateway, spirited)
@@ -125,7 +125,7 @@ def test_folders_come_first_with_sizes_dates_and_parent(gateway) -> None:  # typ
     assert "making of #1 &amp; 100%.mkv" in requests.get(urljoin(b, members(links)[0][0]), timeout=10).text
 
 
-def test_head_of_a_folder_is_the_page_without_body(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_head_of_a_folder_is_the_page_without_body(gateway) -> None:
     url = f"{base(gateway)}/webdav/__all__/"
     got = requests.get(url, timeout=10)
     head = requests.head(url, timeout=10)
@@ -134,7 +134,7 @@ def test_head_of_a_folder_is_the_page_without_body(gateway) -> None:  # type: ig
     assert head.headers["Content-Length"] == str(len(got.content))
 
 
-def test_names_are_escaped_and_their_links_work(emulator, gateway) -> None:  # type: ignore[no-untyped-def]
+def test_names_are_escaped_and_their_links_work(emulator, gateway) -> None:
     emulator.world.seed_library(TOKEN, [NASTY])
     gateway.refresh_now()
     name = folder(gateway, NASTY)
@@ -154,7 +154,7 @@ def test_names_are_escaped_and_their_links_work(emulator, gateway) -> None:  # t
     assert listing.status_code == 207
 
 
-def test_links_carry_url_base(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_links_carry_url_base(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), url_base="/base")
     try:
         b = base(gw)
@@ -171,7 +171,7 @@ def test_links_carry_url_base(emulator, tmp_path) -> None:  # type: ignore[no-un
         gw.stop()
 
 
-def test_page_needs_basic_auth_when_webdav_auth_is_on(emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_page_needs_basic_auth_when_webdav_auth_is_on(emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), enable_webdav_auth=True)
     try:
         gw.auth.setup("u", "password1")
@@ -190,7 +190,7 @@ def test_page_needs_basic_auth_when_webdav_auth_is_on(emulator, tmp_path) -> Non
         gw.stop()
 
 
-def test_propfind_still_answers_multistatus(gateway) -> None:  # type: ignore[no-untyped-def]
+def test_propfind_still_answers_multistatus(gateway) -> None:
     b = base(gateway)
     assert propfind(f"{b}/webdav/", "1").status_code == 207
     assert propfind(f"{b}/webdav/__all__/", "0").status_code == 207

@@ -50,7 +50,7 @@ TARGETS = [
 
 @pytest.fixture(params=TARGETS, ids=[t.kind for t in TARGETS])
 def target(request: pytest.FixtureRequest) -> Target:
-    return request.param  # type: ignore[no-any-return]
+    return request.param
 
 
 @pytest.fixture()

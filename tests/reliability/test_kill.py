@@ -38,8 +38,8 @@ STREAMS = 20
 def _start(config_dir: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(config_dir), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")  # type: ignore[union-attr]
-    return proc, re.search(r"http://\S+?/", line).group(0)  # type: ignore[union-attr]
+    line = wait_until(lambda: proc.stdout.readline(), 30, "the serving line")
+    return proc, re.search(r"http://\S+?/", line).group(0)
 
 
 def _stream(mnt: Path, entry: dict[str, Any], spec: dict[str, Any], seed: int, wrong: list[str]) -> None:

@@ -91,14 +91,17 @@ def test_an_arbitrary_url_cannot_log_in_to_the_qbit_api(locked: tuple[Gateway, s
 
 
 TRAVERSALS = ["..", "%2e%2e", "%2E%2E", ".%2e", "%2e.", "..%2f..%2fetc%2fpasswd", "%2f%2fetc%2fpasswd",
-              "..%5c..%5cetc", "%5c%5c", "a%00b", "%00", "x" * 300, "..;", "%252e%252e"]
+              "..%5c..%5cetc", "%5c%5c", "a%00b", "%00", "x" * 300, "..;", "%252e%252e",
+              # not UTF-8: overlong '.', '/' and '..', a lone continuation byte, %ff, a truncated sequence
+              "%c0%ae%c0%ae", "%c0%af", "%e0%80%ae", "%80", "%ff", "%e2%82", "%25c0%25ae"]
 
 
 @pytest.mark.parametrize("segment", TRAVERSALS)
 def test_traversal_attempts_get_a_clean_refusal_on_every_method(gateway: Gateway, segment: str) -> None:
     paths = [f"/webdav/{segment}/", f"/webdav/__all__/{segment}/config.json",
              f"/api/browse/{segment}", f"/api/browse/__all__/{segment}",
-             f"/api/browse/download/{segment}/{segment}"]
+             f"/api/browse/download/{segment}/{segment}", f"/api/v2/torrents/{segment}", f"/sabnzbd/{segment}",
+             f"/static/{segment}"]
     for path in paths:
         for method in DAV_METHODS:
             answer = requests.request(method, _url(gateway, path), timeout=10)

@@ -45,7 +45,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture()
-def driver(browser) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def driver(browser) -> Iterator[Any]:
     yield browser
     browser.delete_all_cookies()
 
@@ -68,7 +68,7 @@ def fill(driver: Any, css: str, text: str) -> None:
     field.send_keys(text)
 
 
-def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True, debrids=[])
     try:
         b = f"http://127.0.0.1:{gw.port}"
@@ -103,7 +103,33 @@ def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:  # 
         gw.stop()
 
 
-def test_login_and_logout(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_setup_with_accounts_configured_names_them_and_asks_no_key(
+        driver, emulator, tmp_path) -> None:
+    """Issue 15 item 6: with accounts in the config (the demo's, a hand-written one) the setup
+    went on to ask for a debrid key; now it goes from the user straight to the folders."""
+    gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)   # one realdebrid account
+    try:
+        b = f"http://127.0.0.1:{gw.port}"
+        driver.get(f"{b}/")
+        wait(driver).until(ec.url_to_be(f"{b}/setup"))
+        fill(driver, "#setup-username", "admin")
+        fill(driver, "#setup-password", PASSWORD)
+        driver.find_element(By.ID, "user-submit").click()
+        assert "realdebrid" in visible(driver, "#setup-configured").text
+        assert not driver.find_element(By.ID, "step-provider").is_displayed()
+        fill(driver, "#setup-download-folder", str(tmp_path / "media"))
+        driver.find_element(By.ID, "folders-submit").click()
+        wait(driver).until(ec.url_to_be(f"{b}/dashboard"))
+        stored = json.loads((Path(gw.config.config_dir) / "config.json").read_text())
+        assert stored["download_folder"] == str(tmp_path / "media") and "debrids" not in stored   # kept as it was
+        driver.get(f"{b}/setup")   # coming back: the folders, with a way to add another account
+        visible(driver, "#folders-add-account").click()
+        visible(driver, "#setup-api-key")
+    finally:
+        gw.stop()
+
+
+def test_login_and_logout(driver, emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
         b = f"http://127.0.0.1:{gw.port}"
@@ -127,7 +153,7 @@ def test_login_and_logout(driver, emulator, tmp_path) -> None:  # type: ignore[n
         gw.stop()
 
 
-def test_a_logged_in_page_sends_the_csrf_token(driver, emulator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_logged_in_page_sends_the_csrf_token(driver, emulator, tmp_path) -> None:
     """Settings → Regenerate with only the session cookie: app.js sends X-CSRF-Token from the page's meta."""
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)
     try:
@@ -154,7 +180,7 @@ def test_a_logged_in_page_sends_the_csrf_token(driver, emulator, tmp_path) -> No
 
 
 @pytest.fixture()
-def open_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
+def open_gateway(emulator, tmp_path):
     emulator.world.seed_library(TOKEN, [{"hash": infohash("xss"), "name": XSS_NAME,
                                          "files": [{"path": XSS_NAME, "size": 1000}],
                                          "added": "2024-03-02T10:00:00.000Z"}])
@@ -165,7 +191,7 @@ def open_gateway(emulator, tmp_path):  # type: ignore[no-untyped-def]
         gw.stop()
 
 
-def test_add_a_magnet_and_see_it_on_the_dashboard(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_add_a_magnet_and_see_it_on_the_dashboard(driver, open_gateway) -> None:
     b = f"http://127.0.0.1:{open_gateway.port}"
     driver.get(f"{b}/add")
     fill(driver, "#add-urls", f"magnet:?xt=urn:btih:{SAMPLE[1]['hash']}&dn=UI+Magnet")
@@ -180,7 +206,7 @@ def test_add_a_magnet_and_see_it_on_the_dashboard(driver, open_gateway) -> None:
     wait(driver).until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "#imports tbody tr")))
 
 
-def test_browse_down_to_a_file(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_browse_down_to_a_file(driver, open_gateway) -> None:
     b = f"http://127.0.0.1:{open_gateway.port}"
     driver.get(f"{b}/browse")
     visible(driver, "#listing a[href*='group=__all__']").click()
@@ -197,7 +223,7 @@ def test_browse_down_to_a_file(driver, open_gateway) -> None:  # type: ignore[no
     assert requests.get(href, timeout=10).status_code == 200
 
 
-def test_settings_error_shows_next_to_the_field(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_settings_error_shows_next_to_the_field(driver, open_gateway) -> None:
     b = f"http://127.0.0.1:{open_gateway.port}"
     driver.get(f"{b}/settings")
     fill(driver, "#f-max_active_downloads", "lots")
@@ -213,7 +239,7 @@ def test_settings_error_shows_next_to_the_field(driver, open_gateway) -> None:  
         {"max_active_downloads": 7}
 
 
-def test_repair_scan_error_is_shown(driver, open_gateway) -> None:  # type: ignore[no-untyped-def]
+def test_repair_scan_error_is_shown(driver, open_gateway) -> None:
     b = f"http://127.0.0.1:{open_gateway.port}"
     driver.get(f"{b}/repair")
     visible(driver, "#jobs p")
@@ -222,7 +248,7 @@ def test_repair_scan_error_is_shown(driver, open_gateway) -> None:  # type: igno
     assert not driver.find_element(By.ID, "scan-result").is_displayed()
 
 
-def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) -> None:
     b = f"http://127.0.0.1:{open_gateway.port}"
     driver.get(f"{b}/browse")
     visible(driver, "#listing a[href*='group=__all__']").click()
@@ -240,7 +266,7 @@ def test_play_then_delete_a_torrent_from_browse(driver, open_gateway, emulator) 
     assert not driver.find_element(By.ID, "error").is_displayed()
 
 
-def test_a_disabled_account_is_red_with_its_reason(driver, open_gateway, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_disabled_account_is_red_with_its_reason(driver, open_gateway, emulator) -> None:
     emulator.world.revoke(TOKEN)
     open_gateway.library.syncs["realdebrid"].sync_all()   # the listing is refused: the account is disabled
     b = f"http://127.0.0.1:{open_gateway.port}"

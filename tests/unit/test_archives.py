@@ -177,7 +177,7 @@ def test_order_from_headers_with_obfuscated_shuffled_names(version: int) -> None
     ({"encrypted": "data"}, "encrypted RAR"),
 ])
 def test_unstreamable_rar_is_refused(version: int, options: dict[str, object], reason: str) -> None:
-    written = write_rar(MEMBERS, version=version, volume_data=30_000, **options)  # type: ignore[arg-type]
+    written = write_rar(MEMBERS, version=version, volume_data=30_000, **options)
     with pytest.raises(ArchiveRefused) as refused:
         map_archive(volumes(written))
     assert refused.value.reason == reason

@@ -81,7 +81,7 @@ def files(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Callable[..., Cach
 
     def factory(read_ahead: int = 2 * MiB, max_bytes: int = 1 << 30) -> CachedFiles:
         cache = ChunkCache(str(tmp_path / f"cache{len(made)}"), CS, max_bytes, 3600.0, SystemClock())
-        engine = CachedFiles(cache, upstream, chunk_size=CS, read_ahead=read_ahead,  # type: ignore[arg-type]
+        engine = CachedFiles(cache, upstream, chunk_size=CS, read_ahead=read_ahead,
                              max_bytes=max_bytes)
         made.append(engine)
         return engine

@@ -68,7 +68,7 @@ def test_env_overrides_reach_scalars_and_list_items() -> None:
     assert raw["debrids"][0]["api_key"] == "old"
 
 
-def test_atomic_write_and_first_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_atomic_write_and_first_start(tmp_path) -> None:
     cfg = load_config(str(tmp_path), environ={})
     assert (tmp_path / "config.json").exists() and cfg.port == 8282
     write_raw(str(tmp_path), {"port": 1234})
@@ -77,7 +77,7 @@ def test_atomic_write_and_first_start(tmp_path) -> None:  # type: ignore[no-unty
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".config.")] == []
 
 
-def test_unreadable_json_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_json_is_a_config_error(tmp_path) -> None:
     (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="config.json"):
         load_config(str(tmp_path), environ={})

@@ -30,7 +30,7 @@ def _torrent(i: int, name: str | None = None, **changes: Any) -> Torrent:
 
 def _index(torrents: list[Torrent], categories: dict[tuple[str, str], str], bad: set[tuple[str, str]]) -> Any:
     cfg = parse_config({"custom_folders": {"Big": {"filters": {"size_gt": "90KB"}}}}, "/tmp/c")
-    index = TreeIndex("filename", cfg.categories, cfg.custom_folders, lambda: dict(categories), _Clock())  # type: ignore[arg-type]
+    index = TreeIndex("filename", cfg.categories, cfg.custom_folders, lambda: dict(categories), _Clock())
     snap = index.load(torrents)
     if bad:
         snap = index.derive(Changes(mark_bad=set(bad)))
@@ -66,7 +66,7 @@ def _check(lib: dict[str, Any], changes: Changes) -> Snapshot:
     assert after.generation == before.generation + 1
     untouched = _torrent(55_555).key
     name = before.folders[untouched]
-    assert after.root.children["__all__"].children[name] is before.root.children["__all__"].children[name]  # type: ignore[union-attr]
+    assert after.root.children["__all__"].children[name] is before.root.children["__all__"].children[name]
     lib["snap"] = after
     return after
 
@@ -74,22 +74,22 @@ def _check(lib: dict[str, Any], changes: Changes) -> Snapshot:
 def test_add(library: dict[str, Any]) -> None:
     new = _torrent(N + 1, name="Brand New Film")
     after = _check(library, Changes(upserts={new.key: new}))
-    assert after.root.children["__all__"].children["Brand New Film"].torrent == new.key  # type: ignore[union-attr]
+    assert after.root.children["__all__"].children["Brand New Film"].torrent == new.key
 
 
 def test_change_renames_and_moves_groups(library: dict[str, Any]) -> None:
     old = _torrent(7)
     changed = _torrent(7, name="Renamed Seven", size=200_000)
     after = _check(library, Changes(upserts={changed.key: changed}))
-    all_ = after.root.children["__all__"].children  # type: ignore[union-attr]
+    all_ = after.root.children["__all__"].children
     assert "Renamed Seven" in all_ and old.name not in all_
-    assert "Renamed Seven" in after.root.children["Big"].children  # type: ignore[union-attr]
+    assert "Renamed Seven" in after.root.children["Big"].children
 
 
 def test_clash_suffixes_both(library: dict[str, Any]) -> None:
     twin = _torrent(N + 2, name="Show.42.1080p")
     after = _check(library, Changes(upserts={twin.key: twin}))
-    names = [n for n in after.root.children["__all__"].children if n.startswith("Show.42.1080p")]  # type: ignore[union-attr]
+    names = [n for n in after.root.children["__all__"].children if n.startswith("Show.42.1080p")]
     assert len(names) == 2 and all("[" in n for n in names)
 
 
@@ -97,20 +97,20 @@ def test_delete(library: dict[str, Any]) -> None:
     gone = _torrent(20)   # in the sonarr category too
     after = _check(library, Changes(deletes={gone.key}))
     assert gone.key not in after.torrents
-    assert gone.name not in after.root.children["sonarr"].children  # type: ignore[union-attr]
+    assert gone.name not in after.root.children["sonarr"].children
 
 
 def test_mark_bad_moves_to_bad(library: dict[str, Any]) -> None:
     broken = _torrent(30)
     after = _check(library, Changes(mark_bad={broken.key}))
-    assert broken.name in after.root.children["__bad__"].children  # type: ignore[union-attr]
-    assert broken.name not in after.root.children["__all__"].children  # type: ignore[union-attr]
-    assert broken.name not in after.root.children["sonarr"].children  # type: ignore[union-attr]
+    assert broken.name in after.root.children["__bad__"].children
+    assert broken.name not in after.root.children["__all__"].children
+    assert broken.name not in after.root.children["sonarr"].children
 
 
 def test_failed_status_and_incomplete_details(library: dict[str, Any]) -> None:
     dead = _torrent(40, status=TorrentStatus.DEAD)
     listed = _torrent(N + 3, name="No Files Yet", files=())
     after = _check(library, Changes(upserts={dead.key: dead, listed.key: listed}))
-    assert dead.name in after.root.children["__bad__"].children  # type: ignore[union-attr]
-    assert "No Files Yet" not in after.root.children["__all__"].children  # type: ignore[union-attr]
+    assert dead.name in after.root.children["__bad__"].children
+    assert "No Files Yet" not in after.root.children["__all__"].children

@@ -20,7 +20,7 @@ class _Clock:
 
 def build_snapshot(now: float, torrents: list[Torrent], categories: tuple[str, ...] = (),
                    custom: tuple[CustomFolder, ...] = (), used: dict[tuple[str, str], str] | None = None) -> Any:
-    index = TreeIndex("filename", categories, custom, lambda: dict(used or {}), _Clock(now))  # type: ignore[arg-type]
+    index = TreeIndex("filename", categories, custom, lambda: dict(used or {}), _Clock(now))
     return index.load(torrents)
 
 
@@ -67,7 +67,7 @@ def test_groups_categories_and_custom_folders() -> None:
     movie = torrent("m", "Movie", [("movie.mkv", 10), ("sample.mkv", 1)], added=now - 10 * 86400)
     bad = torrent("d", "Dead", [("gone.mkv", 5)], status=TorrentStatus.DEAD)
     snap = build_snapshot(now, [show, movie, bad], cfg.categories, cfg.custom_folders, {show.key: "tv"})
-    members = {name: sorted(node.children) for name, node in snap.root.children.items()}  # type: ignore[union-attr]
+    members = {name: sorted(node.children) for name, node in snap.root.children.items()}
     assert members["__all__"] == ["Movie", "Show S01E01"]
     assert members["__bad__"] == ["Dead"]
     assert members["tv"] == ["Show S01E01"] and members["sonarr"] == []
@@ -80,6 +80,6 @@ def test_subfolders_and_duplicate_paths() -> None:
     t = torrent("a", "Pack", [("Season 1/e1.mkv", 1), ("Season 1/e1.mkv", 2), ("/abs/../x.mkv", 3)])
     snap = build_snapshot(0, [t])
     pack = snap.resolve(["__all__", "Pack"])
-    assert sorted(pack.children) == ["Season 1", "abs"]   # type: ignore[union-attr]
-    assert sorted(snap.resolve(["__all__", "Pack", "Season 1"]).children) == ["e1.mkv", "e1.mkv [2]"]  # type: ignore[union-attr]
+    assert sorted(pack.children) == ["Season 1", "abs"]
+    assert sorted(snap.resolve(["__all__", "Pack", "Season 1"]).children) == ["e1.mkv", "e1.mkv [2]"]
     assert snap.resolve(["__all__", "Pack", "abs", ".."]) is None

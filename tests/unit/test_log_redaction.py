@@ -42,7 +42,7 @@ def memory_text() -> str:
     return "\n".join(line["message"] for line in gwlog.recent_lines(2000))
 
 
-def test_registered_key_in_message_and_args(captured) -> None:  # type: ignore[no-untyped-def]
+def test_registered_key_in_message_and_args(captured) -> None:
     logger, stream = captured
     logger.info("key is " + KEY)
     logger.warning("calling with %s and %r", KEY, {"api_key": KEY})
@@ -51,7 +51,7 @@ def test_registered_key_in_message_and_args(captured) -> None:  # type: ignore[n
     assert "****EFGH" in text   # long keys keep their last four characters, like the API shows them
 
 
-def test_short_values_are_not_secrets(captured) -> None:  # type: ignore[no-untyped-def]
+def test_short_values_are_not_secrets(captured) -> None:
     logger, stream = captured
     gwlog.register_secret("abc12")
     gwlog.register_secret("")
@@ -60,7 +60,7 @@ def test_short_values_are_not_secrets(captured) -> None:  # type: ignore[no-unty
     assert "abc12 stays" in stream.getvalue()
 
 
-def test_download_links_cut_to_scheme_and_host(captured) -> None:  # type: ignore[no-untyped-def]
+def test_download_links_cut_to_scheme_and_host(captured) -> None:
     logger, stream = captured
     links = ["https://edge-1.cdn.example/cdn/ABCDEF0123/secretpath/file.mkv",
              "https://real-debrid.com/d/TOKENINPATH42",
@@ -80,7 +80,7 @@ def test_download_links_cut_to_scheme_and_host(captured) -> None:  # type: ignor
     assert "https://real-debrid.com/…(redacted)" in text
 
 
-def test_ordinary_urls_stay_but_lose_user_info(captured) -> None:  # type: ignore[no-untyped-def]
+def test_ordinary_urls_stay_but_lose_user_info(captured) -> None:
     logger, stream = captured
     logger.info("sonarr at http://sonarr:8989/api/v3/queue")
     logger.info("proxy http://user:hunter22@proxy:3128/x")
@@ -89,7 +89,7 @@ def test_ordinary_urls_stay_but_lose_user_info(captured) -> None:  # type: ignor
     assert "hunter22" not in text and "http://proxy:3128/x" in text
 
 
-def test_exception_text_is_redacted(captured) -> None:  # type: ignore[no-untyped-def]
+def test_exception_text_is_redacted(captured) -> None:
     logger, stream = captured
     try:
         raise RuntimeError(f"GET https://cdn.example/dl/LEAKYLINK failed for {KEY}")
@@ -102,14 +102,14 @@ def test_exception_text_is_redacted(captured) -> None:  # type: ignore[no-untype
     assert "Traceback" in memory_text()
 
 
-def test_url_encoded_secret_is_masked(captured) -> None:  # type: ignore[no-untyped-def]
+def test_url_encoded_secret_is_masked(captured) -> None:
     logger, stream = captured
     gwlog.register_secret("pass/word+with=chars")
     logger.info("sent pass%2Fword%2Bwith%3Dchars and pass/word+with=chars")
     assert "chars" not in stream.getvalue()
 
 
-def test_register_secrets_from_config(captured, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_register_secrets_from_config(captured, tmp_path) -> None:
     logger, stream = captured
     config = parse_config({"debrids": [{"name": "rd", "provider": "realdebrid", "api_key": "MAINKEY-aaaa",
                                         "download_api_keys": ["DLKEY-bbbbbb"]}],
@@ -163,7 +163,7 @@ def test_memory_buffer_filters() -> None:
     assert set(memory.lines()[0]) == {"time", "level", "logger", "message"}
 
 
-def test_bare_link_paths_in_request_lines(captured) -> None:  # type: ignore[no-untyped-def]
+def test_bare_link_paths_in_request_lines(captured) -> None:
     logger, stream = captured
     logger.debug('%s "%s %s HTTP/1.1" %s', "http://127.0.0.1:4000", "GET", "/cdn/rd/LINKTOKEN42/a.mkv", 206)
     logger.debug("opening /api/browse/download/x/y.mkv?sig=SIGVALUE9 for a player")

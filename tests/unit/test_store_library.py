@@ -14,7 +14,7 @@ TORRENT = Torrent(provider="rd", id="T1", infohash="a" * 40, name="Show\nS01", s
                   links=("l1", "l3"))
 
 
-def test_files_stay_text_until_used(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_files_stay_text_until_used(tmp_path) -> None:
     store = Store(tmp_path / "d.db")
     store.apply_library([TORRENT])
     [loaded] = store.load_library()
@@ -27,7 +27,7 @@ def test_files_stay_text_until_used(tmp_path) -> None:  # type: ignore[no-untype
     assert store.load_library() == []
 
 
-def test_rows_of_the_earlier_format_still_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rows_of_the_earlier_format_still_load(tmp_path) -> None:
     store = Store(tmp_path / "d.db")
     old = {"provider": "rd", "id": "T1", "infohash": "a" * 40, "name": "Show\nS01", "size": 700,
            "status": "downloaded", "progress": 1.0, "added": 1_700_000_000.0, "links": ["l1", "l3"],

@@ -84,7 +84,7 @@ def test_bdecode_nesting_limit_is_64() -> None:
 
 def test_bdecode_rejects_non_bytes() -> None:
     with pytest.raises(TorrentMetaError):
-        bdecode("i1e")  # type: ignore[arg-type]
+        bdecode("i1e")
 
 
 # ------------------------------------------------------------ .torrent files
@@ -92,7 +92,7 @@ def test_bdecode_rejects_non_bytes() -> None:
 
 def test_single_file_torrent_known_infohash() -> None:
     data = make_torrent_file("Movie.2020.mkv", [("Movie.2020.mkv", 123456)], trackers=["udp://t.example:80"])
-    info = bdecode(data)[b"info"]  # type: ignore[index]
+    info = bdecode(data)[b"info"]
     expected = hashlib.sha1(bencode(info)).hexdigest()
     meta = parse_torrent_file(data)
     assert meta == TorrentMeta(infohash=expected, name="Movie.2020.mkv", files=(("Movie.2020.mkv", 123456),),

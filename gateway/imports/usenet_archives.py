@@ -1,0 +1,82 @@
+"""Stored archive sets of a usenet release, mapped to the files inside them.
+
+The posted volumes are read through ``ArticleVolume``: a read becomes the
+articles holding it (the offset table is already known), fetched through the
+import's article cache, so reading a volume's headers usually costs the first
+article the import read anyway. ``gateway.archives.map_archive`` does the
+parsing; a compressed, solid or encrypted set refuses the job with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from gateway.archives import ArchiveRefused, is_archive_set, map_archive, order_volumes
+from gateway.library.nzblayout import Member, Source
+
+_SET = re.compile(r"(\.part\d+\.rar|\.rar|\.r\d{2,3}|\.s\d{2}|\.7z\.\d{3}|\.7z|\.\d{3})$", re.IGNORECASE)
+ReadArticle = Callable[[str], bytes]   # message id → decoded bytes
+
+
+class NotStreamable(Exception):
+    """A compressed, solid or encrypted set: ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ArticleVolume:
+    """An archive volume whose bytes are read article by article (``gateway.archives.Volume``)."""
+
+    def __init__(self, index: int, source: Source, read_article: ReadArticle) -> None:
+        self.index = index
+        self.name = source.name
+        self.size = source.size
+        self._source = source
+        self._read = read_article
+
+    def read(self, offset: int, length: int) -> bytes:
+        source = self._source
+        end = min(self.size, offset + length)
+        out = []
+        position = offset
+        while position < end:
+            article = source.article_at(position)
+            begin, stop = source.start(article), min(end, source.start(article + 1))
+            data = self._read(source.ids[article])
+            out.append(data[position - begin:stop - begin])
+            position = stop
+        return b"".join(out)
+
+
+def set_name(name: str) -> str:
+    """The name an archive set's volumes share (``Show.part01.rar`` → ``show``)."""
+    return _SET.sub("", name).lower()
+
+
+def map_archives(sources: list[Source], read_article: ReadArticle, password: str = "") -> list[Member]:
+    """Every archive set among ``sources`` mapped to its members' extents (source, offset, length)."""
+    sets: dict[str, list[int]] = {}
+    for i, source in enumerate(sources):
+        if _SET.search(source.name):
+            sets.setdefault(set_name(source.name), []).append(i)
+    members: list[Member] = []
+    if not sets:
+        return members
+    for indexes in sets.values():
+        names = [sources[i].name for i in indexes]
+        if not is_archive_set(names):
+            continue
+        volumes = [ArticleVolume(i, sources[i], read_article) for i in indexes]
+        try:
+            ordered = order_volumes(volumes)
+            mapped = map_archive(ordered)
+        except ArchiveRefused as exc:
+            raise NotStreamable(f"{names[0]}: {exc.reason}") from None
+        for member in mapped:
+            extents = tuple((ordered[e.volume].index, e.offset, e.length) for e in member.extents)
+            members.append(Member(member.name, member.size, extents))
+    return members
+
