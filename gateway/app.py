@@ -400,10 +400,9 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": instrument(web)}
     if not config.disable_webdav:
-        dav = make_dav_app(vfs, f"{prefix}/webdav")
-        if config.use_auth or config.enable_webdav_auth:
-            dav = BasicAuth(dav, auth.check_password, reads_too=config.enable_webdav_auth)
-        apps[f"{prefix}/webdav"] = instrument(dav, route="webdav")
+        basic = BasicAuth(auth.check_password, reads_too=config.enable_webdav_auth) \
+            if config.use_auth or config.enable_webdav_auth else None
+        apps[f"{prefix}/webdav"] = instrument(make_dav_app(vfs, f"{prefix}/webdav", basic), route="webdav")
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
