@@ -108,7 +108,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     if found.entry.is_dir:
         raise ApiError(400, "that is a folder, not a file")
     # A file inside archive volumes has no provider link of its own: it is served from here.
-    if bottle.request.query.get("redirect") in ("1", "true") and not isinstance(entry.ref, MemberRef):
+    if bottle.request.query.get("redirect") in ("1", "true") and not isinstance(found.entry.ref, MemberRef):
         return bottle.HTTPResponse(status=302, headers={"Location": vfs.link(path)})
     status, headers, start, end, reason = plan_response(found.entry, bottle.request.headers)
     if status == 412:

@@ -29,7 +29,7 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     return seen
 
 
-def test_ranged_get_propfind_and_options_resolve_their_path_once(gateway, walks) -> None:  # type: ignore[no-untyped-def]
+def test_ranged_get_propfind_and_options_resolve_their_path_once(gateway, walks) -> None:
     snapshot = gateway.library.snapshot()
     name = next(n for k, n in snapshot.folders.items() if snapshot.torrents[k].infohash == SAMPLE[0]["hash"])
     file = SAMPLE[0]["files"][0]["path"]
