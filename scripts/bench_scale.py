@@ -523,7 +523,7 @@ def main_console(args: argparse.Namespace) -> int:
     """``--console-script``: the ``decypharr`` entry point in its own process (scripts/scale_cli.py)."""
     from scale_cli import run_console
     res = run_console(args.torrents, args.files_per_torrent, args.rclone_folders, args.code, FOLDER_RUNS,
-                      SYNC_TIMEOUT, make_torrent, make_tree, propfind, Rclone, note)
+                      args.sync_timeout, make_torrent, make_tree, propfind, Rclone, note)
     res["machine"] = machine()
     print(json.dumps(res, indent=2))
     return 0
@@ -540,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--console-script", action="store_true",
                    help="start the gateway through the venv's decypharr script, without MALLOC_ARENA_MAX, "
                         "and report its RSS after the first sync and the one-folder PROPFIND (JSON)")
+    p.add_argument("--sync-timeout", type=float, default=SYNC_TIMEOUT,
+                   help="seconds the first sync may take (a shared machine may need more)")
     p.add_argument("--code", default="", help="with --console-script: a source tree put first on its PYTHONPATH")
     add_output_flags(p)
     args = p.parse_args(argv)
