@@ -109,8 +109,6 @@ class ChunkLedger:
         entry.fd = -1
         if not entry.chunks:   # nothing could be cached: don't keep an empty file
             self.drop_file(h)
-        elif self.index.pending_touches >= _FLUSH_TOUCHES:   # hits alone don't commit; flush now and then
-            self.index.commit()
 
     def pin_chunks(self, h: str, wanted: range) -> None:
         for i in wanted:
@@ -122,6 +120,8 @@ class ChunkLedger:
             self._pins[cid] -= 1
             if not self._pins[cid]:
                 del self._pins[cid]
+        if self.index.pending_touches >= _FLUSH_TOUCHES:   # hits alone don't commit; flush now and then
+            self.index.commit()
 
     # ------------------------------------------------------------- chunks
 
