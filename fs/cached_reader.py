@@ -28,6 +28,12 @@ expired links and dropped connections are handled below this module):
   kernel's read-ahead unordered) still count as sequential; a skip further
   ahead is a jump.
 - **Anything else** (random access) fetches just the chunks it touches.
+- **Read-through** (``read_through(ref)`` true: usenet files, whose upstream reads are
+  article fetches shared between readers): a miss is answered from upstream with just the
+  bytes asked, while the chunks around it (the probe zone, or the chunks it touches) fill in
+  the background on a lower lane. The fill asks for the same articles and gets them from the
+  same fetches, so the reader waits for its own articles only (a seek costs a round trip
+  plus one article, not a chunk) and nothing is downloaded twice.
 
 A read that jumps elsewhere retires the window: fetches already running
 finish their chunk and no new one starts; ``close()`` does the same. Tail
@@ -41,6 +47,7 @@ across a fetch or a cache call.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -53,6 +60,7 @@ from fs.chunkcache import ChunkCache, Fetch
 from fs.reader import ByteStream, FileHandle, short_read
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
+from gateway.providers.budget import Lane, lane
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,7 @@ SEQ_AHEAD = 2 * MiB         # ... and this far ahead (1 MiB kernel reads arrive 
 PIECE = 256 * 1024          # upstream read size (CdnStream buffers pieces; small reads keep copies small)
 READ_AHEAD_STREAMS = 3      # chunk fetches one window runs at once
 READ_AHEAD_WORKERS = 8      # the pool all readers share
+SEEK_AHEAD = 4 * MiB        # read-through: what a read after a seek asks beyond itself (players read on)
 
 
 def _read_exact(stream: ByteStream, length: int) -> bytes:
@@ -82,8 +91,10 @@ class CachedFiles:
     """The cache, the upstream and the read-ahead pool every ``CachedReader`` shares."""
 
     def __init__(self, cache: ChunkCache, streamer: Streamer, *, chunk_size: int, read_ahead: int,
-                 max_bytes: int, streams: int = READ_AHEAD_STREAMS, workers: int = READ_AHEAD_WORKERS) -> None:
+                 max_bytes: int, streams: int = READ_AHEAD_STREAMS, workers: int = READ_AHEAD_WORKERS,
+                 read_through: Callable[[FileRef], bool] | None = None) -> None:
         self.cache = cache
+        self.read_through = read_through or (lambda ref: False)
         self.chunk_size = chunk_size
         # Never read further ahead than half the budget: it would evict itself before being read.
         self.read_ahead = max(chunk_size, min(read_ahead, max_bytes // 2))
@@ -96,8 +107,9 @@ class CachedFiles:
         self._misses = 0
         self._closed = False
 
-    def open(self, key: str, ref: FileRef, size: int) -> CachedReader:
-        return CachedReader(self, key, ref, size)
+    def open(self, key: str, ref: FileRef, size: int, end: int | None = None) -> CachedReader:
+        """``end``: the last byte the caller means to read, when it knows (an HTTP Range)."""
+        return CachedReader(self, key, ref, size, end)
 
     def stream(self, ref: FileRef, start: int, end: int) -> ByteStream:
         """An upstream stream of bytes ``[start, end)``."""
@@ -158,7 +170,7 @@ class _Window:
 
 
 class CachedReader(FileHandle):
-    def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int) -> None:
+    def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int, end: int | None = None) -> None:
         super().__init__(size)
         self._files = files
         self._cache = files.cache
@@ -175,6 +187,11 @@ class CachedReader(FileHandle):
         self._streak = 0
         self._window: _Window | None = None
         self._gone = False
+        self._through = files.read_through(ref)
+        self._last = None if end is None else min(end, size - 1)   # the caller's last byte, if it said
+        self._upstream: ByteStream | None = None   # read-through: the open upstream read ...
+        self._upstream_at = 0                      # ... the offset it is at ...
+        self._upstream_end = 0                     # ... and where it stops
 
     def _pread(self, offset: int, size: int) -> bytes:
         with self._lock:
@@ -182,6 +199,10 @@ class CachedReader(FileHandle):
                 raise ValueError("read of a closed file")
             cached = self._cache.has(self._key, offset, size)
             self._files.count(cached)
+            # A read-through handle keeps reading its open upstream request while it is in step, even
+            # where the fill got there first: those articles are on their way or already in memory.
+            if self._through and (not cached or (self._upstream is not None and self._upstream_at == offset)):
+                return self._read_through(offset, size)
             fetch = self._plan(offset, size, cached)
             return self._cache.read(self._key, self.size, offset, size, fetch)
 
@@ -198,6 +219,73 @@ class CachedReader(FileHandle):
         if offset < self._head_end and not cached:
             self._prefill(offset // cs, self._head_end // cs + (self._head_end % cs > 0))
         return self._direct
+
+    def _read_through(self, offset: int, size: int) -> bytes:
+        """A miss of a read-through file: its bytes straight from upstream, the chunks behind it filled
+        in the background (the probe zone it falls in, else the chunks it touches)."""
+        end = min(self.size, offset + size)
+        if offset >= end:
+            return b""
+        cs = self._cs
+        if offset >= self._tail_start:
+            first, stop = offset // cs, self._chunks
+        else:
+            self._follow(offset, size)
+            if self._streak >= STREAK_MIN and offset >= self._head_end:
+                self._ahead(offset, size)
+            first, stop = offset // cs, (end - 1) // cs + 1
+            if offset < self._head_end:
+                stop = max(stop, -(-self._head_end // cs))
+        data = self._upstream_read(offset, end, probe=offset < self._head_end or offset >= self._tail_start)
+        if self._cache.missing_chunks(self._key, self.size, first * cs, (stop - first) * cs):
+            self._files.submit(functools.partial(self._fill, first, stop))
+        return data
+
+    def _upstream_read(self, offset: int, end: int, probe: bool) -> bytes:
+        """Bytes ``[offset, end)`` from the open upstream read when it is there, else from a new one
+        that asks at once for what the next reads will want: up to the caller's last byte when it
+        said, ``read_ahead`` for a sequential reader, ``SEEK_AHEAD`` past a seek, the chunk's end for
+        a probe. The chunk fills then find their articles in flight."""
+        parts = []
+        while offset < end:
+            if self._upstream is None or self._upstream_at != offset:
+                self._drop_upstream()
+                if self._last is not None and offset <= self._last:
+                    want = max(end, self._last + 1)
+                elif probe:
+                    want = end
+                else:
+                    want = end + (self._files.read_ahead if self._streak >= STREAK_MIN else SEEK_AHEAD)
+                stop = min(self.size, ((min(want, self.size) - 1) // self._cs + 1) * self._cs)
+                self._upstream = self._files.stream(self._ref, offset, stop)
+                self._upstream_at, self._upstream_end = offset, stop
+            upto = min(end, self._upstream_end)
+            try:
+                parts.append(_read_exact(self._upstream, upto - offset))
+            except BaseException:
+                self._drop_upstream()
+                raise
+            offset = self._upstream_at = upto
+            if upto >= self._upstream_end:
+                self._drop_upstream()
+        return b"".join(parts)
+
+    def _drop_upstream(self) -> None:
+        stream, self._upstream = self._upstream, None
+        if stream is not None:
+            stream.close()
+
+    def _lane(self) -> contextlib.AbstractContextManager[None]:
+        """Read-through files fetch ahead behind any reader's own request (their readers ask upstream directly)."""
+        return lane(Lane.IMPORTS) if self._through else contextlib.nullcontext()
+
+    def _fill(self, first: int, stop: int) -> None:
+        """A pool task: chunks ``[first, stop)`` into the cache on the read-ahead lane."""
+        try:
+            with self._lane():
+                self._prefill(first, stop)
+        except Exception as exc:   # the reader meets the same error on its own read, if it goes there
+            log.info("%s: background fill of chunks %d-%d stopped: %s", self._key, first, stop - 1, exc)
 
     def _prefill(self, first: int, stop: int) -> None:
         """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run."""
@@ -250,7 +338,8 @@ class CachedReader(FileHandle):
         try:
             if window.retired:   # queued before the reader jumped away
                 return
-            self._cache.read(self._key, self.size, chunk * self._cs, self._cs, self._direct, prefetch=True)
+            with self._lane():
+                self._cache.read(self._key, self.size, chunk * self._cs, self._cs, self._direct, prefetch=True)
         except Exception as exc:   # the reader meets the same error on its own read, if it goes there
             log.info("%s: read-ahead stopped at chunk %d: %s", self._key, chunk, exc)
             with self._state:
@@ -273,4 +362,5 @@ class CachedReader(FileHandle):
         with self._lock:
             self._gone = True
             self._retire()
+            self._drop_upstream()
         super().close()

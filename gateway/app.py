@@ -281,7 +281,7 @@ def _cached_files(mount: MountConfig, streamer: Streamer, clock: Clock) -> Cache
         return None
     cache = ChunkCache(mount.cache_dir, mount.chunk_size, mount.disk_cache_size, mount.cache_expiry, clock)
     return CachedFiles(cache, streamer, chunk_size=mount.chunk_size, read_ahead=mount.read_ahead_size,
-                       max_bytes=mount.disk_cache_size)
+                       max_bytes=mount.disk_cache_size, read_through=lambda ref: ref.provider == USENET)
 
 
 def _stream_url(config: Config, port: Callable[[], int], auth: Auth) -> Callable[[str, str], str]:

@@ -408,7 +408,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         stats = emu.stats()
         res["peak"], res["rejected"] = max(peak, stats["peak_ever"]), rejected + stats["rejected"]
         res["gateway_health"] = gw.health().get("usenet")
+    except BaseException:
+        log = workdir / "gateway.log"
+        if log.exists():
+            print(log.read_text(errors="replace")[-6000:], file=sys.stderr)
+        raise
     finally:
+        if os.environ.get("BENCH_KEEP_LOG") and (workdir / "gateway.log").exists():
+            shutil.copy(workdir / "gateway.log", os.environ["BENCH_KEEP_LOG"])
         if raw is not None:
             raw.close()
         if gw is not None:

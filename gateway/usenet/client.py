@@ -77,6 +77,11 @@ class Usenet:
         finally:
             fetch.cancel()
 
+    def start_body(self, message_id: str, *, lane: Lane | None = None) -> Fetch:
+        """One article asked in the background: ``wait()`` for it, ``cancel()`` it when nobody wants it
+        any more (a reader that seeks away), which frees its connection at once."""
+        return self._started(message_id, current_lane() if lane is None else lane)
+
     def bodies(self, message_ids: Sequence[str], *, lane: Lane | None = None) -> Iterator[YencPart]:
         """Articles in the given order, up to ``stream_connections`` fetched at once.
 

@@ -114,6 +114,15 @@ class Fetch:
             raise self._error
         raise UsenetUnavailable(f"<{self.message_id}>: the request was cancelled", code="cancelled")
 
+    def withdraw(self) -> bool:
+        """Cancel unless an attempt already holds a connection: an answer on its way costs less to
+        let finish (it may be read again soon) than the reconnect an aborted read needs. True when cancelled."""
+        with self._lock:
+            if self._done.is_set() or any(ticket.conn is not None for ticket in self._tickets):
+                return False
+        self.cancel()
+        return True
+
     def cancel(self) -> None:
         """Nobody wants the article any more (done, or a seek): stop whatever still runs for it."""
         with self._lock:
