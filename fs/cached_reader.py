@@ -230,9 +230,9 @@ class CachedReader(FileHandle):
         if offset >= self._tail_start:
             first, stop = offset // cs, self._chunks
         else:
+            # No chunk read-ahead window: the upstream request itself reads ahead (``read_ahead``
+            # for a sequential reader), and fills far ahead of it would fetch what it will fetch.
             self._follow(offset, size)
-            if self._streak >= STREAK_MIN and offset >= self._head_end:
-                self._ahead(offset, size)
             first, stop = offset // cs, (end - 1) // cs + 1
             if offset < self._head_end:
                 stop = max(stop, -(-self._head_end // cs))

@@ -160,7 +160,20 @@ def tree_file(gw: GatewayProcess, folder: str, suffix: str = ".mkv") -> str:
     return f"__all__/{folder}/{names[0]}"
 
 
+def settle(gw: GatewayProcess, timeout: float = 20.0) -> None:
+    """Wait until the gateway's pool is quiet (every connection idle, nobody waiting): each latency
+    probe then starts as a player's seek does once the previous read-ahead is in, not behind it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pool = gw.health()["usenet"]["bench"]
+        if pool["connections"] == pool["idle"] and pool["waiting"] == 0:
+            return
+        time.sleep(0.02)   # polling the gateway's /health
+    raise RuntimeError("the gateway's usenet pool never went quiet")
+
+
 def first_byte_http(gw: GatewayProcess, rel: str, start: int = 0) -> float:
+    gw.session.head(f"{gw.base}/webdav/{quote(rel)}", timeout=30).raise_for_status()   # as a client looks first
     started = time.perf_counter()
     with gw.session.get(f"{gw.base}/webdav/{quote(rel)}", headers={"Range": f"bytes={start}-"}, stream=True,
                         timeout=30) as r:
@@ -221,13 +234,21 @@ def latency(gw: GatewayProcess, raw: RawReader, ids: list[str], size: int, reads
     path = gw.mnt / rel
     rar_rel = tree_file(gw, RAR)
     probe_rels = [f"__all__/{PROBE}/{n}" for n in sorted(os.listdir(gw.mnt / "__all__" / PROBE))[-3:]]
-    out: dict[str, Any] = {
-        "first_byte_webdav_ms": [first_byte_http(gw, rel), first_byte_http(gw, rar_rel), first_byte_http(gw, probe_rels[0])],
-        "first_byte_fuse_ms": [first_byte_fuse(path, 16 * MiB), first_byte_fuse(gw.mnt / probe_rels[1]),
-                               first_byte_fuse(gw.mnt / probe_rels[2])],
-        "first_byte_raw_ms": [raw_range(raw, ids, 32 * MiB, 1)],
-        "seek_webdav_ms": [], "seek_fuse_ms": [], "seek_raw_ms": []}
+    probes: list[tuple[str, Any]] = [
+        ("first_byte_webdav_ms", lambda: first_byte_http(gw, rel)),
+        ("first_byte_webdav_ms", lambda: first_byte_http(gw, rar_rel)),
+        ("first_byte_webdav_ms", lambda: first_byte_http(gw, probe_rels[0])),
+        ("first_byte_fuse_ms", lambda: first_byte_fuse(path, 16 * MiB)),
+        ("first_byte_fuse_ms", lambda: first_byte_fuse(gw.mnt / probe_rels[1])),
+        ("first_byte_fuse_ms", lambda: first_byte_fuse(gw.mnt / probe_rels[2])),
+        ("first_byte_raw_ms", lambda: raw_range(raw, ids, 32 * MiB, 1))]
+    out: dict[str, Any] = {key: [] for key in ("first_byte_webdav_ms", "first_byte_fuse_ms", "first_byte_raw_ms",
+                                               "seek_webdav_ms", "seek_fuse_ms", "seek_raw_ms")}
+    for key, probe in probes:
+        settle(gw)
+        out[key].append(probe())
     for i, offset in enumerate(offsets):
+        settle(gw)
         kind = ("webdav", "fuse", "raw")[i % 3]
         if kind == "webdav":
             out["seek_webdav_ms"].append(range_http(gw, rel, offset, RANDOM_READ))
