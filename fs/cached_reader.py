@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from fs.chunk_keeper import ChunkKeeper
 from fs.chunkcache import ChunkCache, Fetch
 from fs.reader import ByteStream, FileHandle, short_read
 from gateway.library.snapshot import FileRef
@@ -192,6 +193,7 @@ class CachedReader(FileHandle):
         self._upstream: ByteStream | None = None   # read-through: the open upstream read ...
         self._upstream_at = 0                      # ... the offset it is at ...
         self._upstream_end = 0                     # ... and where it stops
+        self._keeper = ChunkKeeper(size, self._cs, self._store_chunk, self._fill_chunk)
 
     def _pread(self, offset: int, size: int) -> bytes:
         with self._lock:
@@ -221,25 +223,38 @@ class CachedReader(FileHandle):
         return self._direct
 
     def _read_through(self, offset: int, size: int) -> bytes:
-        """A miss of a read-through file: its bytes straight from upstream, the chunks behind it filled
-        in the background (the probe zone it falls in, else the chunks it touches)."""
+        """A miss of a read-through file: its bytes straight from upstream. A probe's zone is filled
+        in the background at once (the prober is gone soon); otherwise ``ChunkKeeper`` writes the
+        chunks the reader's bytes complete and fills the ones it only touched."""
         end = min(self.size, offset + size)
         if offset >= end:
             return b""
         cs = self._cs
+        probe = offset < self._head_end or offset >= self._tail_start
         if offset >= self._tail_start:
             first, stop = offset // cs, self._chunks
         else:
             # No chunk read-ahead window: the upstream request itself reads ahead (``read_ahead``
             # for a sequential reader), and fills far ahead of it would fetch what it will fetch.
             self._follow(offset, size)
-            first, stop = offset // cs, (end - 1) // cs + 1
-            if offset < self._head_end:
-                stop = max(stop, -(-self._head_end // cs))
-        data = self._upstream_read(offset, end, probe=offset < self._head_end or offset >= self._tail_start)
-        if self._cache.missing_chunks(self._key, self.size, first * cs, (stop - first) * cs):
+            first, stop = offset // cs, max((end - 1) // cs + 1, -(-self._head_end // cs))
+        data = self._upstream_read(offset, end, probe)
+        self._keeper.add(offset, data)
+        if probe and self._cache.missing_chunks(self._key, self.size, first * cs, (stop - first) * cs):
             self._files.submit(functools.partial(self._fill, first, stop))
         return data
+
+    def _store_chunk(self, chunk: int, data: bytes) -> None:
+        """A chunk the reader read whole: into the cache from its bytes, in the background."""
+        start = chunk * self._cs
+
+        def write() -> None:
+            self._cache.read(self._key, self.size, start, len(data), lambda lo, hi: data[lo - start:hi - start],
+                             prefetch=True)
+        self._files.submit(write)
+
+    def _fill_chunk(self, chunk: int) -> None:
+        self._files.submit(functools.partial(self._fill, chunk, chunk + 1))
 
     def _upstream_read(self, offset: int, end: int, probe: bool) -> bytes:
         """Bytes ``[offset, end)`` from the open upstream read when it is there, else from a new one
@@ -250,6 +265,7 @@ class CachedReader(FileHandle):
         while offset < end:
             if self._upstream is None or self._upstream_at != offset:
                 self._drop_upstream()
+                self._keeper.leave()
                 if self._last is not None and offset <= self._last:
                     want = max(end, self._last + 1)
                 elif probe:
@@ -363,4 +379,6 @@ class CachedReader(FileHandle):
             self._gone = True
             self._retire()
             self._drop_upstream()
+            if self._through:
+                self._keeper.leave()
         super().close()

@@ -245,7 +245,8 @@ def test_read_through_answers_from_the_read_offset_and_fills_the_chunks_behind(
         assert reader.pread(offset, 65536) == pattern(offset, offset + 65536)
         # the reader's own request starts at its byte, not at its chunk's start ...
         assert upstream.opens[0][0] == offset
-        # ... and the chunk behind it reaches the cache in the background: read again, nothing is asked
+        # ... and once the reader moves on, the chunk it touched reaches the cache in the background
+        assert reader.pread(20 * MiB, 1024) == pattern(20 * MiB, 20 * MiB + 1024)
         wait_until(lambda: cache.has("k", offset, 65536), 10, "the chunk fill")
         opens = len(upstream.opens)
         assert reader.pread(offset, 65536) == pattern(offset, offset + 65536)
@@ -259,6 +260,9 @@ def test_read_through_answers_from_the_read_offset_and_fills_the_chunks_behind(
         assert got == pattern(30 * MiB, 33 * MiB)
         reads = [o for o in upstream.opens[before:] if o[0] % CS or (o[1] + 1) % CS or o[1] + 1 - o[0] > CS]
         assert reads == [(30 * MiB, 33 * MiB - 1)]   # the rest are the background fills, a chunk each
+        # the chunks it read whole were cached from its own bytes: no chunk request for them
+        wait_until(lambda: cache.has("k2", 30 * MiB, 3 * MiB), 10, "the chunks written")
+        assert not [o for o in upstream.opens[before:] if o[0] >= 30 * MiB and o != (30 * MiB, 33 * MiB - 1)]
         ranged.close()
     finally:
         engine.close()
