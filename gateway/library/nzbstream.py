@@ -139,7 +139,7 @@ class UsenetFiles:
         start = getattr(self._client, "start_body", None)
         if start is None:
             return self._client.body(message_id, lane=lane)
-        pending: Pending = start(message_id, lane=lane)
+        pending: Pending = start(message_id, lane=lane, inline=True)   # this pool thread does the asking
         with self._lock:
             self._running[message_id] = pending
             cancelled = message_id in self._dropped
