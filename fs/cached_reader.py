@@ -259,7 +259,7 @@ class CachedReader(FileHandle):
     def _upstream_read(self, offset: int, end: int, probe: bool) -> bytes:
         """Bytes ``[offset, end)`` from the open upstream read when it is there, else from a new one
         that asks at once for what the next reads will want: up to the caller's last byte when it
-        said, ``read_ahead`` for a sequential reader, ``SEEK_AHEAD`` past a seek, the chunk's end for
+        said, the rest of the file for a sequential reader, ``SEEK_AHEAD`` past a seek, the chunk's end for
         a probe. The chunk fills then find their articles in flight."""
         parts = []
         while offset < end:
@@ -271,7 +271,10 @@ class CachedReader(FileHandle):
                 elif probe:
                     want = end
                 else:
-                    want = end + (self._files.read_ahead if self._streak >= STREAK_MIN else SEEK_AHEAD)
+                    # A sequential reader's request runs to the end of the file: the upstream keeps its own
+                    # window of fetches ahead, and a request that ended would stall the reader while the
+                    # next one fills its window again.
+                    want = self.size if self._streak >= STREAK_MIN else end + SEEK_AHEAD
                 stop = min(self.size, ((min(want, self.size) - 1) // self._cs + 1) * self._cs)
                 self._upstream = self._files.stream(self._ref, offset, stop)
                 self._upstream_at, self._upstream_end = offset, stop
