@@ -30,6 +30,13 @@ expired links and dropped connections are handled below this module):
   kernel's read-ahead unordered) still count as sequential; a skip further
   ahead is a jump.
 - **Anything else** (random access) fetches just the chunks it touches.
+- **Read-through** (``read_through(ref)`` true: usenet files, whose upstream reads are
+  article fetches shared between readers): a miss is answered from upstream with just the
+  bytes asked, while the chunks around it (the probe zone, or the chunks it touches) fill in
+  the background on a lower lane. The fill asks for the same articles and gets them from the
+  same fetches, so the reader waits for its own articles only (a seek costs a round trip
+  plus one article, not a chunk) and nothing is downloaded twice.
+
 
 A read that jumps elsewhere retires the window: fetches already running
 finish their chunk and no new one starts; ``close()`` does the same. Tail
@@ -45,6 +52,7 @@ the window is only locked when it changes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -53,10 +61,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from fs.chunk_keeper import ChunkKeeper
 from fs.chunkcache import CacheFile, ChunkCache, Fetch
 from fs.reader import ByteStream, FileHandle, short_read
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
+from gateway.providers.budget import Lane, lane
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,7 @@ SEQ_AHEAD = 2 * MiB         # ... and this far ahead (1 MiB kernel reads arrive 
 PIECE = 256 * 1024          # upstream read size (CdnStream buffers pieces; small reads keep copies small)
 READ_AHEAD_STREAMS = 3      # chunk fetches one window runs at once
 READ_AHEAD_WORKERS = 8      # the pool all readers share
+SEEK_AHEAD = 4 * MiB        # read-through: what a read after a seek asks beyond itself (players read on)
 
 
 def _read_exact(stream: ByteStream, length: int) -> bytes:
@@ -86,8 +97,10 @@ class CachedFiles:
     """The cache, the upstream and the read-ahead pool every ``CachedReader`` shares."""
 
     def __init__(self, cache: ChunkCache, streamer: Streamer, *, chunk_size: int, read_ahead: int,
-                 max_bytes: int, streams: int = READ_AHEAD_STREAMS, workers: int = READ_AHEAD_WORKERS) -> None:
+                 max_bytes: int, streams: int = READ_AHEAD_STREAMS, workers: int = READ_AHEAD_WORKERS,
+                 read_through: Callable[[FileRef], bool] | None = None) -> None:
         self.cache = cache
+        self.read_through = read_through or (lambda ref: False)
         self.chunk_size = chunk_size
         # Never read further ahead than half the budget: it would evict itself before being read.
         self.read_ahead = max(chunk_size, min(read_ahead, max_bytes // 2))
@@ -97,8 +110,9 @@ class CachedFiles:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
         self._closed = False
 
-    def open(self, key: str, ref: FileRef, size: int) -> CachedReader:
-        return CachedReader(self, key, ref, size)
+    def open(self, key: str, ref: FileRef, size: int, end: int | None = None) -> CachedReader:
+        """``end``: the last byte the caller means to read, when it knows (an HTTP Range)."""
+        return CachedReader(self, key, ref, size, end)
 
     def stream(self, ref: FileRef, start: int, end: int) -> ByteStream:
         """An upstream stream of bytes ``[start, end)``."""
@@ -151,10 +165,11 @@ class _Window:
 
 
 class CachedReader(FileHandle):
-    def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int) -> None:
+    def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int, end: int | None = None) -> None:
         super().__init__(size)
         self._files = files
         self._key = key
+        self._ref = ref
         self._cs = files.chunk_size
         self._chunks = -(-size // self._cs)
         self._head_end = min(size, -(-PROBE_HEAD // self._cs) * self._cs)
@@ -168,9 +183,24 @@ class CachedReader(FileHandle):
         self._seq_end = -1
         self._streak = 0
         self._window: _Window | None = None
+        self._through = files.read_through(ref)
+        self._last = None if end is None else min(end, size - 1)   # the caller's last byte, if it said
+        self._upstream: ByteStream | None = None   # read-through: the open upstream read ...
+        self._upstream_at = 0                      # ... the offset it is at ...
+        self._upstream_end = 0                     # ... and where it stops
+        self._keeper = ChunkKeeper(size, self._cs, self._store_chunk, self._fill_chunk)
+        self._jobs = 0          # pool tasks of this handle not finished yet (under ``_state``) ...
+        self._closing = False   # ... so the cache file closes after the last: a chunk read whole
+                                # just before close() is still written, a part-read one still filled
 
     def _pread(self, offset: int, size: int) -> bytes:
+        # A read-through handle keeps reading its open upstream request while it is in step, even
+        # where the fill got there first: those articles are on their way or already in memory.
+        if self._through and self._upstream is not None and self._upstream_at == offset:
+            return self._read_through(offset, size)
         data = self._file.read_cached(offset, size)
+        if data is None and self._through:
+            return self._read_through(offset, size)
         self._plan(offset, size, data is not None)
         return data if data is not None else self._file.fill(offset, size)
 
@@ -186,6 +216,85 @@ class CachedReader(FileHandle):
             self._ahead(offset, size)
         if offset < self._head_end and not cached:
             self._prefill(offset // cs, self._head_end // cs + (self._head_end % cs > 0))
+
+    def _read_through(self, offset: int, size: int) -> bytes:
+        """A miss of a read-through file: its bytes straight from upstream. A probe's zone is filled
+        in the background at once (the prober is gone soon); otherwise ``ChunkKeeper`` writes the
+        chunks the reader's bytes complete and fills the ones it only touched."""
+        end = min(self.size, offset + size)
+        if offset >= end:
+            return b""
+        cs = self._cs
+        probe = offset < self._head_end or offset >= self._tail_start
+        if offset >= self._tail_start:
+            first, stop = offset // cs, self._chunks
+        else:
+            # No chunk read-ahead window: the upstream request itself reads ahead (``read_ahead``
+            # for a sequential reader), and fills far ahead of it would fetch what it will fetch.
+            self._follow(offset, size)
+            first, stop = offset // cs, max((end - 1) // cs + 1, -(-self._head_end // cs))
+        data = self._upstream_read(offset, end, probe)
+        self._keeper.add(offset, data)
+        if probe and self._file.missing(first * cs, (stop - first) * cs):
+            self._submit(functools.partial(self._fill, first, stop))
+        return data
+
+    def _store_chunk(self, chunk: int, data: bytes) -> None:
+        """A chunk the reader read whole: into the cache from its bytes, in the background."""
+        self._submit(functools.partial(self._file.put, chunk * self._cs, data))
+
+    def _fill_chunk(self, chunk: int) -> None:
+        self._submit(functools.partial(self._fill, chunk, chunk + 1))
+
+    def _upstream_read(self, offset: int, end: int, probe: bool) -> bytes:
+        """Bytes ``[offset, end)`` from the open upstream read when it is there, else from a new one
+        that asks at once for what the next reads will want: up to the caller's last byte when it
+        said, the rest of the file for a sequential reader, ``SEEK_AHEAD`` past a seek, the chunk's end for
+        a probe. The chunk fills then find their articles in flight."""
+        parts = []
+        while offset < end:
+            if self._upstream is None or self._upstream_at != offset:
+                self._drop_upstream()
+                self._keeper.leave()
+                if self._last is not None and offset <= self._last:
+                    want = max(end, self._last + 1)
+                elif probe:
+                    want = end
+                else:
+                    # A sequential reader's request runs to the end of the file: the upstream keeps its own
+                    # window of fetches ahead, and a request that ended would stall the reader while the
+                    # next one fills its window again.
+                    want = self.size if self._streak >= STREAK_MIN else end + SEEK_AHEAD
+                stop = min(self.size, ((min(want, self.size) - 1) // self._cs + 1) * self._cs)
+                self._upstream = self._files.stream(self._ref, offset, stop)
+                self._upstream_at, self._upstream_end = offset, stop
+            upto = min(end, self._upstream_end)
+            try:
+                parts.append(_read_exact(self._upstream, upto - offset))
+            except BaseException:
+                self._drop_upstream()
+                raise
+            offset = self._upstream_at = upto
+            if upto >= self._upstream_end:
+                self._drop_upstream()
+        return b"".join(parts)
+
+    def _drop_upstream(self) -> None:
+        stream, self._upstream = self._upstream, None
+        if stream is not None:
+            stream.close()
+
+    def _lane(self) -> contextlib.AbstractContextManager[None]:
+        """Read-through files fetch ahead behind any reader's own request (their readers ask upstream directly)."""
+        return lane(Lane.IMPORTS) if self._through else contextlib.nullcontext()
+
+    def _fill(self, first: int, stop: int) -> None:
+        """A pool task: chunks ``[first, stop)`` into the cache on the read-ahead lane."""
+        try:
+            with self._lane():
+                self._prefill(first, stop)
+        except Exception as exc:   # the reader meets the same error on its own read, if it goes there
+            log.info("%s: background fill of chunks %d-%d stopped: %s", self._key, first, stop - 1, exc)
 
     def _prefill(self, first: int, stop: int) -> None:
         """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run.
@@ -240,7 +349,7 @@ class CachedReader(FileHandle):
                 window.next += 1
                 window.inflight += 1
             cached = self._file.has_chunk(chunk)
-            if cached or not self._files.submit(functools.partial(self._fetch_ahead, window, chunk)):
+            if cached or not self._submit(functools.partial(self._fetch_ahead, window, chunk)):
                 with self._state:
                     window.inflight -= 1
                 if not cached:   # the pool is shut down
@@ -251,7 +360,8 @@ class CachedReader(FileHandle):
         try:
             if window.retired:   # queued before the reader jumped away
                 return
-            self._file.prefetch(chunk * self._cs, self._cs)
+            with self._lane():
+                self._file.prefetch(chunk * self._cs, self._cs)
         except Exception as exc:   # the reader meets the same error on its own read, if it goes there
             log.info("%s: read-ahead stopped at chunk %d: %s", self._key, chunk, exc)
             with self._state:
@@ -272,8 +382,38 @@ class CachedReader(FileHandle):
             if window is not None:
                 window.retired = True
 
+    def _submit(self, job: Callable[[], None]) -> bool:
+        """A pool task of this handle, counted so that close() leaves the file open until it ends."""
+        def run() -> None:
+            try:
+                job()
+            finally:
+                self._job_done()
+        with self._state:
+            if self._closing:
+                return False
+            self._jobs += 1
+        if self._files.submit(run):
+            return True
+        self._job_done()
+        return False
+
+    def _job_done(self) -> None:
+        with self._state:
+            self._jobs -= 1
+            last = self._closing and self._jobs == 0
+        if last:
+            self._file.close()
+
     def close(self) -> None:
         with self._serial:
             self._retire()
-            self._file.close()
+            self._drop_upstream()
+            if self._through:
+                self._keeper.leave()   # a chunk read in part: filled in the background
+            with self._state:
+                already, self._closing = self._closing, True
+                idle = self._jobs == 0
+            if idle and not already:
+                self._file.close()
         super().close()

@@ -109,6 +109,16 @@ class CacheFile:
         """Read-ahead: fetch the missing chunks of the range nobody is fetching; waits for nothing."""
         self._read(offset, length, prefetch=True)
 
+    def put(self, offset: int, data: bytes) -> None:
+        """Chunks a reader already read upstream (``offset`` on a chunk boundary, ``data`` whole
+        chunks or up to EOF): cached from these bytes, as a prefetch would, with no second fetch."""
+        self._read(offset, len(data), prefetch=True, fetch=lambda lo, hi: data[lo - offset:hi - offset])
+
+    def missing(self, offset: int, length: int) -> bool:
+        """Whether a chunk of the range is not on disk (a hint, as ``has_chunk``)."""
+        span = self._span(offset, length)
+        return span is not None and not all(self.has_chunk(i) for i in span[1])
+
     def has_chunk(self, i: int) -> bool:
         """Whether chunk ``i`` is on disk: a hint read without the lock (a set lookup is atomic
         in CPython), good for deciding whether to start a read-ahead fetch; ``read`` re-checks."""
@@ -138,7 +148,7 @@ class CacheFile:
         if self._closed:
             raise ValueError("read of a closed file")
 
-    def _read(self, offset: int, length: int, prefetch: bool) -> bytes:
+    def _read(self, offset: int, length: int, prefetch: bool, fetch: Fetch | None = None) -> bytes:
         span = self._span(offset, length)
         if span is None:
             return b""
@@ -154,14 +164,15 @@ class CacheFile:
             entry.pins += 1   # the file (and its descriptor) stays even if the handle closes meanwhile
         try:
             out = bytearray(0 if prefetch else end - offset)   # read-ahead returns nothing: no buffer to fill
-            self._gather(entry, list(wanted), offset, out, prefetch)
+            self._gather(entry, list(wanted), offset, out, prefetch, fetch or self._fetch)
         finally:
             with self._lock:
                 self._ledger.unpin_chunks(self._h, wanted)
                 self._ledger.unpin_file(self._h, entry)
         return b"" if prefetch else bytes(out)
 
-    def _gather(self, entry: _File, wanted: list[int], offset: int, out: bytearray, prefetch: bool) -> None:
+    def _gather(self, entry: _File, wanted: list[int], offset: int, out: bytearray, prefetch: bool,
+                fetch: Fetch) -> None:
         """Fill ``out`` from disk, upstream and other readers' fetches until every chunk is in."""
         pending = wanted
         while pending:
@@ -174,7 +185,7 @@ class CacheFile:
                     with self._lock:
                         self._ledger.forget_broken(self._h, broken)
                     filled.difference_update(broken)
-            filled.update(self._fetch_all(entry, mine, offset, out))
+            filled.update(self._fetch_all(entry, mine, offset, out, fetch))
             if prefetch:
                 return
             filled.update(self._wait_for(theirs, offset, out))
@@ -211,12 +222,12 @@ class CacheFile:
                 broken.extend(run)
         return broken
 
-    def _fetch_all(self, entry: _File, mine: list[int], offset: int, out: bytearray) -> list[int]:
+    def _fetch_all(self, entry: _File, mine: list[int], offset: int, out: bytearray, fetch: Fetch) -> list[int]:
         """Fetch our claimed chunks, one call per contiguous run."""
         done: list[int] = []
         try:
             for run in _runs(mine):
-                _place(out, offset, run[0] * self._cs, self._fetch_run(entry, run))
+                _place(out, offset, run[0] * self._cs, self._fetch_run(entry, run, fetch))
                 done.extend(run)
         finally:
             if len(done) < len(mine):   # a run failed: waiters of the later runs retry themselves
@@ -228,11 +239,11 @@ class CacheFile:
                             flight.abandon()
         return done
 
-    def _fetch_run(self, entry: _File, run: list[int]) -> bytes:
+    def _fetch_run(self, entry: _File, run: list[int], fetch: Fetch) -> bytes:
         cs, flights, stats = self._cs, self._state.flights, self._state.stats
         start, stop = run[0] * cs, min((run[-1] + 1) * cs, self.size)
         try:
-            data = self._fetch(start, stop)
+            data = fetch(start, stop)
             if len(data) != stop - start:
                 raise OSError(errno.EIO, f"fetch({start}, {stop}) returned {len(data)} bytes")
         except BaseException as exc:

@@ -135,7 +135,7 @@ class VFS:
         ref = node.ref
         handle: FileHandle
         if self._files is not None:
-            handle = self._files.open(node.etag, ref, node.size)   # the ETag names the bytes: provider, ids, size
+            handle = self._files.open(node.etag, ref, node.size, end)   # the ETag names the bytes: provider, ids, size
         else:
             handle = RangeReader(node.size, lambda start, last: self._streamer.open(ref, start, last), end)
         return self.streams.track(handle, path, reader)

@@ -49,7 +49,7 @@ from gateway.providers.budget import Lane
 
 log = logging.getLogger(__name__)
 
-PARALLEL = 8   # article reads one import runs at once (the client's pools cap connections)
+PARALLEL = 16  # article reads one import runs at once (the client's pools cap connections; a reader still goes first)
 OTHER_TYPES = ("par2", "nfo", "sfv", "nzb", "txt", "jpg", "jpeg", "png", "url", "md5", "srr", "7z", "zip", "rar")
 _VOLUME = re.compile(r"\.(rar|r\d{2,3}|s\d{2}|\d{3}|7z(\.\d{3})?|part\d+\.rar)$", re.IGNORECASE)
 

@@ -26,16 +26,26 @@ from typing import Any, Protocol
 from gateway import errors
 from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
 from gateway.library.snapshot import FileRef
-from gateway.providers.budget import Lane
+from gateway.providers.budget import Lane, current_lane
 
 log = logging.getLogger(__name__)
 
-ARTICLE_CACHE = 24          # decoded articles kept in memory (~17 MiB at 700 KiB): re-reads, range pairs
+ARTICLE_CACHE = 32          # finished articles kept in memory (~22 MiB at 700 KiB): re-reads, range pairs
+# Articles still being fetched are never dropped from the map (they are not counted above): a direct
+# read and the chunk cache's fill of the same bytes share one fetch however far read-ahead runs.
 WORKERS = 64                # fetch threads all streams share; the client's pools cap the connections
 
 
 class Part(Protocol):
     data: bytes
+
+
+class Pending(Protocol):
+    """An article being fetched (``gateway.usenet.hedge.Fetch``)."""
+
+    def wait(self) -> Any: ...
+
+    def withdraw(self) -> bool: ...
 
 
 class ArticleClient(Protocol):
@@ -73,6 +83,11 @@ class UsenetFiles:
         self.missing = 0             # reads failed by an article missing everywhere
         self.fetched = 0
         self._seen_missing: set[str] = set()   # message ids a read found missing: every repair check asks again
+        # Who still wants an article being fetched: when the last stream that asked for it lets go
+        # (a seek, a closed reader), its fetch is cancelled and its connection is free for the next read.
+        self._wants: collections.Counter[str] = collections.Counter()
+        self._running: dict[str, Pending] = {}
+        self._dropped: set[str] = set()
 
     def member(self, ref: FileRef) -> tuple[Layout, Member]:
         layout = self.layouts.get(ref.torrent_id)
@@ -84,27 +99,77 @@ class UsenetFiles:
     def open(self, ref: FileRef, start: int, end: int | None = None) -> UsenetStream:
         layout, member = self.member(ref)
         last = member.size - 1 if end is None else min(end, member.size - 1)
-        return UsenetStream(self, layout, member, start, last)
+        return UsenetStream(self, layout, member, start, last, bounded=end is not None)
 
     def article(self, layout: Layout, source: int, index: int, lane: Lane) -> Future[bytes]:
         """The decoded bytes of one article: one fetch however many readers want it."""
         message_id = layout.sources[source].ids[index]
         with self._lock:
+            self._wants[message_id] += 1
             future = self._articles.get(message_id)
             if future is not None and not future.cancelled() and (not future.done() or future.exception() is None):
                 self._articles.move_to_end(message_id)
                 return future
+            self._dropped.discard(message_id)
             future = self._pool.submit(self._fetch, layout, source, index, lane)
             self._articles[message_id] = future
-            while len(self._articles) > ARTICLE_CACHE:
-                self._articles.popitem(last=False)
+            self._trim()
         return future
+
+    def unwant(self, message_id: str) -> None:
+        """A stream is done with an article it asked for; the last one out cancels an unfinished fetch."""
+        with self._lock:
+            self._wants[message_id] -= 1
+            if self._wants[message_id] > 0:
+                return
+            del self._wants[message_id]
+            future = self._articles.get(message_id)
+            if future is None or future.done():
+                return
+            if future.cancel():
+                del self._articles[message_id]
+                return
+            pending = self._running.get(message_id)
+            self._dropped.add(message_id)
+        if pending is not None and not pending.withdraw():   # already being read: let it finish
+            with self._lock:
+                self._dropped.discard(message_id)
+
+    def _body(self, message_id: str, lane: Lane) -> Any:
+        start = getattr(self._client, "start_body", None)
+        if start is None:
+            return self._client.body(message_id, lane=lane)
+        pending: Pending = start(message_id, lane=lane, inline=True)   # this pool thread does the asking
+        with self._lock:
+            self._running[message_id] = pending
+            cancelled = message_id in self._dropped
+        try:
+            if cancelled:
+                pending.withdraw()
+            return pending.wait()
+        except Exception:
+            with self._lock:
+                if message_id in self._dropped:   # we cancelled it: nobody wanted it any more
+                    raise CancelledError() from None
+            raise
+        finally:
+            with self._lock:
+                self._running.pop(message_id, None)
+                self._dropped.discard(message_id)
+
+    def _trim(self) -> None:
+        """Drop the oldest finished articles beyond ``ARTICLE_CACHE`` (under the lock)."""
+        done = sum(1 for f in self._articles.values() if f.done())
+        if done <= ARTICLE_CACHE:
+            return
+        for key in [k for k, f in self._articles.items() if f.done()][:done - ARTICLE_CACHE]:
+            del self._articles[key]
 
     def _fetch(self, layout: Layout, source: int, index: int, lane: Lane) -> bytes:
         src = layout.sources[source]
         expected = src.start(index + 1) - src.start(index)
         try:
-            data = bytes(self._client.body(src.ids[index], lane=lane).data)
+            data = bytes(self._body(src.ids[index], lane).data)
         except errors.NotFound:   # ArticleMissing: no server has it
             return self._missing(layout, src, index, expected)
         with self._lock:
@@ -196,8 +261,14 @@ def pieces(layout: Layout, member: Member, start: int, last: int) -> Iterator[Pi
 class UsenetStream:
     """Sequential bytes ``[start, last]`` of one member, fetched ahead in parallel."""
 
-    def __init__(self, files: UsenetFiles, layout: Layout, member: Member, start: int, last: int) -> None:
+    def __init__(self, files: UsenetFiles, layout: Layout, member: Member, start: int, last: int,
+                 bounded: bool = False) -> None:
         self._files = files
+        # A caller that names its last byte (an HTTP Range, a chunk of the cache) wants all of it now:
+        # every article of the range is asked at once, on the reader's lane. An open-ended read ramps
+        # its window up with what it consumed, so a probe that reads a little costs little.
+        self._bounded = bounded
+        self._lane = current_lane()   # the opener's: a reader's, or the cache's read-ahead (a lower lane)
         self._layout = layout
         self.position = start
         self._plan = pieces(layout, member, start, last)
@@ -216,10 +287,15 @@ class UsenetStream:
                 return b""
             piece, future = self._queue.popleft()
             self._queued_bytes -= piece.hi - piece.lo
+            message_id = self._layout.sources[piece.source].ids[piece.article]
             try:
-                data = future.result()
-            except CancelledError:   # another reader of this article dropped it: ask again
-                data = self._files.article(self._layout, piece.source, piece.article, Lane.INTERACTIVE).result()
+                try:
+                    data = future.result()
+                except CancelledError:   # dropped by the others who wanted it just before we did: ask again
+                    self._files.unwant(message_id)
+                    data = self._files.article(self._layout, piece.source, piece.article, self._lane).result()
+            finally:
+                self._files.unwant(message_id)
             begin = self._layout.sources[piece.source].start(piece.article)
             self._buffer = memoryview(data)[piece.lo - begin:piece.hi - begin]
             self._fill()   # keep the window moving while the reader copies
@@ -234,11 +310,11 @@ class UsenetStream:
         the rest (read-ahead) on a lower one. The window grows with what was read."""
         window = min(self._files.read_ahead, max(self._consumed, 1))
         while len(self._queue) < self._files.stream_connections and (
-                not self._queue or self._queued_bytes < window):
+                not self._queue or self._bounded or self._queued_bytes < window):
             piece = next(self._plan, None)
             if piece is None:
                 return
-            lane = Lane.INTERACTIVE if not self._queue else Lane.IMPORTS
+            lane = self._lane if not self._queue or self._bounded else max(self._lane, Lane.IMPORTS)
             future = self._files.article(self._layout, piece.source, piece.article, lane)
             self._queue.append((piece, future))
             self._queued_bytes += piece.hi - piece.lo
@@ -247,6 +323,6 @@ class UsenetStream:
         """Drop what is still queued: a seek or a closed reader wants none of it."""
         self._closed = True
         while self._queue:
-            _, future = self._queue.popleft()
-            future.cancel()
+            piece, _ = self._queue.popleft()
+            self._files.unwant(self._layout.sources[piece.source].ids[piece.article])
         self._buffer = memoryview(b"")

@@ -77,6 +77,11 @@ class Usenet:
         finally:
             fetch.cancel()
 
+    def start_body(self, message_id: str, *, lane: Lane | None = None, inline: bool = False) -> Fetch:
+        """One article: ``wait()`` for it, ``withdraw()``/``cancel()`` it when nobody wants it any more
+        (a reader that seeks away). ``inline``: the first attempt runs in the thread that waits."""
+        return self._started(message_id, current_lane() if lane is None else lane, inline)
+
     def bodies(self, message_ids: Sequence[str], *, lane: Lane | None = None) -> Iterator[YencPart]:
         """Articles in the given order, up to ``stream_connections`` fetched at once.
 
@@ -143,11 +148,11 @@ class Usenet:
     def _connect(self, server: UsenetServerConfig, timeout: float) -> Connection:
         return Connection.open(server, timeout, self._ssl_context)
 
-    def _started(self, message_id: str, which: Lane) -> Fetch:
+    def _started(self, message_id: str, which: Lane, inline: bool = False) -> Fetch:
         """Ask for one article in the background (with a hedge when it is late)."""
         fetch = Fetch(message_id, self._clock, self._hedger, self.hedge_after,
                       lambda avoid, f: _Chain(self, message_id, which, f, avoid).run(_body))
-        fetch.start()
+        fetch.start(inline)
         return fetch
 
     def _housekeep(self) -> None:

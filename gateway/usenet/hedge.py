@@ -40,10 +40,19 @@ class Fetch:
         self._running = 0
         self._hedged = False
         self._tickets: dict[Ticket, str] = {}   # requests in flight -> their server
+        self._inline = False                    # the first attempt runs in wait()
         self.attempts = 0
 
-    def start(self) -> None:
-        self._launch(frozenset())
+    def start(self, inline: bool = False) -> None:
+        """Start the first attempt on a thread of its own, or (``inline``) in the thread that calls
+        ``wait``: a caller that only waits saves a thread hand-off per article. Hedges always get a thread."""
+        if not inline:
+            self._launch(frozenset())
+            return
+        with self._lock:
+            self._running += 1
+            self.attempts += 1
+            self._inline = True
 
     def _launch(self, avoid: frozenset[str]) -> None:
         with self._lock:
@@ -106,6 +115,10 @@ class Fetch:
     # ------------------------------------------------------ for the caller
 
     def wait(self) -> YencPart:
+        with self._lock:
+            inline, self._inline = self._inline, False
+        if inline:
+            self._run(frozenset())   # ends at once when the fetch was cancelled before it started
         while not self._done.is_set():
             self._clock.wait(self._done, IDLE_WAIT)
         if self._result is not None:
@@ -113,6 +126,15 @@ class Fetch:
         if self._error is not None:
             raise self._error
         raise UsenetUnavailable(f"<{self.message_id}>: the request was cancelled", code="cancelled")
+
+    def withdraw(self) -> bool:
+        """Cancel unless an attempt already holds a connection: an answer on its way costs less to
+        let finish (it may be read again soon) than the reconnect an aborted read needs. True when cancelled."""
+        with self._lock:
+            if self._done.is_set() or any(ticket.conn is not None for ticket in self._tickets):
+                return False
+        self.cancel()
+        return True
 
     def cancel(self) -> None:
         """Nobody wants the article any more (done, or a seek): stop whatever still runs for it."""

@@ -264,3 +264,38 @@ def test_the_cache_file_is_opened_once_per_handle(files: Callable[..., CachedFil
         assert third.pread(offset, 4096) == pattern(offset, min(size, offset + 4096))
     third.close()
     assert len(opened) == 2
+
+
+def test_read_through_answers_from_the_read_offset_and_fills_the_chunks_behind(
+        tmp_path: Path, upstream: FakeUpstream) -> None:
+    cache = ChunkCache(str(tmp_path / "cache"), CS, 1 << 30, 3600.0, SystemClock())
+    engine = CachedFiles(cache, upstream, chunk_size=CS, read_ahead=2 * MiB, max_bytes=1 << 30,
+                         read_through=lambda ref: True)   # usenet files: article fetches shared by readers
+    try:
+        size = 40 * MiB
+        reader = engine.open("k", REF, size)
+        offset = 10 * MiB + 12345
+        assert reader.pread(offset, 65536) == pattern(offset, offset + 65536)
+        # the reader's own request starts at its byte, not at its chunk's start ...
+        assert upstream.opens[0][0] == offset
+        # ... and once the reader moves on, the chunk it touched reaches the cache in the background
+        assert reader.pread(20 * MiB, 1024) == pattern(20 * MiB, 20 * MiB + 1024)
+        wait_until(lambda: cache.has("k", offset, 65536), 10, "the chunk fill")
+        opens = len(upstream.opens)
+        assert reader.pread(offset, 65536) == pattern(offset, offset + 65536)
+        assert len(upstream.opens) == opens
+        reader.close()
+
+        # a caller that names its last byte (an HTTP Range) gets one upstream request for all of it
+        ranged = engine.open("k2", REF, size, 30 * MiB + 3 * MiB - 1)
+        before = len(upstream.opens)
+        got = b"".join(ranged.pread(30 * MiB + i, READ) for i in range(0, 3 * MiB, READ))
+        assert got == pattern(30 * MiB, 33 * MiB)
+        reads = [o for o in upstream.opens[before:] if o[0] % CS or (o[1] + 1) % CS or o[1] + 1 - o[0] > CS]
+        assert reads == [(30 * MiB, 33 * MiB - 1)]   # the rest are the background fills, a chunk each
+        # the chunks it read whole were cached from its own bytes: no chunk request for them
+        wait_until(lambda: cache.has("k2", 30 * MiB, 3 * MiB), 10, "the chunks written")
+        assert not [o for o in upstream.opens[before:] if o[0] >= 30 * MiB and o != (30 * MiB, 33 * MiB - 1)]
+        ranged.close()
+    finally:
+        engine.close()
