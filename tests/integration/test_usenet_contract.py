@@ -213,3 +213,4 @@ def test_usenet_max_connections_caps_one_stream(usenet: Usenet) -> None:
     stats = usenet.server.stats()
     assert stats.articles_served >= 30
     assert stats.connections_peak <= 2, stats     # the server allows 12, the account 10, one stream 2
+    assert stats.connections_peak == 2            # and it does fetch in parallel within that cap

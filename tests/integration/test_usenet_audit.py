@@ -1,0 +1,96 @@
+"""Issue 17 items the other usenet tests leave open, against the NNTP emulator over real sockets:
+a multi-GiB release is ``Completed`` within seconds reading a handful of articles plus the STAT
+sample; solid and encrypted RAR sets fail with the reason; the ``strm`` and ``download``
+actions run on usenet files; SAB ``addurl`` (Prowlarr) takes an NZB link to the usenet servers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import requests
+
+from emulators.archives import write_rar
+from emulators.usenet.media import lazy_media, media_range
+from emulators.usenet.release import build_release
+from tests.integration.test_sab_replay import _NzbServer
+from tests.integration.test_usenet import PART, Usenet, addfile, browse, finished, media, sab, usenet
+
+__all__ = ["usenet"]   # the fixture, imported for pytest
+GIB = 1 << 30
+
+
+def test_a_large_release_completes_within_seconds_reading_a_handful_of_articles(usenet: Usenet) -> None:
+    title = "Movie.2026.2160p.UHD-BIG"
+    size, part = 3 * GIB + 12_345, 768_000          # about 4,200 articles, built on demand
+    release = build_release([lazy_media(f"{title}.mkv", size, seed=title), (f"{title}.nfo", b"nfo")],
+                            name=title, part_size=part, store=usenet.store)
+    articles = len(release.file(f"{title}.mkv").message_ids)
+    gateway = usenet.start_gateway()                 # import_availability_sample_percent: 20 (Usenet's)
+    usenet.server.reset_stats()
+    began = time.monotonic()
+    nzo = addfile(gateway, title, release.nzb)
+    done = finished(gateway, nzo, timeout=60)
+    took = time.monotonic() - began
+    assert done["status"] == "Completed", done
+    assert took < 10, f"{took:.1f} s from addfile to Completed"          # contract §8: within 10 s
+    stats = usenet.server.stats()
+    assert stats.articles_served <= 5 * 2                                   # ≤ 5 per file (two files)
+    assert 0.2 * articles <= stats.commands.get("STAT", 0) <= 0.2 * articles + 5   # the sample, not more
+    for offset in (0, part - 3, size // 2, size - 100):
+        got = browse(gateway, title, f"{title}.mkv", offset, offset + 99)
+        assert got.status_code == 206 and got.content == media_range(title, size, offset, 100)[:size - offset]
+
+
+@pytest.mark.parametrize(("options", "reason"), [({"solid": True}, "solid"), ({"encrypted": "data"}, "encrypted"),
+                                                 ({"encrypted": "headers"}, "encrypted")])
+def test_solid_and_encrypted_rar_sets_fail_with_the_reason(usenet: Usenet, options: dict[str, object],
+                                                           reason: str) -> None:
+    title = f"Movie.2024.1080p.{reason.upper()}-GRP"
+    volumes = write_rar([(f"{title}.mkv", media(title, 500_000))], version=5, base=title, volume_data=250_000,
+                        **options)  # type: ignore[arg-type]
+    release = build_release(volumes, name=title, part_size=PART, store=usenet.store)
+    gateway = usenet.start_gateway()
+    done = finished(gateway, addfile(gateway, title, release.nzb))
+    assert done["status"] == "Failed" and reason in done["fail_message"], done
+    assert browse(gateway, title, f"{title}.mkv").status_code == 404   # nothing half-published
+
+
+@pytest.mark.parametrize("action", ["strm", "download"])
+def test_the_strm_and_download_actions_run_on_usenet_files(usenet: Usenet, action: str) -> None:
+    title = f"Show.S12E01.720p.WEB-{action.upper()}"
+    video = media(title, 900_000)
+    release = build_release([(f"{title}.mkv", video), (f"{title}.nfo", b"nfo")], name=title, part_size=PART,
+                            store=usenet.store)
+    gateway = usenet.start_gateway(default_download_action=action)
+    done = finished(gateway, addfile(gateway, title, release.nzb))
+    assert done["status"] == "Completed", done
+    storage = os.path.join(gateway.config.download_folder, "tv", title)
+    assert done["storage"] == storage
+    if action == "download":
+        with open(os.path.join(storage, f"{title}.mkv"), "rb") as copied:
+            assert copied.read() == video                   # every article read, decoded, in order
+    else:
+        with open(os.path.join(storage, f"{title}.mkv.strm")) as strm:
+            url = strm.read().strip()
+        got = requests.get(url, headers={"Range": "bytes=150000-350000"}, timeout=30)
+        assert got.status_code == 206 and got.content == video[150_000:350_001]
+
+
+def test_sab_addurl_sends_an_nzb_link_to_the_usenet_servers(usenet: Usenet) -> None:
+    title = "Show.S12E02.720p.WEB-LINK"
+    video = media(title, 400_000)
+    release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
+    gateway = usenet.start_gateway()
+    indexer = _NzbServer(release.nzb)
+    try:
+        answer = sab(gateway, "POST", mode="addurl", name=indexer.url, cat="tv", priority="-100")
+        assert answer["status"] is True
+        done = finished(gateway, answer["nzo_ids"][0])
+    finally:
+        indexer.close()
+    assert done["status"] == "Completed" and done["name"] == title, done
+    assert usenet.server.stats().articles_served >= 1
+    assert browse(gateway, title, f"{title}.mkv").content == video
