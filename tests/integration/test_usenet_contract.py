@@ -214,3 +214,33 @@ def test_usenet_max_connections_caps_one_stream(usenet: Usenet) -> None:
     assert stats.articles_served >= 30
     assert stats.connections_peak <= 2, stats     # the server allows 12, the account 10, one stream 2
     assert stats.connections_peak == 2            # and it does fetch in parallel within that cap
+
+
+# ------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"host": ""}, "host"), ({"host": "news.example.com/path"}, "host"), ({"port": 0}, "port"),
+    ({"port": "nntp"}, "port"), ({"max_connections": 0}, "max_connections"), ({"ssl": "maybe"}, "ssl"),
+    ({"priority": "first"}, "priority"), ({"backup": 3}, "backup"), ({"surprise": 1}, "surprise")])
+def test_a_bad_usenet_server_is_a_clear_400_that_never_echoes_the_password(usenet: Usenet, change: dict[str, Any],
+                                                                           field: str) -> None:
+    gateway = usenet.start_gateway()
+    base = f"http://127.0.0.1:{gateway.port}"
+    entry = {"name": "other", "host": "news.example.com", "port": 563, "username": USER, "password": PASSWORD,
+             **change}
+    answer = requests.post(f"{base}/api/config", json={"usenet": {"providers": [entry]}}, timeout=10)
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert set(body) >= {"error", "code"} and field in body["error"] and PASSWORD not in answer.text
+    assert requests.get(f"{base}/api/config", timeout=10).json()["usenet"]["providers"][0]["name"] == "primary"
+
+
+@pytest.mark.parametrize("usenet_block", [
+    {"providers": [{"name": "x", "host": "a.example"}, {"name": "x", "host": "b.example"}]},   # one name twice
+    {"max_connections": 0}, {"import_availability_sample_percent": 101}, {"read_ahead": "lots"},
+    {"providers": "news.example.com"}])
+def test_bad_usenet_settings_are_refused(usenet: Usenet, usenet_block: dict[str, Any]) -> None:
+    gateway = usenet.start_gateway()
+    answer = requests.post(f"http://127.0.0.1:{gateway.port}/api/config", json={"usenet": usenet_block}, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"], answer.text
