@@ -131,11 +131,17 @@ def _holed(usenet: Usenet, **extra: Any) -> tuple[Gateway, str, bytes]:
 
 
 @pytest.mark.parametrize("via", ["browse", "webdav"])
-def test_a_hole_deep_in_an_answered_range_cuts_the_answer_short(usenet: Usenet, via: str) -> None:
+def test_a_hole_deep_in_an_answered_range_cuts_the_answer_short(usenet: Usenet, via: str,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     gateway, title, video = _holed(usenet)
     path = (f"/api/browse/download/{title}/{title}.mkv" if via == "browse"
             else f"/webdav/__all__/{title}/{title}.mkv")
-    status, headers, received, how = raw_get(gateway.port, path, 0, len(video) - 1)
+    with caplog.at_level(logging.INFO):
+        status, headers, received, how = raw_get(gateway.port, path, 0, len(video) - 1)
+        wait_until(lambda: [r for r in caplog.records if "cut short" in r.getMessage()], 5, "the log line")
+    cut = [r for r in caplog.records if "cut short" in r.getMessage()]
+    assert len(cut) == 1 and "article 26" in cut[0].getMessage() and "missing on every server" in cut[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "a traceback for an expected read error"
     assert status == 206 and int(headers["content-length"]) == len(video)
     assert how == "closed", f"not cut off: {how}"   # neither a wait for bytes that never come
     assert received < len(video)                        # the client sees an incomplete body
