@@ -1,7 +1,9 @@
 """Issue 17 items the other usenet tests leave open, against the NNTP emulator over real sockets:
 a multi-GiB release is ``Completed`` within seconds reading a handful of articles plus the STAT
 sample; solid and encrypted RAR sets fail with the reason; the ``strm`` and ``download``
-actions run on usenet files; SAB ``addurl`` (Prowlarr) takes an NZB link to the usenet servers.
+actions run on usenet files; SAB ``addurl`` (Prowlarr) takes an NZB link to the usenet servers;
+a file posted in uneven parts is mapped from every article header (and refused when they do
+not tile it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import requests
 
 from emulators.archives import write_rar
 from emulators.usenet.media import lazy_media, media_range
-from emulators.usenet.release import build_release
+from emulators.usenet.release import PostedFile, Segment, build_release, nzb_xml
+from emulators.usenet.yenc import encode_part
 from tests.integration.test_sab_replay import _NzbServer
 from tests.integration.test_usenet import PART, Usenet, addfile, browse, finished, media, sab, usenet
 
@@ -94,3 +97,43 @@ def test_sab_addurl_sends_an_nzb_link_to_the_usenet_servers(usenet: Usenet) -> N
     assert done["status"] == "Completed" and done["name"] == title, done
     assert usenet.server.stats().articles_served >= 1
     assert browse(gateway, title, f"{title}.mkv").content == video
+
+
+def _uneven(usenet: Usenet, title: str, video: bytes, sizes: list[int], overlap: int = 0) -> bytes:
+    """An NZB of one file posted in parts of the given sizes (a poster's odd splits); with
+    ``overlap`` the third part starts that many bytes early (its articles do not tile the file)."""
+    segments, begin = [], 0
+    for number, length in enumerate(sizes, start=1):
+        if number == 3:
+            begin -= overlap
+        mid = f"{title}.{number}@uneven.invalid"
+        body = encode_part(video[begin:begin + length], name=f"{title}.mkv", file_size=len(video), part=number,
+                           total=len(sizes), begin=begin)
+        usenet.store.add(mid, body, {"Subject": f'"{title}.mkv" yEnc ({number}/{len(sizes)})'})
+        segments.append(Segment(number, mid, len(body), begin, length))
+        begin += length
+    posted = PostedFile(name=f"{title}.mkv", posted_name=f"{title}.mkv", size=len(video),
+                        segments=tuple(segments), subject=f'"{title}.mkv" yEnc (1/{len(sizes)})')
+    return nzb_xml([posted], {"name": title})
+
+
+def test_a_file_posted_in_uneven_parts_is_mapped_from_every_header(usenet: Usenet) -> None:
+    title = "Show.S12E03.720p.WEB-UNEVEN"
+    sizes = [100_000, 80_000, 120_000, 100_000, 33_333, 100_000, 7]
+    video = media(title, sum(sizes))
+    gateway = usenet.start_gateway()
+    done = finished(gateway, addfile(gateway, title, _uneven(usenet, title, video, sizes)))
+    assert done["status"] == "Completed", done
+    assert usenet.server.stats().articles_served == len(sizes)     # every header, once
+    for start, end in [(99_990, 180_010), (300_000, 433_333), (len(video) - 8, len(video) - 1), (0, len(video) - 1)]:
+        got = browse(gateway, title, f"{title}.mkv", start, end)
+        assert got.status_code == 206 and got.content == video[start:end + 1], (start, end)
+
+
+def test_parts_that_do_not_tile_the_file_fail_with_the_reason(usenet: Usenet) -> None:
+    title = "Show.S12E04.720p.WEB-OVERLAP"
+    sizes = [100_000, 80_000, 120_000, 100_000]
+    video = media(title, sum(sizes) - 500)
+    gateway = usenet.start_gateway()
+    done = finished(gateway, addfile(gateway, title, _uneven(usenet, title, video, sizes, overlap=500)))
+    assert done["status"] == "Failed" and "end to end" in done["fail_message"], done
