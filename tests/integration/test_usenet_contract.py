@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from emulators.server import KEYS, Emulator
+from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.app import Gateway
 from tests.integration.test_usenet import PART, PASSWORD, USER, Usenet, addfile, browse, finished, media, sab, usenet
@@ -250,3 +251,37 @@ def test_bad_usenet_settings_are_refused(usenet: Usenet, usenet_block: dict[str,
     gateway = usenet.start_gateway()
     answer = requests.post(f"http://127.0.0.1:{gateway.port}/api/config", json={"usenet": usenet_block}, timeout=10)
     assert answer.status_code == 400 and answer.json()["error"], answer.text
+
+
+# -------------------------------------------------------- damaged articles
+
+
+def test_a_bad_crc_is_asked_of_the_next_server_and_bad_everywhere_is_a_read_error(usenet: Usenet) -> None:
+    backup = NNTPServer(usenet.store, name="backup", username=USER, password=PASSWORD).start()
+    try:
+        title = "Show.S13E02.720p.HDTV-CRC"
+        video = media(title, 1_000_000)
+        release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
+        ids = release.file(f"{title}.mkv").message_ids
+        gateway = usenet.start_gateway(usenet=servers(usenet) | {"providers": [
+            *servers(usenet)["providers"],
+            {"name": "backup", "host": "127.0.0.1", "port": backup.port, "username": USER, "password": PASSWORD,
+             "max_connections": 4, "backup": True}]})
+        nzo = addfile(gateway, title, release.nzb)
+        assert finished(gateway, nzo)["status"] == "Completed"
+        usenet.server.set_bad_crc([ids[3]])            # damaged at the primary: the backup's copy is read
+        got = browse(gateway, title, f"{title}.mkv", 3 * PART - 5, 4 * PART + 5)
+        assert got.status_code == 206 and got.content == video[3 * PART - 5:4 * PART + 6]
+        assert ids[3] in backup.stats().served_by_id
+        stats = requests.get(f"http://127.0.0.1:{gateway.port}/api/stats", timeout=10).json()["usenet"]
+        assert stats["primary"]["damaged"] >= 1        # the damaged answer is counted at the primary
+        usenet.server.set_bad_crc([ids[7]])
+        backup.set_bad_crc([ids[7]])                   # damaged everywhere: an error, never wrong bytes
+        bad = browse(gateway, title, f"{title}.mkv", 7 * PART + 1, 7 * PART + 50)
+        assert bad.status_code == 502 and bad.content != video[7 * PART + 1:7 * PART + 51]
+        # the category folder serves the job's files too (contract §4: <category>/<job>/...)
+        dav = requests.get(f"http://127.0.0.1:{gateway.port}/webdav/tv/{title}/{title}.mkv",
+                           headers={"Range": "bytes=0-99"}, timeout=20)
+        assert dav.status_code == 206 and dav.content == video[:100]
+    finally:
+        backup.stop()
