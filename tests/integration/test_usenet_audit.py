@@ -1,7 +1,7 @@
 """Issue 17 items the other usenet tests leave open, against the NNTP emulator over real sockets:
 a multi-GiB release is ``Completed`` within seconds reading a handful of articles plus the STAT
-sample; solid and encrypted RAR sets fail with the reason; the ``strm`` and ``download``
-actions run on usenet files; SAB ``addurl`` (Prowlarr) takes an NZB link to the usenet servers;
+sample; solid and encrypted RAR sets fail with the reason; the ``strm``, ``download`` and
+``symlink`` actions run on usenet files; SAB ``addurl`` (Prowlarr) takes an NZB link to the usenet servers;
 a file posted in uneven parts is mapped from every article header (and refused when they do
 not tile it).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,10 +19,12 @@ from emulators.archives import write_rar
 from emulators.usenet.media import lazy_media, media_range
 from emulators.usenet.release import PostedFile, Segment, build_release, nzb_xml
 from emulators.usenet.yenc import encode_part
+from tests.integration.test_fuse import mount_cfg, needs_fuse
 from tests.integration.test_sab_replay import _NzbServer
 from tests.integration.test_usenet import PART, Usenet, addfile, browse, finished, media, sab, usenet
+from tests.integration.test_usenet_reads import fuse_usenet
 
-__all__ = ["usenet"]   # the fixture, imported for pytest
+__all__ = ["fuse_usenet", "usenet"]   # the fixtures, imported for pytest
 GIB = 1 << 30
 
 
@@ -137,3 +140,21 @@ def test_parts_that_do_not_tile_the_file_fail_with_the_reason(usenet: Usenet) ->
     gateway = usenet.start_gateway()
     done = finished(gateway, addfile(gateway, title, _uneven(usenet, title, video, sizes, overlap=500)))
     assert done["status"] == "Failed" and "end to end" in done["fail_message"], done
+
+
+@needs_fuse
+def test_the_symlink_action_links_into_the_mount_and_the_link_reads(fuse_usenet: tuple[Usenet, Path]) -> None:
+    usenet, mnt = fuse_usenet
+    title = "Show.S12E05.720p.WEB-LINKED"
+    video = media(title, 700_000)
+    release = build_release([(f"{title}.mkv", video), (f"{title}.nfo", b"nfo")], name=title, part_size=PART,
+                            store=usenet.store)
+    gateway = usenet.start_gateway(mount=mount_cfg(mnt), default_download_action="symlink")
+    began = time.monotonic()
+    done = finished(gateway, addfile(gateway, title, release.nzb))
+    assert done["status"] == "Completed" and time.monotonic() - began < 10, done
+    link = os.path.join(done["storage"], f"{title}.mkv")
+    assert os.path.islink(link) and os.readlink(link) == str(mnt / "__all__" / title / f"{title}.mkv")
+    with open(link, "rb") as handle:
+        handle.seek(250_000)
+        assert handle.read(200_000) == video[250_000:450_000]
