@@ -181,8 +181,10 @@ def test_health_has_exactly_the_contract_block_and_no_password_anywhere(usenet: 
     assert figures["max_connections"] == 10 and 0 < figures["connections"] <= 10
     assert figures["articles"] >= 5 and figures["bytes"] >= len(video)
     assert (figures["missing"], figures["errors"], figures["state"]) == (0, 0, "ok")
-    for answer in ("/health", "/api/stats", "/api/config", "/metrics", "/api/torrents"):
-        assert PASSWORD not in requests.get(base + answer, timeout=10).text, answer
+    for answer in ("/health", "/api/stats", "/api/config", "/metrics", "/api/torrents", "/api/logs", "/settings",
+                   "/setup", "/dashboard", "/stats", "/logs"):
+        shown = requests.get(base + answer, timeout=10)
+        assert shown.status_code == 200 and PASSWORD not in shown.text, answer
 
 
 def test_a_refused_login_names_the_trouble_without_the_password(usenet: Usenet) -> None:
