@@ -20,7 +20,7 @@ from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.app import Gateway
 from tests.integration.test_usenet import PART, PASSWORD, USER, Usenet, addfile, browse, finished, media, sab, usenet
-from tests.support import wait_until
+from tests.support import TOKEN, wait_until
 
 __all__ = ["usenet"]   # the fixture, imported for pytest
 HEALTH_KEYS = {"connections", "max_connections", "articles", "bytes", "missing", "errors", "state"}
@@ -93,6 +93,9 @@ def test_debrid_sends_an_nzb_to_torbox_while_usenet_servers_exist(usenet: Usenet
     emulator.world.add_account("tb-key", provider=KEYS["torbox"])
     gateway = usenet.start_gateway(debrids=[{"name": "tb", "provider": "torbox", "api_key": "tb-key",
                                              "api_url": emulator.api_url("torbox"), "rate_limit": "off",
+                                             "torrents_refresh_interval": "1h"},
+                                            {"name": "rd", "provider": "realdebrid", "api_key": TOKEN,
+                                             "api_url": emulator.rd_api_url, "rate_limit": "off",
                                              "torrents_refresh_interval": "1h"}])
     base = f"http://127.0.0.1:{gateway.port}"
     to_torbox = build_release([("Sent.mkv", media("sent", 200_000))], name="Sent.To.TorBox", part_size=PART,
@@ -109,6 +112,9 @@ def test_debrid_sends_an_nzb_to_torbox_while_usenet_servers_exist(usenet: Usenet
     listed = {t["name"]: t for t in requests.get(f"{base}/api/torrents", timeout=10).json()}
     assert listed["Sent.To.TorBox"]["provider"] == "tb"
     assert usenet.server.stats().commands == {}          # the usenet servers were not asked at all
+    wrong = requests.post(f"{base}/api/add", data={"debrid": "rd", "category": "tv"},   # takes no NZBs
+                          files={"file": ("Sent.To.TorBox.nzb", to_usenet.nzb)}, timeout=20)
+    assert wrong.status_code == 400 and "rd" in wrong.json()["error"], wrong.text
     read = requests.post(f"{base}/api/add", data={"category": "tv"},
                          files={"file": ("Read.From.Usenet.nzb", to_usenet.nzb)}, timeout=20)
     assert read.status_code == 200, read.text
