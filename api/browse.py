@@ -2,7 +2,8 @@
 
 Talks only to the VFS. Groups are the root directories, torrents their
 folders; ``/api/browse/download/{torrent}/{file}`` serves a file of
-``__all__`` with RFC 9110 Range, HEAD, ETag, Last-Modified and 206/416,
+``__all__`` with RFC 9110 Range, HEAD, ETag, Last-Modified, 206/304/412/416
+(``fs.ranges.plan_response``, the same answer WebDAV gives),
 or a 302 to the provider link with ``?redirect=1``.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -18,11 +18,12 @@ import bottle
 
 from api.responses import ApiError, json_body
 from api.web import api_errors
-from fs.ranges import parse_range
+from fs.ranges import plan_response
 from fs.reader import FileHandle
 from fs.vfs import VFS, Entry
 from gateway import errors
 from gateway.library.groups import ALL
+from gateway.library.snapshot import MemberRef
 
 PIECE = 256 * 1024
 MAX_LIMIT = 1000
@@ -98,60 +99,26 @@ def list_torrent(vfs: VFS, group: str, torrent: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ download
 
-def _not_modified(entry: Entry) -> bool:
-    request = bottle.request
-    inm = request.headers.get("If-None-Match")
-    if inm is not None:
-        return inm.strip() == "*" or f'"{entry.etag}"' in [t.strip() for t in inm.split(",")]
-    ims = request.headers.get("If-Modified-Since")
-    if ims:
-        try:
-            return int(entry.mtime) <= parsedate_to_datetime(ims).timestamp()
-        except (TypeError, ValueError):
-            return False
-    return False
-
-
-def _range_applies(entry: Entry) -> bool:
-    if_range: str | None = bottle.request.headers.get("If-Range")
-    if not if_range:
-        return True
-    if if_range.startswith(("\"", "W/")):
-        return if_range.strip() == f'"{entry.etag}"'
-    try:
-        return int(entry.mtime) == int(parsedate_to_datetime(if_range).timestamp())
-    except (TypeError, ValueError):
-        return False
-
-
 def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     _check_segment(torrent, "torrent")
     if "\x00" in file or any(part == ".." for part in file.split("/")):
         raise ApiError(400, "invalid file path")
     path = f"/{ALL}/{torrent}/{file}"
-    entry = vfs.stat(path)
-    if entry.is_dir:
+    found = vfs.lookup(path)   # the one resolution of this request's path
+    if found.entry.is_dir:
         raise ApiError(400, "that is a folder, not a file")
-    if bottle.request.query.get("redirect") in ("1", "true"):
+    # A file inside archive volumes has no provider link of its own: it is served from here.
+    if bottle.request.query.get("redirect") in ("1", "true") and not isinstance(found.entry.ref, MemberRef):
         return bottle.HTTPResponse(status=302, headers={"Location": vfs.link(path)})
-    headers = {"Accept-Ranges": "bytes", "ETag": f'"{entry.etag}"', "Content-Type": entry.content_type,
-               "Last-Modified": formatdate(entry.mtime, usegmt=True)}
-    if _not_modified(entry):
-        return bottle.HTTPResponse(status=304, headers=headers)
-    start, end, status = 0, entry.size - 1, 200
-    header = bottle.request.headers.get("Range")
-    if header and _range_applies(entry) and entry.size > 0:
-        try:
-            start, end = parse_range(header, entry.size)
-        except ValueError as exc:
-            return bottle.HTTPResponse(json_body({"error": str(exc), "code": 416}).body, status=416, headers={
-                "Content-Range": f"bytes */{entry.size}", "Content-Type": "application/json"})
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
-    headers["Content-Length"] = str(max(0, end - start + 1))
-    if bottle.request.method == "HEAD" or entry.size == 0:
+    status, headers, start, end, reason = plan_response(found.entry, bottle.request.headers)
+    if status == 412:
+        raise ApiError(412, reason)
+    if status == 416:
+        return bottle.HTTPResponse(json_body({"error": reason, "code": 416}).body, status=416,
+                                   headers={**headers, "Content-Type": "application/json"})
+    if status == 304 or bottle.request.method == "HEAD" or end < start:
         return bottle.HTTPResponse(b"", status=status, headers=headers)
-    reader = vfs.open(path, "browse", end if status == 206 else None)
+    reader = vfs.open_found(found, path, "browse", end if status == 206 else None)
     reader.seek(start)
     try:
         # The first piece is read here, so a failing link becomes a clean error status.

@@ -20,6 +20,7 @@ import bottle
 
 from api.config_schema import config_json_schema, provider_names
 from gateway import __version__
+from gateway.config import QUEUE_CLEANUP_ACTIONS, QUEUE_CLEANUP_REASONS
 
 Schema = dict[str, Any]
 
@@ -219,6 +220,12 @@ SCHEMAS: dict[str, Schema] = {
     "RepairDryRun": obj({"job_id": STR, "dry_run": {"type": "boolean", "const": True},
                          "actions": array({"allOf": [ref("RepairItem"),
                                                      obj({"action": STR})]})}),
+    "QueueCleanupAction": obj({
+        "at": NUM, "arr": STR, "download_id": STR, "title": STR,
+        "reason": {"type": "string", "enum": list(QUEUE_CLEANUP_REASONS)},
+        "action": {"type": "string", "enum": list(QUEUE_CLEANUP_ACTIONS)},
+        "result": {"type": "string", "description": "done, gone, failed: <why>, or what was queued"},
+        "queue_ids": array(INT), "messages": array(STR)}),
     "CacheStats": obj({"hits": INT, "misses": INT, "bytes_on_disk": INT, "files": INT, "upstream_fetches": INT,
                        "fetched_bytes": INT, "max_bytes": INT, "chunk_size": INT}),
     "Stats": obj({
@@ -355,6 +362,10 @@ API_PATHS: dict[str, dict[str, Schema]] = {
     "/api/arrs": {
         "get": op("The *arr instances (configured and auto-registered)", "arrs",
                   {200: json_response("the *arrs", array(ref("Arr")))}),
+    },
+    "/api/arrs/queue-cleanup": {
+        "get": op("What *arr queue cleanup did, newest first", "arrs",
+                  {200: json_response("the latest actions", obj({"actions": array(ref("QueueCleanupAction"))}))}),
     },
     "/api/browse": {"get": {**_BROWSE_GROUPS, "operationId": "browseGroupsNoSlash"}},
     "/api/browse/": {"get": {**_BROWSE_GROUPS, "operationId": "browseGroups"}},

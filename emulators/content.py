@@ -83,16 +83,37 @@ def iter_file_bytes(
         pos += step
 
 
+# Files whose bytes are given (an archive volume written by emulators/archives.py), by digest:
+# a catalog file's ``source_path`` is then ``mem:<digest>``. Content-addressed, so emulators in
+# one process may share them.
+_BLOBS: dict[str, bytes] = {}
+MEM = "mem:"
+
+
+def hold_bytes(data: bytes) -> str:
+    """Keep ``data`` and return the ``source_path`` that serves it."""
+    key = hashlib.sha1(data).hexdigest()
+    _BLOBS[key] = data
+    return MEM + key
+
+
 def read_source(path: str, offset: int, length: int) -> bytes:
-    """Bytes of a real local file (e.g. a tiny media file that ffprobe can parse)."""
+    """Bytes of a real local file (e.g. a tiny media file that ffprobe can parse), or held bytes."""
     if length <= 0:
         return b""
+    if path.startswith(MEM):
+        return _BLOBS[path[len(MEM):]][offset : offset + length]
     with open(path, "rb") as fh:
         fh.seek(offset)
         return fh.read(length)
 
 
 def iter_source(path: str, offset: int, length: int, chunk: int = STREAM_CHUNK) -> Iterator[bytes]:
+    if path.startswith(MEM):
+        held = memoryview(_BLOBS[path[len(MEM):]])
+        for pos in range(offset, min(offset + length, len(held)), chunk):
+            yield bytes(held[pos : min(pos + chunk, offset + length)])
+        return
     with open(path, "rb") as fh:
         fh.seek(offset)
         remaining = length
@@ -105,6 +126,8 @@ def iter_source(path: str, offset: int, length: int, chunk: int = STREAM_CHUNK) 
 
 
 def source_size(path: str) -> int:
+    if path.startswith(MEM):
+        return len(_BLOBS[path[len(MEM):]])
     return os.path.getsize(path)
 
 

@@ -1,14 +1,18 @@
 """A small, deterministic demo library (shared with the gateway's demo mode).
 
 Names exercise the awkward cases: nested folders, non-ASCII, spaces, ``||``
-and subtitle side-cars.  Hashes are sha1 of the name, content seeds derive
+and subtitle side-cars, and a film inside a stored RAR set.  Hashes are sha1 of the name, content seeds derive
 from hash and path, so every run serves the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any
+
+from .archives import write_rar
+from .content import file_bytes
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -43,6 +47,18 @@ _TORRENTS: list[tuple[str, list[tuple[str, int]]]] = [
 ]
 
 
+# A scene-style release: the film stored (not compressed) in a RAR4 set of 1 MiB volumes.
+ARCHIVED = "Archived Feature (2003) 1080p"
+ARCHIVED_MEDIA = ("Archived Feature (2003) 1080p.mkv", 6 * MIB + 4321)
+
+
+@lru_cache(maxsize=1)
+def _archived_volumes() -> tuple[tuple[str, bytes], ...]:
+    name, size = ARCHIVED_MEDIA
+    data = file_bytes(f"{_hash(ARCHIVED)}/{name}", 0, size)
+    return tuple(write_rar([(name, data)], version=4, base="archived.feature.2003", volume_data=MIB, naming="old"))
+
+
 def _hash(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()
 
@@ -58,6 +74,9 @@ def sample_library() -> list[dict[str, Any]]:
             "added": _BASE_ADDED + i * _DAY,
             "files": [{"path": p, "size": s, "seed": f"{h}/{p}"} for p, s in files],
         })
+    h = _hash(ARCHIVED)
+    out.append({"hash": h, "name": ARCHIVED, "added": _BASE_ADDED + len(_TORRENTS) * _DAY,
+                "files": [{"path": p, "data": data} for p, data in _archived_volumes()]})
     return out
 
 

@@ -288,6 +288,8 @@ class World:
             return spec
         path = str(spec["path"]).lstrip("/")
         source = spec.get("source_path")
+        if spec.get("data") is not None:   # the file's own bytes (archive volumes)
+            source = content.hold_bytes(bytes(spec["data"]))
         size = int(spec["size"]) if "size" in spec else content.source_size(source)
         seed = str(spec.get("seed") or f"{infohash}/{path}")
         return CatalogFile(path, size, seed, source)

@@ -123,7 +123,13 @@ class VFS:
 
     def open(self, path: str, reader: str = "vfs", end: int | None = None) -> FileHandle:
         """``end``: the last byte the caller expects to read, when it knows (an HTTP Range)."""
-        node = self._node(path)
+        return self._open_node(self._node(path), path, reader, end)
+
+    def open_found(self, found: Lookup, path: str, reader: str = "vfs", end: int | None = None) -> FileHandle:
+        """``open`` for a path the caller has already resolved (``lookup``): no second walk."""
+        return self._open_node(found.token, path, reader, end)
+
+    def _open_node(self, node: Node, path: str, reader: str, end: int | None) -> FileHandle:
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
         ref = node.ref
@@ -143,9 +149,12 @@ class VFS:
 
     def remove(self, path: str) -> None:
         """Delete the torrent behind a torrent folder; files and groups are read-only."""
-        parts = split(path)
-        node = self._node(path)
-        if len(parts) != 2 or not isinstance(node, DirNode) or node.torrent is None:
+        self.remove_found(self.lookup(path), path)
+
+    def remove_found(self, found: Lookup, path: str) -> None:
+        """``remove`` for a path the caller has already resolved (``lookup``)."""
+        node = found.token
+        if len(split(path)) != 2 or not isinstance(node, DirNode) or node.torrent is None:
             raise PermissionError(path)
         self._library.delete(node.torrent)
 

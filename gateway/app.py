@@ -19,6 +19,7 @@ from api.logs import make_logs_app
 from api.metrics import instrument, make_metrics_app
 from api.openapi import make_openapi_app
 from api.qbit import make_qbit_app
+from api.queuecleanup import make_queue_cleanup_app
 from api.repair import make_repair_app
 from api.rest import make_rest_app
 from api.sabnzbd import make_sab_app
@@ -40,6 +41,8 @@ from gateway.history import BudgetHistory
 from gateway.imports.manager import ImportManager
 from gateway.imports.records import ImportRecord, ImportRepo
 from gateway.imports.usenet import UsenetImporter
+from gateway.integrations.queuecleanup import INTERVAL as QUEUE_CLEANUP_INTERVAL
+from gateway.integrations.queuecleanup import QueueCleanup
 from gateway.integrations.wiring import Integrations
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
@@ -47,6 +50,7 @@ from gateway.library.nzblayout import LayoutStore
 from gateway.library.nzbstream import UsenetFiles
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
+from gateway.library.unpack import LayoutLearner
 from gateway.log import attach_memory_handler, level_number, register_secrets
 from gateway.notify import Notifier
 from gateway.providers import MetaJournal, build_provider, build_providers
@@ -90,6 +94,8 @@ class Gateway:
     usenet_files: UsenetFiles | None = None
     integrations: Integrations | None = None   # media servers and rclone, told of tree changes
     read_repairs: ReadRepairs | None = None    # a read of a lost file opens a repair job
+    queue_cleanup: QueueCleanup | None = None  # stuck *arr queue items of ours (arrs[].queue_cleanup)
+    learner: LayoutLearner | None = None   # archive sets' layouts (unpack_archives)
 
     @property
     def port(self) -> int:
@@ -98,6 +104,11 @@ class Gateway:
     def start(self, serve: bool = True, workers: bool = True) -> Gateway:
         if self.mount is not None:   # first: a mount that fails leaves nothing running
             self.mount.start()
+        if self.learner is not None:   # part of the tree: an archive set's folder waits for it
+            self.learner.start()
+            if workers:
+                self.workers.append(PeriodicWorker("archive-layouts", 60.0, self.learner.retry, self.clock,
+                                                   run_first=False).start())
         if workers and self.files is not None:
             expiry = PeriodicWorker("cache-expiry", _expiry_interval(self.config.mount.cache_expiry),
                                     self.files.evict_expired, self.clock, run_first=False)
@@ -115,6 +126,9 @@ class Gateway:
             self.imports.start()
             self.repair.start()
             self.workers.append(PeriodicWorker("budget-history", 60.0, self.history.sample, self.clock).start())
+            if self.queue_cleanup is not None and self.queue_cleanup.enabled:
+                self.workers.append(PeriodicWorker("queue-cleanup", QUEUE_CLEANUP_INTERVAL, self.queue_cleanup.step,
+                                                   self.clock, run_first=False).start())
         if serve:
             server = make_server(self.config.bind_address, self.config.port, self.apps)
             self.server = ServerThread(server).start()
@@ -137,6 +151,8 @@ class Gateway:
             self.read_repairs.stop()
         for worker in self.workers:
             worker.stop()
+        if self.learner is not None:
+            self.learner.stop()
         self.library.close()
         if self.files is not None:
             self.files.close()
@@ -371,6 +387,8 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     streamer.on_gone = read_repairs.file_gone
     history = BudgetHistory(providers, clock)
     integrations = Integrations(config, library, events.emit, events.subscribe, clock)
+    queue_cleanup = QueueCleanup(config.arrs, arr_client, store, lambda key: imports.get(key) is not None,
+                                 clock, events.emit)
     library.set_categories(imports.category_map)
     library.set_listing_watcher(imports.reconcile)
     library.snapshot()   # the first tree, from the store, before anything is served
@@ -379,6 +397,7 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
                make_rest_app(config, imports, arrs, apply=lambda fresh, keys: _apply_live(fresh, keys, notifier, providers)),
                make_qbit_app(config=config, imports=imports, auth=auth, arrs=arrs, clock=clock),
                make_sab_app(config, imports, auth, clock.now), make_repair_app(repair),
+               make_queue_cleanup_app(queue_cleanup.actions),
                make_stats_history_app(history.history), make_metrics_app(lambda: _figures(ref)), make_logs_app(),
                make_openapi_app(), make_ui_app(config, auth, lambda body: _check_debrid(body, config, clock),
                            lambda body: _check_usenet(body, config, clock))]
@@ -386,13 +405,14 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
     prefix = config.prefix
     apps: dict[str, Any] = {prefix or "/": instrument(web)}
     if not config.disable_webdav:
-        dav = make_dav_app(vfs, f"{prefix}/webdav")
-        if config.use_auth or config.enable_webdav_auth:
-            dav = BasicAuth(dav, auth.check_password, reads_too=config.enable_webdav_auth)
-        apps[f"{prefix}/webdav"] = instrument(dav, route="webdav")
+        basic = BasicAuth(auth.check_password, reads_too=config.enable_webdav_auth) \
+            if config.use_auth or config.enable_webdav_auth else None
+        apps[f"{prefix}/webdav"] = instrument(make_dav_app(vfs, f"{prefix}/webdav", basic), route="webdav")
     mount = FuseMount(vfs, config.mount, clock) if config.mount.type == "fuse" else None
     gateway = Gateway(config, clock, store, providers, library, links, streamer, vfs, cdn, auth, imports, arrs,
                       apps, repair, events, notifier, history, files=files, mount=mount, usenet=usenet,
-                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs)
+                      usenet_files=usenet_files, integrations=integrations, read_repairs=read_repairs,
+                      queue_cleanup=queue_cleanup,
+                      learner=LayoutLearner(library, streamer, clock) if config.unpack_archives else None)
     ref.append(gateway)
     return gateway

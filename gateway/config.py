@@ -46,6 +46,11 @@ DEFAULT_FILE_TYPES = (
     "mp3", "flac", "m4a", "aac", "ogg", "opus", "wav", "srt", "ass", "ssa", "sub", "idx", "vtt",
 )
 
+# Queue cleanup (contract §9): what a stuck *arr queue item of ours can be done with, and the
+# reasons it is recognised by (gateway/integrations/queuecleanup.py reads its status messages).
+QUEUE_CLEANUP_ACTIONS = ("blocklist_search", "blocklist", "remove", "import")
+QUEUE_CLEANUP_REASONS = ("no_files", "wrong_release", "sample", "password", "archive")
+
 USENET = "usenet"   # the library's provider name for jobs read from the usenet servers
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B?)?\s*$", re.IGNORECASE)
@@ -176,6 +181,17 @@ class ArrConfig:
     skip_repair: bool = setting(False, kind="bool")
     download_uncached: bool | None = setting(None, kind="opt_bool")
     selected_debrid: str = setting("", kind="str")
+    queue_cleanup: bool = setting(False, kind="bool", help="act on this *arr's queue items of ours stuck with a "
+                                  "known reason (two looks a minute apart); needs host and token")
+    queue_cleanup_action: str = setting("blocklist_search", kind="choice", choices=QUEUE_CLEANUP_ACTIONS,
+                                        help="what to do with a stuck item")
+    queue_cleanup_rules: tuple[tuple[str, str], ...] = setting(   # (reason, action): overrides per reason
+        (), kind="json", help='JSON: {"wrong_release": "import"}; reasons: ' + ", ".join(QUEUE_CLEANUP_REASONS),
+        parse=lambda k, v: _queue_rules(k, v))
+
+    def queue_action(self, reason: str) -> str:
+        """The action queue cleanup takes for an item stuck for ``reason``."""
+        return dict(self.queue_cleanup_rules).get(reason, self.queue_cleanup_action)
 
 
 @dataclass(frozen=True)
@@ -307,6 +323,8 @@ class Config:
     min_file_size: int = setting(0, kind="size", section="Imports")
     max_file_size: int = setting(0, kind="size", section="Imports")
     allow_samples: bool = setting(False, kind="bool", section="Imports")
+    unpack_archives: bool = setting(True, kind="bool", section="Imports",
+                                    help="show the files inside a torrent's stored RAR/7z set instead of its volumes")
     folder_naming: str = setting("filename", kind="choice", choices=FOLDER_NAMINGS, section="Imports")
     custom_folders: tuple[CustomFolder, ...] = setting(
         (), kind="json", section="Imports", help='JSON: {"name": {"filters": {"include": "..."}}}',
@@ -529,7 +547,16 @@ def _parse_arr(key: str, raw: Any) -> ArrConfig:
     cfg: ArrConfig = _section(key, raw, ArrConfig)
     if not cfg.name:
         raise ConfigError(f"{key}.name", "is required")
+    if cfg.queue_cleanup and not (cfg.host and cfg.token):
+        raise ConfigError(f"{key}.queue_cleanup", "needs the *arr's host and token")
     return cfg
+
+
+def _queue_rules(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    _expect(key, value, dict, "an object of {reason: action}")
+    rules = {_choice(f"{key}.{reason}", reason, QUEUE_CLEANUP_REASONS):
+             _choice(f"{key}.{reason}", action, QUEUE_CLEANUP_ACTIONS) for reason, action in value.items()}
+    return tuple(sorted(rules.items()))
 
 
 def _parse_filter(key: str, kind: str, value: Any) -> Any:

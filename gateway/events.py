@@ -1,5 +1,5 @@
 """Events the gateway announces (download_complete, download_failed, repair_complete,
-repair_failed, account_error, account_ok): one small bus, so imports, repair and the
+repair_failed, account_error, account_ok, queue_cleanup): one small bus, so imports, repair and the
 provider accounts need not know who listens."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
-EVENTS = ("download_complete", "download_failed", "repair_complete", "repair_failed", "account_error", "account_ok")
+EVENTS = ("download_complete", "download_failed", "repair_complete", "repair_failed", "account_error", "account_ok",
+          "queue_cleanup")
 
 
 class Events:

@@ -49,13 +49,19 @@ class StoredFiles(Sequence[RemoteFile]):
     The raw text is kept: a second thread may be decoding it at the same time.
     """
 
-    __slots__ = ("_raw", "_count", "shown", "_files")
+    __slots__ = ("_raw", "_count", "shown", "_files", "archives")
 
-    def __init__(self, raw: str, count: int, shown: tuple[int, int]) -> None:
+    def __init__(self, raw: str, count: int, shown: tuple[int, int], archives: bool | None = None) -> None:
         self._raw = raw
         self._count = count
         self.shown = shown          # (bytes, files) of the selected files
         self._files: tuple[RemoteFile, ...] | None = None
+        self.archives = archives    # whether a file name looks like a .rar/.7z volume (None: not known)
+
+    @property
+    def raw(self) -> str:
+        """The files' JSON text (a cheap look at the names without decoding them)."""
+        return self._raw
 
     def _decoded(self) -> tuple[RemoteFile, ...]:
         files = self._files

@@ -98,6 +98,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE IF NOT EXISTS usenet_members (job TEXT PRIMARY KEY, data TEXT NOT NULL);
     """,
+    # 7: what *arr queue cleanup did (gateway/integrations/queuecleanup.py): one row an action.
+    """
+    CREATE TABLE IF NOT EXISTS queue_cleanup_actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        arr TEXT NOT NULL,
+        download_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
+    # 8: archive layouts (gateway/library/layouts.py): what a torrent's RAR/7z set holds, learned
+    # once from its volumes' headers; keyed by infohash, so every placement of it shares one.
+    """
+    CREATE TABLE IF NOT EXISTS archive_layouts (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+    """,
 )
 
 
@@ -174,6 +189,16 @@ class Store:
             conn.executemany("DELETE FROM library_torrents WHERE provider = ? AND id = ?", gone)
 
 
+    # ------------------------------------------------------- archive layouts
+
+    def load_layouts(self) -> dict[str, str]:
+        return {str(row[0]): str(row[1]) for row in self.query("SELECT key, data FROM archive_layouts")}
+
+    def save_layout(self, key: str, data: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO archive_layouts (key, data) VALUES (?, ?)", (key, data))
+
+
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
@@ -190,6 +215,7 @@ def _torrent_to_json(torrent: Torrent) -> str:
     data["links"] = list(torrent.links)
     selected = [f.size for f in torrent.files if f.selected]
     data["nfiles"], data["shown"] = len(torrent.files), [sum(selected), len(selected)]
+    data["archives"] = int(any(_looks_like_volume(f.path) for f in torrent.files))
     files = [[f.id, f.path, f.size, int(f.selected), f.link] for f in torrent.files]
     text = (json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
             + json.dumps(files, separators=(",", ":"), ensure_ascii=False))
@@ -202,13 +228,21 @@ def _torrent_to_json(torrent: Torrent) -> str:
     return text
 
 
+def _looks_like_volume(path: str) -> bool:
+    """A hint kept with the row: whether a name may be a RAR/7z volume (so a load need not look)."""
+    lower = path.lower()
+    return ".rar" in lower or ".7z" in lower
+
+
 def _torrent_from_json(text: str) -> Torrent:
     head, newline, raw_files = text.partition("\n")   # JSON text never holds a raw newline
     data = json.loads(head)
     files: Sequence[RemoteFile]
     if newline:
         shown = data.pop("shown")
-        files = StoredFiles(raw_files, data.pop("nfiles"), (shown[0], shown[1]))
+        archives = data.pop("archives", None)
+        files = StoredFiles(raw_files, data.pop("nfiles"), (shown[0], shown[1]),
+                            None if archives is None else bool(archives))
     else:   # a row written before the files were kept apart
         # One C call per file: ``selected`` stays the stored 0/1, which compares and tests like the bool.
         files = tuple(map(RemoteFile._make, data.pop("files")))

@@ -17,7 +17,11 @@ What it measures, in one run:
    offsets again), median and p99;
 3. CDN requests for a full ``ffprobe`` pass over ``--files`` media files
    (one real clip made with ffmpeg, served as many library files), first pass
-   and second pass.
+   and second pass;
+4. sequential read through ``/webdav/`` of a file stored inside a RAR5 set
+   (``--archive-mib``, 4 MiB volumes; the gateway reads it as ranges of the
+   volumes) against the same bytes read as the plain volume files, one after
+   the other (``--archive-only`` runs just this).
 
 The emulator runs as a subprocess; the gateway (with the mount, default
 chunk_size and read_ahead_size) runs here; the readers are separate processes
@@ -47,6 +51,7 @@ from benchkit import write_docs as replace_section
 
 sys.path.insert(0, str(ROOT))
 
+from emulators.archives import write_rar  # noqa: E402
 from emulators.content import file_bytes  # noqa: E402
 from gateway.app import Gateway, build  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
@@ -66,6 +71,8 @@ SCENARIOS = (("loopback, uncapped", None), ("CDN capped at 100 MB/s", 100_000_00
 RANDOM_CHUNKS = 100      # cold random reads, each in a chunk of its own
 WARM_READS = 1000
 SECTION = "## Streaming (scripts/bench_stream.py)"
+ARCHIVE_VOLUME = 4 * MiB
+TARGET_ARCHIVE_RATIO = 0.9
 
 
 note = make_note("bench")
@@ -110,6 +117,24 @@ def library(stream_mib: int, runs: int, media: Path, files: int, random_mib: int
         count = min(FILES_PER_TORRENT, files - t * FILES_PER_TORRENT)
         torrents.append({"hash": f"{1000 + t:040x}", "name": f"Probe Shelf {t:03d}", "added": "2024-05-02T00:00:00.000Z",
                          "files": [{"path": f"Episode {e:02d}.mkv", "source_path": str(media)} for e in range(count)]})
+    return torrents
+
+
+def archive_library(workdir: Path, mib: int, runs: int) -> list[dict[str, Any]]:
+    """Per run, the same volumes twice: as a RAR set (shown as the file inside) and as plain files."""
+    data = file_bytes("bench-archive", 0, mib * MiB)
+    volumes = write_rar([("feature.mkv", data)], version=5, base="feature", volume_data=ARCHIVE_VOLUME)
+    paths = []
+    for name, body in volumes:
+        path = workdir / name
+        path.write_bytes(body)
+        paths.append((name, str(path)))
+    torrents = []
+    for run in range(runs):
+        torrents.append({"hash": f"{2000 + run:040x}", "name": f"Bench Archive {run}", "added": "2024-05-03T00:00:00.000Z",
+                         "files": [{"path": name, "source_path": path} for name, path in paths]})
+        torrents.append({"hash": f"{3000 + run:040x}", "name": f"Bench Volumes {run}", "added": "2024-05-03T00:00:00.000Z",
+                         "files": [{"path": f"{name}.bin", "source_path": path} for name, path in paths]})
     return torrents
 
 
@@ -248,6 +273,36 @@ def ffprobe_passes(gw: Gateway, emu: Emulator, mnt: Path, files: int) -> dict[st
 
 # ------------------------------------------------------------------- report
 
+def archive_reads(gw: Gateway, runs: int, mib: int) -> dict[str, Any]:
+    """Cold sequential WebDAV reads: the file inside a RAR set, then the same bytes as its volumes."""
+    base = f"http://127.0.0.1:{gw.port}/webdav/__all__"
+    inside, plain = [], []
+    for run in range(runs):
+        deadline = time.monotonic() + 120
+        while gw.vfs.snapshot.resolve(["__all__", f"Bench Archive {run}"]) is None:   # the layout is being learned
+            if time.monotonic() > deadline:
+                raise RuntimeError("the archive's layout was never learned")
+            time.sleep(0.1)
+        member = gw.vfs.stat(f"/__all__/Bench Archive {run}/feature.mkv")
+        took = http_read(f"{base}/{quote(f'Bench Archive {run}')}/feature.mkv", member.size)
+        inside.append(member.size / MiB / took)
+        volumes = gw.vfs.listdir(f"/__all__/Bench Volumes {run}")
+        for v in volumes:   # links made before timing, as learning made the set's links
+            gw.vfs.link(f"/__all__/Bench Volumes {run}/{v.name}")
+        took = sum(http_read(f"{base}/{quote(f'Bench Volumes {run}')}/{quote(v.name)}", v.size) for v in volumes)
+        plain.append(sum(v.size for v in volumes) / MiB / took)
+        note(f"archive run {run + 1}: inside {inside[-1]:.0f} MiB/s, volumes {plain[-1]:.0f} MiB/s")
+    best_inside, best_plain = max(inside), max(plain)
+    return {"mib": mib, "inside_mib_s": round(best_inside, 1), "volumes_mib_s": round(best_plain, 1),
+            "ratio": round(best_inside / best_plain, 3)}
+
+
+def _archive_row(arc: dict[str, Any], args: argparse.Namespace) -> tuple[str, str, str, str]:
+    return (f"sequential {arc['mib']} MiB via WebDAV, the file inside a RAR5 set (4 MiB volumes) / the same bytes "
+            f"as plain volumes (best of {args.runs}): {arc['inside_mib_s']} / {arc['volumes_mib_s']} MiB/s, ratio",
+            str(arc["ratio"]), f">= {TARGET_ARCHIVE_RATIO}", verdict(arc["ratio"] >= TARGET_ARCHIVE_RATIO))
+
+
 def _sequential_rows(seq: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
     label, mib = seq["label"], seq["mib_s"]
     return [
@@ -261,6 +316,8 @@ def _sequential_rows(seq: dict[str, Any], args: argparse.Namespace) -> list[tupl
 
 
 def report(res: dict[str, Any], args: argparse.Namespace) -> str:
+    if args.archive_only:
+        return "\n".join(markdown_table([_archive_row(res["archive"], args)]))
     rnd, probe = res["random"], res["ffprobe"]
     rows = [row for seq in res["sequential"] for row in _sequential_rows(seq, args)]
     rows += [
@@ -275,6 +332,7 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> str:
          verdict(probe["first"]["max_per_file"] <= TARGET_FIRST_PASS_PER_FILE)),
         (f"ffprobe pass 2 over {probe['files']} files: CDN requests", str(probe["second"]["cdn_requests"]), "0",
          verdict(probe["second"]["cdn_requests"] == 0)),
+        _archive_row(res["archive"], args),
     ]
     return "\n".join(markdown_table(rows))
 
@@ -303,6 +361,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--stream-mib", type=int, default=256, help="size of each sequential file")
     p.add_argument("--runs", type=int, default=2, help="sequential runs per path (each on a new file)")
     p.add_argument("--random-mib", type=int, default=RANDOM_CHUNKS * 8, help="size of the random-read file")
+    p.add_argument("--archive-mib", type=int, default=256, help="size of the file inside the RAR set")
+    p.add_argument("--archive-only", action="store_true", help="measure only the archive row")
     p.add_argument("--cache-dir", default="", help="chunk cache directory (default: a temporary one)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--write-docs", action="store_true", help=f"update the section of {DOCS.relative_to(ROOT)}")
@@ -317,19 +377,23 @@ def check_tools() -> None:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    note("making the media clip")
-    media = make_media(workdir)
     emu = Emulator(workdir)
     gw: Gateway | None = None
     try:
         emu.wait_ready()
-        torrents = library(args.stream_mib, args.runs, media, args.files, args.random_mib)
+        torrents = archive_library(workdir, args.archive_mib, args.runs)
+        if not args.archive_only:
+            note("making the media clip")
+            torrents += library(args.stream_mib, args.runs, make_media(workdir), args.files, args.random_mib)
         emu.seed(len(torrents), torrents.__getitem__, 100)
         mnt = workdir / "mnt"
         gw = start_gateway(emu, workdir, mnt, args.cache_dir)
         note(f"gateway on port {gw.port}, mount at {mnt}")
         size = args.stream_mib * MiB
+        if args.archive_only:
+            return {"archive": archive_reads(gw, args.runs, args.archive_mib)}
         return {"when": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} CPUs, {sys.platform}",
+                "archive": archive_reads(gw, args.runs, args.archive_mib),
                 "sequential": [sequential(gw, emu, mnt, args.runs, size, i) for i in range(len(SCENARIOS))],
                 "random": random_reads(gw, mnt, args.random_mib * MiB),
                 "ffprobe": ffprobe_passes(gw, emu, mnt, args.files),
@@ -344,6 +408,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def main() -> int:
     args = parse_args()
+    if args.archive_only and args.write_docs:
+        raise SystemExit("bench_stream: --write-docs rewrites the whole section; run without --archive-only")
     check_tools()
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         results = run(args, Path(tmp))

@@ -32,10 +32,12 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
+from bench_scale import Rclone, make_tree
 from benchkit import (
     ROOT,
     EmulatorProcess,
@@ -65,6 +67,7 @@ SEED_BATCH = 500
 EMU_START_TIMEOUT = 20.0
 HTTP_TIMEOUT = (10.0, 120.0)
 PROPFIND_RUNS = 20
+FOLDER_RUNS = 50
 HEAD_RUNS = 50
 RANGE_RUNS = 50
 STREAM_RUNS = 2
@@ -322,6 +325,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["propfind_median_ms"] = ms(statistics.median(runs))
         results["propfind_p95_ms"] = ms(percentile(runs, 95))
         phases["propfind_done"] = rss_mb()
+        compare_with_rclone(gw, session, all_url, n_torrents, per, tmp.name, results)
 
         # 5. HEAD and 1 MiB Range GET on random files
         sampler = FileSampler(gw, rng)
@@ -403,6 +407,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tmp.cleanup()
 
 
+def folder_url(session: requests.Session, gw: Gateway, all_url: str, per: int) -> str:
+    """The WebDAV URL of a torrent folder in __all__ with ``per`` members (no sub-folders), as rclone's."""
+    names = sorted(gw.library.snapshot().root.children[ALL].children)   # type: ignore[union-attr]
+    for name in names[:20]:
+        url = f"{all_url}{quote(name, safe='')}/"
+        if members(propfind(session, url)[1]) == per:
+            return url
+    raise RuntimeError(f"no torrent folder with {per} members among the first 20")
+
+
+def timed(session: requests.Session, url: str, runs: int, expect: int) -> float:
+    """Median seconds of ``runs`` PROPFIND Depth:1 of ``url`` (each checked for ``expect`` members)."""
+    times = []
+    for _ in range(runs):
+        elapsed, r = propfind(session, url)
+        if members(r) != expect:
+            raise RuntimeError(f"PROPFIND {url} listed {members(r)} members, expected {expect}")
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+def compare_with_rclone(gw: Gateway, session: requests.Session, all_url: str, n: int, per: int,
+                        tmp: str, res: dict[str, Any]) -> None:
+    """PROPFIND side by side with ``rclone serve webdav`` over a local tree of the same shape:
+    ``n`` folders of ``per`` sparse files (the 10,000-member listing and one folder)."""
+    tree = os.path.join(tmp, "rclone-tree")
+    make_tree(Path(tree), n, per)
+    rclone = Rclone(Path(tree))
+    try:
+        rclone.wait_ready(session)
+        folder = folder_url(session, gw, all_url, per)
+        res["all_gw_ms"] = ms(timed(session, all_url, PROPFIND_RUNS, n))
+        res["all_rclone_ms"] = ms(timed(session, rclone.base + "/", PROPFIND_RUNS, n))
+        res["folder_gw_ms"] = ms(timed(session, folder, FOLDER_RUNS, per))
+        rc_folder = next(iter(sorted(os.listdir(tree))))
+        res["folder_rclone_ms"] = ms(timed(session, f"{rclone.base}/{quote(rc_folder)}/", FOLDER_RUNS, per))
+        res["all_ratio"] = round(res["all_gw_ms"] / res["all_rclone_ms"], 2)
+        res["folder_ratio"] = round(res["folder_gw_ms"] / res["folder_rclone_ms"], 2)
+        note(f"vs rclone: {n} members {res['all_gw_ms']} / {res['all_rclone_ms']} ms, "
+             f"one folder {res['folder_gw_ms']} / {res['folder_rclone_ms']} ms")
+    finally:
+        rclone.stop()
+
+
 def verdict(ok: bool) -> str:
     return kit_verdict(ok, missed="NOT met")
 
@@ -421,6 +469,10 @@ def table(res: dict[str, Any]) -> str:
          f"< {TARGET_PROPFIND_MS:.0f} ms", verdict(res["propfind_median_ms"] < TARGET_PROPFIND_MS)),
         (f"PROPFIND D:1 p95 of {PROPFIND_RUNS} (cached)", f"{res['propfind_p95_ms']} ms",
          f"< {TARGET_PROPFIND_MS:.0f} ms", verdict(res["propfind_p95_ms"] < TARGET_PROPFIND_MS)),
+        (f"PROPFIND D:1 {res['torrents']:,} members, median of {PROPFIND_RUNS}: gateway / rclone serve webdav",
+         f"{res['all_gw_ms']} / {res['all_rclone_ms']} ms (ratio {res['all_ratio']})", "", ""),
+        (f"PROPFIND D:1 one torrent folder, median of {FOLDER_RUNS}: gateway / rclone serve webdav",
+         f"{res['folder_gw_ms']} / {res['folder_rclone_ms']} ms (ratio {res['folder_ratio']})", "", ""),
         (f"HEAD median / p95 of {HEAD_RUNS}", f"{res['head_median_ms']} / {res['head_p95_ms']} ms", "", ""),
         (f"1 MiB Range GET median / p95 of {RANGE_RUNS}", f"{res['range_median_ms']} / {res['range_p95_ms']} ms",
          "", ""),

@@ -2,8 +2,11 @@
 
 A volume sits behind a ranged read (a CDN link, or usenet articles), so the parsers never see
 the volume itself: they read a ``HeaderReader``, which fetches windows of a few KiB around what
-is asked, keeps the last window, and refuses a volume whose headers want more than a budget
-(a mangled header that claims megabytes of header, a parser wandering into member data).
+is asked, keeps the windows it fetched, and refuses a volume whose headers want more than a
+budget (a mangled header that claims megabytes of header, a parser wandering into member data).
+A header longer than the window (long names, extra records) makes the next window twice as long,
+so it costs one more read, not one per window. A reader can be ``sealed``: the head said enough,
+so a read needing a new window raises ``Sealed`` instead of costing a request.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ class VolumeReadError(Exception):
         self.cause = cause
 
 
+class Sealed(Exception):
+    """A sealed HeaderReader was asked for bytes outside its windows (the parser stops there)."""
+
+
 class HeaderReader(io.RawIOBase):
     """A read-only, seekable file over a Volume that reads windows and counts what it reads."""
 
@@ -74,9 +81,9 @@ class HeaderReader(io.RawIOBase):
         self.window = window
         self.bytes_read = 0
         self.reads = 0
+        self.sealed = False
         self._pos = 0
-        self._start = 0
-        self._data = b""
+        self._windows: list[tuple[int, bytes]] = []
 
     def readable(self) -> bool:
         return True
@@ -110,11 +117,24 @@ class HeaderReader(io.RawIOBase):
         if size == 0:
             return b""
         end = offset + size
-        if not (self._start <= offset and end <= self._start + len(self._data)):
-            self._fetch(offset, max(size, self.window))
-        return self._data[offset - self._start : end - self._start]
+        for start, data in self._windows:
+            if start <= offset and end <= start + len(data):
+                return data[offset - start : end - start]
+        if self.sealed:
+            raise Sealed(offset)
+        if any(start < offset <= start + len(data) for start, data in self._windows):
+            self.window = min(2 * self.window, self.budget // 4)  # a header runs past its window
+        start, data = self._fetch(offset, max(size, self.window))
+        return data[offset - start : end - start]
 
-    def _fetch(self, offset: int, size: int) -> None:
+    def covers(self, offset: int, size: int) -> bool:
+        """Whether ``size`` bytes at ``offset`` (fewer at the end of the volume) are in a window."""
+        end = min(self.size, offset + size)
+        if offset >= end:
+            return True
+        return any(start <= offset and end <= start + len(data) for start, data in self._windows)
+
+    def _fetch(self, offset: int, size: int) -> tuple[int, bytes]:
         size = min(size, self.size - offset)
         self.reads += 1
         self.bytes_read += size
@@ -124,4 +144,6 @@ class HeaderReader(io.RawIOBase):
             data = self.volume.read(offset, size)
         except Exception as exc:  # the caller's network error, not a parse error: keep it
             raise VolumeReadError(exc) from exc
-        self._start, self._data = offset, bytes(data)
+        window = (offset, bytes(data))
+        self._windows.append(window)
+        return window

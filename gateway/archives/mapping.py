@@ -48,12 +48,62 @@ def _scan(volumes: Sequence[Volume]) -> _Scan:
 
 
 def _scan_rar(volumes: Sequence[Volume], readers: list[HeaderReader], by_name: list[int]) -> _Scan:
+    """Each volume's head (one read), then the tails only the heads cannot decide without."""
     scan = _Scan("rar", [], readers=readers)
     for i in by_name:
         scan.rar[i] = rar.parse_volume(readers[i])
-    scan.order = sorted(by_name, key=lambda i: (_num(scan.rar[i]), *_name_key(volumes[i], i)))
-    _check_numbers(scan)
+    unnumbered = [i for i in by_name if scan.rar[i].number is None]
+    if unnumbered and not _number_by_names(volumes, scan):
+        _read_tails(scan, unnumbered)  # RAR4 under names that give no order: the end headers do
+    _order(volumes, scan)
+    last = scan.order[-1]
+    if not _plainly_last(volumes, scan, last):
+        number = scan.rar[last].number
+        _read_tails(scan, [last])  # does another volume follow? the end header says
+        if scan.rar[last].number not in (None, number):  # the names lied: trust the headers only
+            _read_tails(scan, by_name)
+            _order(volumes, scan)
+    if scan.rar[scan.order[-1]].more:
+        raise ArchiveRefused(f"missing volume {len(scan.order) + 1}")
     return scan
+
+
+def _number_by_names(volumes: Sequence[Volume], scan: _Scan) -> bool:
+    """RAR4 volumes numbered by their names (.rar, .r00 ...; .partNN.rar), if the names agree
+    with each other and with the heads ("first volume"); False, and nothing changed, if not."""
+    named = {i: volume_number(volumes[i].name) for i in scan.rar}
+    numbers = list(named.values())
+    if None in numbers or len(set(numbers)) != len(numbers):
+        return False
+    if any(v.number is not None and v.number != named[i] for i, v in scan.rar.items()):
+        return False
+    for i, v in scan.rar.items():
+        v.number = named[i]
+    return True
+
+
+def _read_tails(scan: _Scan, indexes: list[int]) -> None:
+    for i in indexes:
+        scan.rar[i] = rar.parse_volume(scan.readers[i], tail=True)
+
+
+def _plainly_last(volumes: Sequence[Volume], scan: _Scan, last: int) -> bool:
+    """Whether the heads show that no volume follows ``last`` (or that one must: split after).
+
+    Every volume of a set but the last is filled to the set's volume size, so a last volume
+    shorter than all the others ends the set; one as long as the others may have been followed
+    by one that is missing, and only its end header can say.
+    """
+    volume = scan.rar[last]
+    if volume.more is not None or not volume.is_volume or volume.split_after:
+        return True
+    others = [volumes[i].size for i in scan.order if i != last]
+    return bool(others) and volumes[last].size < min(others)
+
+
+def _order(volumes: Sequence[Volume], scan: _Scan) -> None:
+    scan.order = sorted(scan.rar, key=lambda i: (_num(scan.rar[i]), *_name_key(volumes[i], i)))
+    _check_numbers(scan)
 
 
 def _num(volume: rar.RarVolume) -> int:
@@ -61,7 +111,7 @@ def _num(volume: rar.RarVolume) -> int:
 
 
 def _check_numbers(scan: _Scan) -> None:
-    """Numbers from the headers must run 0, 1, 2 ... and the last volume must be the last."""
+    """Numbers from the headers (or names) must run 0, 1, 2 ..."""
     numbers = [scan.rar[i].number for i in scan.order]
     if all(n is not None for n in numbers):
         for expected, number in enumerate(numbers):
@@ -69,8 +119,6 @@ def _check_numbers(scan: _Scan) -> None:
                 assert number is not None
                 gap = expected if number > expected else number
                 raise ArchiveRefused(f"{'missing' if number > expected else 'duplicate'} volume {gap + 1}")
-    if scan.rar[scan.order[-1]].more:
-        raise ArchiveRefused(f"missing volume {len(scan.order) + 1}")
 
 
 def order_volumes(volumes: Sequence[V]) -> list[V]:

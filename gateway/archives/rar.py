@@ -2,24 +2,38 @@
 
 rarfile parses one volume at a time (``part_only``) from any seekable file object and hands
 each header to ``info_callback`` with its data offset and packed size; it seeks over the data
-areas, never reads them. So a volume costs a window at its head and one at each header after
-a data area (for a stored set: the end-of-archive header at the tail). The end header is
-worth its read: RAR4 keeps the volume number there, and it says whether more volumes follow.
+areas, never reads them.
+
+A volume costs one read in the normal case, its head window: the signature, the main header
+(whether it is a volume; RAR5 keeps the volume number there, RAR4 only "first volume") and the
+file header(s), with the pieces' offsets, sizes and split-before/split-after flags. Once a file
+header says nothing more of the set can follow in this volume (its piece is split after, or
+what is left after its data has no room for another file header), the reader is sealed: the
+parse stops before the end-of-archive header at the tail unless that header is already in the
+window. ``parse_volume(reader, tail=True)`` reads on to it (RAR4's volume number, "more volumes
+follow"); the mapping asks for that only when the head cannot decide. A member ending mid-volume
+with room after it still costs a read at the next header: another file may follow.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import rarfile
 
-from gateway.archives.base import ArchiveRefused, HeaderReader, VolumeReadError
+from gateway.archives.base import ArchiveRefused, HeaderReader, Sealed, VolumeReadError
 
 RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
 RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
 _STORE = rarfile.RAR_M0
+# The smallest file header there can be after a data area: fewer bytes left, and no file follows
+# (only the end-of-archive header, at most 20 bytes in RAR4 and 8 in RAR5, or service records).
+# RAR4: 7-byte block header, 4-byte ADD_SIZE, 21 bytes of fields, a 1-byte name. RAR5: CRC32,
+# size, type, flags, file flags, size, attributes, compression, host OS, name length, name.
+_MIN_FILE_HEADER = {4: 33, 5: 14}
 
 
 @dataclass(frozen=True)
@@ -39,36 +53,69 @@ class RarVolume:
     """What one volume's headers say."""
 
     number: int | None = None  # 0-based, from the headers; None when they do not say
-    more: bool = False  # the end header says another volume follows
+    more: bool | None = None  # the end header says another volume follows; None: not read
+    is_volume: bool = True  # the main header says the archive is one of a set of volumes
     files: list[FileHeader] = field(default_factory=list)
+
+    @property
+    def split_after(self) -> bool:
+        """The volume's last piece goes on in the next volume."""
+        return bool(self.files) and self.files[-1].split_after
 
 
 def is_rar(head: bytes) -> bool:
     return head.startswith(RAR4_SIGNATURE) or head.startswith(RAR5_SIGNATURE)
 
 
-def parse_volume(reader: HeaderReader) -> RarVolume:
-    """Read one volume's headers; refuse what cannot be streamed or is not a RAR volume."""
+def parse_volume(reader: HeaderReader, *, tail: bool = False) -> RarVolume:
+    """Read one volume's headers; refuse what cannot be streamed or is not a RAR volume.
+
+    Without ``tail`` the parse stops where the head has said all it can (``more`` is None then,
+    and a RAR4 volume's number too unless it is the first); with it, it reads to the end header.
+    """
     volume = reader.volume
-    if not is_rar(reader.pread(0, len(RAR5_SIGNATURE))):
+    head = reader.pread(0, len(RAR5_SIGNATURE))
+    if not is_rar(head):
         raise ArchiveRefused(f"{volume.name} is not a RAR volume")
+    version = 5 if head.startswith(RAR5_SIGNATURE) else 4
     headers: list[Any] = []
+
+    def seen(h: Any) -> None:
+        headers.append(h)
+        if not tail and h.type == rarfile.RAR_BLOCK_FILE:
+            left = reader.size - (h.data_offset + h.add_size)
+            if h.flags & rarfile.RAR_FILE_SPLIT_AFTER or left < _MIN_FILE_HEADER[version]:
+                reader.sealed = True  # what the window holds is still read: no request beyond it
+
     try:
-        archive = rarfile.RarFile(reader, info_callback=headers.append, errors="strict", part_only=True)
-        encrypted = archive.needs_password()
+        ended, encrypted = _run(reader, seen)
+    finally:
+        reader.sealed = False
+    if encrypted:
+        raise ArchiveRefused("encrypted RAR")
+    parsed = _read_headers(volume.name, headers)
+    if ended and parsed.more is None:
+        parsed.more = False  # no end header (RAR 2.x): rarfile read to the end of the volume
+    if any(f.offset + f.packed > reader.size for f in parsed.files):
+        raise ArchiveRefused(f"truncated volume {volume.name}")
+    return parsed
+
+
+def _run(reader: HeaderReader, seen: Callable[[Any], None]) -> tuple[bool, bool]:
+    """rarfile over the volume: (whether it read to the end, whether it needs a password)."""
+    try:
+        archive = rarfile.RarFile(reader, info_callback=seen, errors="strict", part_only=True)
+        return True, bool(archive.needs_password())
+    except Sealed:
+        return False, False  # the headers seen say it (main and file flags)
     except (VolumeReadError, ArchiveRefused):
         raise
     except (rarfile.Error, struct.error, ValueError, IndexError, KeyError, OverflowError, TypeError) as exc:
         # Mangled headers make rarfile (and the struct/bytes code under it) raise all sorts.
+        name = reader.volume.name
         if "EOF" in str(exc):
-            raise ArchiveRefused(f"truncated volume {volume.name}") from None
-        raise ArchiveRefused(f"damaged RAR headers in {volume.name}: {exc}") from None
-    if encrypted:
-        raise ArchiveRefused("encrypted RAR")
-    parsed = _read_headers(volume.name, headers)
-    if any(f.offset + f.packed > reader.size for f in parsed.files):
-        raise ArchiveRefused(f"truncated volume {volume.name}")
-    return parsed
+            raise ArchiveRefused(f"truncated volume {name}") from None
+        raise ArchiveRefused(f"damaged RAR headers in {name}: {exc}") from None
 
 
 def _read_headers(name: str, headers: list[Any]) -> RarVolume:
@@ -83,8 +130,8 @@ def _read_headers(name: str, headers: list[Any]) -> RarVolume:
                 result.number = int(h.main_volume_number)
             elif h.flags & rarfile.RAR_MAIN_FIRSTVOLUME:
                 result.number = 0
-            elif getattr(h, "main_flags", None) is not None and not h.flags & rarfile.RAR_MAIN_VOLUME:
-                result.number = 0  # RAR5, not a volume: the one and only
+            if not h.flags & rarfile.RAR_MAIN_VOLUME:
+                result.number, result.more, result.is_volume = 0, False, False  # the one and only
         elif h.type == rarfile.RAR5_BLOCK_ENCRYPTION:
             raise ArchiveRefused("encrypted RAR")
         elif h.type == rarfile.RAR_BLOCK_ENDARC:

@@ -297,8 +297,54 @@ class ArrClient:
             return self.command(target, "RescanSeries", seriesId=file.media_id)
         return self.command(target, "RescanMovie", movieId=file.media_id)
 
+    # -- the download queue (queue cleanup, gateway/integrations/queuecleanup.py) ------------------
+
+    def queue(self, target: ArrTarget, kind: str) -> list[dict[str, Any]]:
+        """Every record of the *arr's download queue, unknown items included, page by page."""
+        _check_kind(kind)
+        unknown = "includeUnknownSeriesItems" if kind == "sonarr" else "includeUnknownMovieItems"
+        out: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            data = self._get_dict(target, "queue", params={"page": page, "pageSize": PAGE_SIZE, unknown: "true"})
+            out += _dicts(data.get("records"), f"{target.name}: queue records")
+            if page * int(data.get("pageSize") or PAGE_SIZE) >= int(data.get("totalRecords") or 0):
+                break
+        return out
+
+    def remove_queued(self, target: ArrTarget, queue_id: int, *, blocklist: bool) -> None:
+        """Remove a queue item and its download at the client; with ``blocklist`` the release is
+        blocklisted. ``skipRedownload``: the caller decides whether to search again."""
+        flags = {"removeFromClient": "true", "blocklist": str(blocklist).lower(), "skipRedownload": "true"}
+        self._request(target, "DELETE", f"queue/{int(queue_id)}", params=flags)
+
+    def manual_import(self, target: ArrTarget, kind: str, download_id: str) -> int:
+        """Import a download's files as the *arr itself proposes them (``manualimport``), whatever
+        blocked the automatic import; returns the ManualImport command's id, 0 when nothing is importable."""
+        _check_kind(kind)
+        candidates = self._get_list(target, "manualimport", params={"downloadId": download_id,
+                                                                     "filterExistingFiles": "true"})
+        files = [f for c in candidates if (f := _import_file(c, kind, download_id)) is not None]
+        if not files:
+            return 0
+        return self.command(target, "ManualImport", files=files, importMode="auto")
+
     def close(self) -> None:
         self._session.close()
+
+
+def _import_file(candidate: dict[str, Any], kind: str, download_id: str) -> dict[str, Any] | None:
+    """A ManualImport file from a ``manualimport`` candidate the *arr matched to media, else None."""
+    media = candidate.get("series" if kind == "sonarr" else "movie")
+    media_id = media.get("id") if isinstance(media, dict) else None
+    episodes = [e.get("id") for e in candidate.get("episodes") or [] if isinstance(e, dict)]
+    if not isinstance(media_id, int) or not candidate.get("path") or (kind == "sonarr" and not episodes):
+        return None
+    out: dict[str, Any] = {key: candidate[key] for key in ("path", "quality", "languages", "releaseGroup", "indexerFlags",
+                                           "releaseType") if key in candidate}
+    out["downloadId"] = candidate.get("downloadId") or download_id
+    if kind == "sonarr":
+        return {**out, "seriesId": media_id, "episodeIds": episodes}
+    return {**out, "movieId": media_id}
 
 
 def _check_kind(kind: str) -> None:

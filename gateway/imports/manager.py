@@ -23,7 +23,7 @@ from typing import Any
 from gateway import errors
 from gateway.clock import Clock
 from gateway.config import USENET, Config
-from gateway.imports import actions, orphans
+from gateway.imports import actions, orphans, unpacked
 from gateway.imports.nzb import NzbError, parse_nzb
 from gateway.imports.records import AddRequest, ImportFile, ImportRecord, ImportRepo, ImportState
 from gateway.imports.selection import select
@@ -640,8 +640,15 @@ class ImportManager:
 
     def _complete(self, record: ImportRecord, torrent: Torrent) -> None:
         self._library.add_or_update(torrent)
+        archive = unpacked.outcome(self._library.layouts, torrent, self._config)
+        if archive.waiting:   # an archive set's layout is being learned: its folder is not there yet
+            self._later(record, unpacked.LAYOUT_POLL, state=ImportState.DOWNLOADING, progress=0.99)
+            return
+        if archive.failure:
+            self._fail(record, archive.failure)
+            return
         folder = self._library.snapshot().folders.get(torrent.key, "")
-        files = tuple(ImportFile(f.path, f.size, f.selected) for f in torrent.files)
+        files = archive.files
         record = self._save(record.with_changes(state=ImportState.DOWNLOADING, folder=folder, files=files,
                                                 size=sum(f.size for f in files if f.selected),
                                                 progress=0.99 if record.action == "download" else record.progress))
@@ -653,7 +660,8 @@ class ImportManager:
             self._fail(record, str(exc))
             return
         done = self._save(record.with_changes(state=ImportState.COMPLETE, progress=1.0, speed=0,
-                                              content_path=content_path, completed_on=self._clock.now(), error=""))
+                                              content_path=content_path, completed_on=self._clock.now(),
+                                              error=archive.note))
         self._library.recategorize()
         log.info("%s: ready at %s", done.hash, content_path)
         self._notify(done)

@@ -25,9 +25,10 @@ from gateway.clock import Clock
 from gateway.config import CustomFolder
 from gateway.library.frozenmap import FrozenMap
 from gateway.library.groups import Group, TorrentView, build_groups
+from gateway.library.layouts import Layouts
 from gateway.library.naming import bucket_names, folder_name
 from gateway.library.snapshot import DirNode, Node, Snapshot, torrent_folder
-from gateway.models import Torrent, TorrentStatus
+from gateway.models import StoredFiles, Torrent, TorrentStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,10 @@ def shown(torrent: Torrent, bad: bool) -> bool:
 
 class TreeIndex:
     def __init__(self, naming: str, categories: tuple[str, ...], custom: tuple[CustomFolder, ...],
-                 category_source: CategorySource, clock: Clock, account_rank: dict[str, int] | None = None) -> None:
+                 category_source: CategorySource, clock: Clock, account_rank: dict[str, int] | None = None,
+                 layouts: Layouts | None = None) -> None:
         self._naming = naming
+        self._layouts = layouts                    # archive sets: a folder waits for its layout
         self._rank_of = account_rank or {}         # account name → its place in the priority order
         self._by_hash: dict[str, set[Key]] = {}    # infohash → the keys holding it (several accounts)
         self._hash_of: dict[Key, str] = {}
@@ -188,13 +191,22 @@ class TreeIndex:
     def _visible(self, key: Key) -> bool:
         """Shown, and the best placement of its infohash (the others are its fallbacks)."""
         torrent = self.torrents.get(key)
-        if torrent is None or not shown(torrent, key in self.bad):
+        if torrent is None or not self._shown(torrent, key in self.bad):
             return False
         group = self._by_hash.get(torrent.infohash, ()) if torrent.infohash else ()
         if len(group) < 2:
             return True
-        best = min((k for k in group if shown(self.torrents[k], k in self.bad)), key=self._rank)
+        best = min((k for k in group if self._shown(self.torrents[k], k in self.bad)), key=self._rank)
         return best == key
+
+    def _shown(self, torrent: Torrent, bad: bool) -> bool:
+        """``shown``, and not an archive set whose layout is still being learned."""
+        if not shown(torrent, bad):
+            return False
+        files = torrent.files   # a stored torrent says whether it has volume names: asked first, cheaply
+        if bad or self._layouts is None or (type(files) is StoredFiles and files.archives is False):
+            return True
+        return not self._layouts.waiting(torrent)
 
     def _folder_of(self, key: Key) -> str | None:
         """A placement's folder: its own, or the shown placement's for a fallback."""
@@ -260,8 +272,9 @@ class TreeIndex:
         if torrent is None or not self._visible(key):
             return
         name = self._final_name(key)
-        reuse = old is not None and old.name == name and old._source == torrent
-        node = old if reuse and old is not None else torrent_folder(torrent, name)
+        layout = self._layouts.known(torrent) if self._layouts is not None else None
+        reuse = old is not None and old.name == name and old._source == torrent and old.layout is layout
+        node = old if reuse and old is not None else torrent_folder(torrent, name, layout)
         self._nodes[key], self._names[key] = node, name
         self._owners[name.casefold()] = key
         if bad:

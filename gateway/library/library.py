@@ -24,6 +24,7 @@ from gateway import errors
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.library.index import Changes, TreeIndex
+from gateway.library.layouts import ArchiveLayout, Layouts
 from gateway.library.snapshot import Snapshot
 from gateway.library.sync import AccountSync
 from gateway.models import Torrent
@@ -46,9 +47,12 @@ class Library:
         self._providers = providers
         self._store = store
         self._clock = clock
+        self.layouts = Layouts(store, config.unpack_archives)
         self._index = TreeIndex(config.folder_naming, config.categories, config.custom_folders,
                                 categories or dict, clock,
-                                account_rank={name: i for i, name in enumerate(config.debrid_order)})
+                                account_rank={name: i for i, name in enumerate(config.debrid_order)},
+                                layouts=self.layouts)
+        self._watchers: list[Callable[[list[Torrent]], None]] = []
         with _paused_gc():
             self._loaded: list[Torrent] | None = store.load_library()
         self._snapshot: Snapshot | None = None
@@ -153,6 +157,20 @@ class Library:
         self._store.apply_library([], [key])
         self._submit(Changes(deletes={key}), wait=True)
 
+    def watch(self, watcher: Callable[[list[Torrent]], None]) -> None:
+        """``watcher`` is given, after each change, the changed torrents that wait for a layout
+        (and, now, every one already waiting)."""
+        self._watchers.append(watcher)
+        waiting = [t for t in self.snapshot().torrents.values() if self.layouts.waiting(t)]
+        if waiting:
+            watcher(waiting)
+
+    def learned(self, torrent: Torrent, layout: ArchiveLayout) -> None:
+        """A set's layout is known (saved first): its folder appears, with the files inside it."""
+        self.layouts.save(torrent, layout)
+        current = self.snapshot().torrents.get(torrent.key, torrent)
+        self._submit(Changes(upserts={torrent.key: current}), wait=True)
+
     def _publish_batch(self, changes: Changes) -> None:
         """A sync batch: waited for, so the sync's next listing compares against it."""
         self._submit(changes, wait=True)
@@ -187,8 +205,19 @@ class Library:
                         watcher(previous, self._snapshot, changes)
             except Exception:   # the writer must survive one bad change; logged once here
                 log.exception("library: deriving the next snapshot failed")
+            self._tell_watchers(changes)
             for done in waiters:
                 done.set()
+
+    def _tell_watchers(self, changes: Changes) -> None:
+        if not self._watchers or not changes.upserts:
+            return
+        waiting = [t for t in changes.upserts.values() if self.layouts.waiting(t)]
+        for watcher in self._watchers if waiting else ():
+            try:
+                watcher(waiting)
+            except Exception:
+                log.exception("library: a layout watcher failed")
 
     def close(self) -> None:
         self._stop.set()

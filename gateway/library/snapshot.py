@@ -15,6 +15,8 @@ import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.archives import Extent
+from gateway.library.layouts import ArchiveLayout
 from gateway.library.naming import sanitize, split_path
 from gateway.models import RemoteFile, StoredFiles, Torrent, TorrentStatus
 
@@ -30,6 +32,14 @@ class FileRef:
     provider: str
     torrent_id: str
     file_id: int
+
+
+@dataclass(frozen=True)
+class MemberRef(FileRef):
+    """A file stored inside archive volumes of the torrent: ``file_id`` is its first volume's,
+    and each extent's ``volume`` is the file id of the volume holding that piece."""
+
+    extents: tuple[Extent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +65,15 @@ class DirNode:
     dicts; either one may win.
     """
 
-    __slots__ = ("name", "mtime", "torrent", "size", "files", "cache", "_children", "_source")
+    __slots__ = ("name", "mtime", "torrent", "size", "files", "cache", "_children", "_source", "layout")
     is_dir = True
     etag = ""
 
     def __init__(self, name: str, mtime: float, children: dict[str, Node] | None = None, *,
                  torrent: tuple[str, str] | None = None, size: int = 0, files: int = 0,
-                 source: Torrent | None = None) -> None:
+                 source: Torrent | None = None, layout: ArchiveLayout | None = None) -> None:
         self.name = name
+        self.layout = layout        # torrent folders of an unpacked archive set: what the set holds
         self.mtime = mtime
         self.torrent = torrent      # set on torrent folders
         self.size = size            # torrent folders: total of their files
@@ -76,7 +87,7 @@ class DirNode:
         children = self._children
         if children is None:
             assert self._source is not None
-            children = self._children = _file_tree(self._source, self.mtime)
+            children = self._children = _file_tree(self._source, self.mtime, self.layout)
         return children
 
     def __repr__(self) -> str:
@@ -106,9 +117,18 @@ def visible_files(torrent: Torrent) -> list[RemoteFile]:
     return [f for f in torrent.files if f.selected]
 
 
-def torrent_folder(torrent: Torrent, name: str) -> DirNode:
-    """The folder of one torrent; its files are laid out (and decoded) when first listed."""
+def torrent_folder(torrent: Torrent, name: str, layout: ArchiveLayout | None = None) -> DirNode:
+    """The folder of one torrent; its files are laid out (and decoded) when first listed.
+
+    With an unpacked ``layout`` the set's volumes are replaced by the files stored in them."""
     files = torrent.files
+    if layout is not None and layout.unpacked:
+        shown = visible_files(torrent)
+        inside = set(layout.volumes)
+        rest = [f for f in shown if f.path not in inside]
+        size = sum(f.size for f in rest) + sum(m.size for m in layout.members)
+        return DirNode(name, torrent.added or torrent.ended, None, torrent=torrent.key, size=size,
+                       files=len(rest) + len(layout.members), source=torrent, layout=layout)
     if isinstance(files, StoredFiles):
         size, count = files.shown
     else:
@@ -118,25 +138,55 @@ def torrent_folder(torrent: Torrent, name: str) -> DirNode:
                    size=size, files=count, source=torrent)
 
 
-def _file_tree(torrent: Torrent, mtime: float) -> dict[str, Node]:
+def _file_tree(torrent: Torrent, mtime: float, layout: ArchiveLayout | None = None) -> dict[str, Node]:
     """A torrent's selected files, keeping the torrent's own sub-folders."""
     root: dict[str, Node] = {}
-    for file in visible_files(torrent):
+    files = visible_files(torrent)
+    if layout is not None and layout.unpacked:
+        files, members = _unpacked(torrent, files, layout)
+        for path, size, ref in members:
+            _add(root, split_path(path) or [sanitize(str(ref.file_id))], mtime, size,
+                 _member_etag(torrent, path, size), ref)
+    for file in files:
         parts = split_path(file.path) or [sanitize(str(file.id))]
-        children = root
-        for part in parts[:-1]:
-            child = children.get(part)
-            if not isinstance(child, DirNode):
-                child = DirNode(part, mtime)
-                children[part] = child
-            children = child.children
-        leaf = parts[-1]
-        if leaf in children:   # two files with one path: keep both, visibly
-            leaf = f"{leaf} [{file.id}]"
-        children[leaf] = FileNode(
-            name=leaf, size=file.size, mtime=mtime, etag=_etag(torrent, file),
-            content_type=_content_type(leaf), ref=FileRef(torrent.provider, torrent.id, file.id))
+        _add(root, parts, mtime, file.size, _etag(torrent, file), FileRef(torrent.provider, torrent.id, file.id))
     return root
+
+
+def _add(root: dict[str, Node], parts: list[str], mtime: float, size: int, etag: str, ref: FileRef) -> None:
+    """Place a file node (named here) under its folders, making them as needed."""
+    children = root
+    for part in parts[:-1]:
+        child = children.get(part)
+        if not isinstance(child, DirNode):
+            child = DirNode(part, mtime)
+            children[part] = child
+        children = child.children
+    leaf = parts[-1]
+    if leaf in children:   # two files with one path: keep both, visibly
+        leaf = f"{leaf} [{ref.file_id}]"
+    children[leaf] = FileNode(name=leaf, size=size, mtime=mtime, etag=etag, content_type=_content_type(leaf), ref=ref)
+
+
+def _unpacked(torrent: Torrent, files: list[RemoteFile],
+              layout: ArchiveLayout) -> tuple[list[RemoteFile], list[tuple[str, int, MemberRef]]]:
+    """The files that are not volumes, and the members (path, size, ref) beside the first volume."""
+    by_path = {f.path: f for f in files}
+    ids = [by_path[path].id for path in layout.volumes]
+    base = layout.volumes[0].rsplit("/", 1)[0] + "/" if "/" in layout.volumes[0] else ""
+    members = []
+    for member in layout.members:
+        extents = tuple(Extent(ids[e.volume], e.offset, e.length) for e in member.extents)
+        first = extents[0].volume if extents else ids[0]
+        path = base + member.name.replace("\\", "/")
+        members.append((path, member.size, MemberRef(torrent.provider, torrent.id, first, extents)))
+    inside = set(layout.volumes)
+    return [f for f in files if f.path not in inside], members
+
+
+def _member_etag(torrent: Torrent, path: str, size: int) -> str:
+    raw = f"{torrent.provider}:{torrent.id}:member:{path}:{size}"
+    return hashlib.blake2s(raw.encode(), digest_size=10).hexdigest()
 
 
 @dataclass(frozen=True)

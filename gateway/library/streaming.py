@@ -16,7 +16,8 @@ from typing import Protocol
 from gateway import errors
 from gateway.clock import Clock
 from gateway.library.links import LinkResolver
-from gateway.library.snapshot import FileRef
+from gateway.library.members import MemberStream
+from gateway.library.snapshot import FileRef, MemberRef
 from gateway.models import DownloadLink
 from gateway.providers.cdn import CdnClient, CdnStream
 
@@ -67,11 +68,17 @@ class Streamer:
     def open(self, ref: FileRef, start: int, end: int | None = None) -> Stream:
         local = self.local.get(ref.provider)
         try:
-            stream: Stream = local(ref, start, end) if local is not None else ResilientStream(self, ref, start, end)
+            stream: Stream = local(ref, start, end) if local is not None else self._debrid(ref, start, end)
         except errors.FileGone as exc:
             self._gone(ref, exc)
             raise
         return stream if self.on_gone is None else _Watched(stream, ref, self._gone)
+
+    def _debrid(self, ref: FileRef, start: int, end: int | None) -> Stream:
+        if isinstance(ref, MemberRef):   # a file inside archive volumes: ranges of those volumes
+            return MemberStream(ref.extents, lambda volume, first, last: ResilientStream(
+                self, FileRef(ref.provider, ref.torrent_id, volume), first, last), start, end)
+        return ResilientStream(self, ref, start, end)
 
     def _gone(self, ref: FileRef, exc: errors.FileGone) -> None:
         """Every placement was tried (the resolver falls back before raising): the file is lost."""

@@ -33,6 +33,7 @@ from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
 from gateway.providers.base import Provider
 from gateway.providers.budget import Lane, lane
+from gateway.repair import packs
 from gateway.repair.jobs import Item, Step
 
 log = logging.getLogger(__name__)
@@ -98,19 +99,24 @@ class ItemProcessor:
             return item.advanced(Step.DELETE, "a usenet release cannot be re-added: its articles are gone")
         if not item.torrent_hash:
             return item.advanced(Step.DELETE, "no torrent known to re-add")
-        torrent = self._healthy_copy(item.torrent_hash, item) or self._add_somewhere(item)
+        copy = self._healthy_copy(item.torrent_hash, item)
+        if copy is not None:   # another placement holds the file: relink, delete nothing, add nothing
+            return item.advanced(Step.RELINK, f"a healthy copy at {copy.provider}", account=copy.provider,
+                                 torrent_id=copy.id, torrent_file=packs.file_in(copy, item))
+        pack = packs.playing_pack(self._library.snapshot(), item.torrent_hash)
+        if pack is not None:   # re-adding it would bring back the same files: keep it, replace the episode
+            return item.advanced(Step.DELETE, f"its pack plays at {pack.provider} without this file: "
+                                              "the pack is kept, only this file is replaced")
+        torrent = self._add_somewhere(item)
         if torrent is None:
             return item.advanced(Step.DELETE, "no account could take the torrent back")
         return item.advanced(Step.RELINK, f"re-added at {torrent.provider}", account=torrent.provider,
-                             torrent_id=torrent.id, torrent_file=self._pick_file(torrent, item))
+                             torrent_id=torrent.id, torrent_file=packs.file_in(torrent, item))
 
     def _healthy_copy(self, infohash: str, item: Item) -> Torrent | None:
-        """A complete, healthy torrent with this hash already in the library (a resumed run)."""
-        snapshot = self._library.snapshot()
-        for torrent in snapshot.torrents.values():
-            fresh = (torrent.provider, torrent.id) != (item.account, item.torrent_id)
-            if fresh and torrent.infohash == infohash and torrent.status == TorrentStatus.DOWNLOADED \
-                    and torrent.files and torrent.key not in snapshot.bad:
+        """A healthy copy of the infohash, other than the item's own, that holds the item's file."""
+        for torrent in packs.healthy_copies(self._library.snapshot(), infohash):
+            if (torrent.provider, torrent.id) != (item.account, item.torrent_id) and packs.file_in(torrent, item):
                 return torrent
         return None
 
@@ -152,18 +158,6 @@ class ItemProcessor:
                 return None
             self._clock.sleep(READD_POLL)
 
-    @staticmethod
-    def _pick_file(torrent: Torrent, item: Item) -> str:
-        paths = [f.path for f in torrent.files if f.selected]
-        if item.torrent_file in paths:
-            return item.torrent_file
-        base = os.path.basename(item.file_path)
-        same = [p for p in paths if os.path.basename(p) == base]
-        if same:
-            return same[0]
-        largest = max((f for f in torrent.files if f.selected), key=lambda f: f.size, default=None)
-        return largest.path if largest else ""
-
     # -------------------------------------------------------------- relink, rescan
 
     def _relink(self, item: Item, target: ArrTarget) -> Item:
@@ -192,6 +186,9 @@ class ItemProcessor:
         return item.advanced(Step.MARK_FAILED, "the *arr no longer had the file")
 
     def _mark_failed(self, item: Item, target: ArrTarget) -> Item:
+        if packs.playing_pack(self._library.snapshot(), item.torrent_hash) is not None:
+            # The *arr would blocklist the pack and search every episode of it again.
+            return item.advanced(Step.SEARCH, "its pack still plays: its grab is not marked failed")
         grabs = self._arr.grabs(target, media_file(item))
         grab = next((g for g in grabs if item.torrent_hash
                      and g.download_id.removeprefix(NZO_PREFIX) == item.torrent_hash.lower()),

@@ -27,7 +27,7 @@ from gateway.arr.models import MediaFile
 from gateway.config import Config
 from gateway.library.library import Library
 from gateway.library.links import LinkResolver
-from gateway.library.snapshot import FileNode, FileRef, Snapshot
+from gateway.library.snapshot import FileNode, FileRef, MemberRef, Snapshot
 from gateway.models import Torrent
 from gateway.providers.budget import Lane, lane
 from gateway.providers.cdn import CdnClient
@@ -172,28 +172,44 @@ class Scanner:
 
     def _probe_all(self, found: list[tuple[MediaFile, Verdict]]) -> list[tuple[MediaFile, Verdict]]:
         """One probe per torrent, shared by every file of it; ``repair.workers`` at a time
-        (the account's budget still decides how many calls a minute)."""
+        (the account's budget still decides how many calls a minute). A pack whose probe fails
+        has each of its other files probed too: one lost episode must not condemn the rest."""
         refs: dict[tuple[str, str], FileRef] = {}
         for _, verdict in found:
             if verdict.state == "probe" and verdict.torrent is not None and verdict.ref is not None:
                 refs.setdefault(verdict.torrent.key, verdict.ref)
         with ThreadPoolExecutor(max(1, self._config.repair.workers), thread_name_prefix="repair-probe") as pool:
             outcome = dict(zip(refs, pool.map(self._probe, refs.values()), strict=True))
+            failed = {key for key, (state, _) in outcome.items() if state == "broken"}
+            others = list({v.ref: None for _, v in found if v.state == "probe" and v.torrent is not None
+                           and v.torrent.key in failed and v.ref is not None and v.ref != refs[v.torrent.key]})
+            per_file = dict(zip(others, pool.map(self._probe, others), strict=True))
         out = []
         for f, v in found:
             if v.state == "probe" and v.torrent is not None:
-                state, reason = outcome[v.torrent.key]
+                result = per_file.get(v.ref) if v.ref is not None else None
+                state, reason = result or outcome[v.torrent.key]
                 v = Verdict(state, reason, v.torrent, v.ref, v.torrent_file)
             out.append((f, v))
         return out
 
     def _probe(self, ref: FileRef) -> tuple[State, str]:
-        """A link for the file, then its first byte from the CDN (a refused link is made again once).
-        A usenet file has its own probe: a STAT sample of its articles."""
+        """A usenet file has its own probe (a STAT sample of its articles); a file inside archive
+        volumes is healthy only when every volume is."""
         local = self._probes.get(ref.provider)
         if local is not None:
             with lane(Lane.BACKGROUND):
                 return local(ref)
+        if isinstance(ref, MemberRef):
+            for volume in dict.fromkeys(e.volume for e in ref.extents):
+                state, reason = self._probe_file(FileRef(ref.provider, ref.torrent_id, volume))
+                if state != "healthy":
+                    return state, reason
+            return "healthy", ""
+        return self._probe_file(ref)
+
+    def _probe_file(self, ref: FileRef) -> tuple[State, str]:
+        """A link for the file, then its first byte from the CDN (a refused link is made again once)."""
         with lane(Lane.BACKGROUND):
             for _ in range(2):
                 try:

@@ -41,6 +41,11 @@ REST_START = 5.0
 REST_CAP = 300.0
 GROW_EVERY = 60.0
 RECHECK = 1.0           # a waiter looks again this often even without a wake-up (rest ends, growth)
+# A 502 while we hold no connection: the server may still count ones we closed a moment ago (it
+# frees a slot when its side sees the close), so try again a few times, a little later each time,
+# before the server counts as failing.
+FULL_RETRIES = 4
+FULL_PAUSE = 0.25
 
 Connector = Callable[[UsenetServerConfig, float], Connection]   # (server, timeout) -> logged-in connection
 
@@ -121,6 +126,7 @@ class ServerPool:
         self._seq = itertools.count()
         self._closed = False
         self._breaker = _Breaker()
+        self._full_in_a_row = 0   # 502s at login with nothing held, one after another
         self.stats = _Stats()
 
     # ------------------------------------------------------------ acquiring
@@ -207,6 +213,11 @@ class ServerPool:
                 self._wake()
             if held > 0:
                 return None
+            self._full_in_a_row += 1
+            if self._full_in_a_row <= FULL_RETRIES:
+                self._clock.wait(threading.Event(), FULL_PAUSE * self._full_in_a_row)
+                return None
+            self._full_in_a_row = 0
             self.note_failure(str(exc))
             raise UsenetUnavailable(f"{self.server.name}: {exc}", code="too_many_connections") from exc
         except AuthFailed as exc:
@@ -222,6 +233,7 @@ class ServerPool:
             raise
         with self._lock:
             self.stats.opened += 1
+            self._full_in_a_row = 0
         return conn
 
     def _release_slot(self) -> None:

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl
 import bottle
 from cheroot import wsgi
 
+from tests.fakes.arr_queue import QueueMixin
+
 PREFIX = "/api/v3"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 # eventType numbers of the history filter (the same in Sonarr and Radarr for these).
@@ -64,7 +66,7 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class FakeArr:
+class FakeArr(QueueMixin):
     """A Sonarr (``kind="sonarr"``) or Radarr (``kind="radarr"``) API v3 stand-in."""
 
     def __init__(self, kind: str, api_key: str = "arr-key", numthreads: int = 12) -> None:
@@ -83,6 +85,7 @@ class FakeArr:
         self.movie_files: dict[int, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []
         self._lock = threading.RLock()
+        self._init_queue()
         self._faults: list[_Fault] = []
         self._hangs: list[_Hang] = []
         self._hanging = 0
@@ -302,6 +305,7 @@ class FakeArr:
         route(f"{PREFIX}/history", "GET", self._history)
         route(f"{PREFIX}/history/failed/<item:int>", "POST", self._mark_failed)
         route(f"{PREFIX}/command", "POST", self._command)
+        self._queue_routes(app, PREFIX)
         return app
 
     def _status(self) -> str:

@@ -107,7 +107,7 @@ def test_a_rate_round_trips(n: int, unit: str, space: str) -> None:
 TOP_KEYS = ["bind_address", "port", "url_base", "log_level", "use_auth", "enable_webdav_auth", "disable_webdav",
             "download_folder", "categories", "default_download_action", "refresh_interval",
             "max_active_downloads", "allowed_file_types", "min_file_size", "max_file_size", "allow_samples",
-            "folder_naming", "custom_folders", "debrids", "arrs", "repair", "mount", "notifications"]
+            "unpack_archives", "folder_naming", "custom_folders", "debrids", "arrs", "repair", "mount", "notifications"]
 SUB_KEYS = ["name", "provider", "api_key", "download_api_keys", "api_url", "rate_limit", "download_uncached",
             "torrents_refresh_interval", "priority", "host", "token", "skip_repair", "selected_debrid",
             "enabled", "interval", "workers", "type", "mount_path", "chunk_size", "uid", "umask", "events",

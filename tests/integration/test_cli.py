@@ -109,12 +109,12 @@ def test_demo_with_all_five_providers(tmp_path: Path) -> None:
         url = re.search(r"http://\S+?/", line).group(0)
         def listed() -> list[str] | None:
             page = requests.get(url + "api/browse/__all__?limit=100", timeout=5).json()
-            return [t["name"] for t in page["torrents"]] if page["total"] >= 10 else None
+            return [t["name"] for t in page["torrents"]] if page["total"] >= 11 else None
 
         names = wait_until(listed, 60, "every demo account's torrents")
         exclusive = sorted(n for n in names if n.startswith("Demo "))
         assert len(exclusive) == 5                 # one of each provider's own
-        assert len(names) == len(set(names)) == 10  # the shared sample is one folder per torrent
+        assert len(names) == len(set(names)) == 11  # the shared sample is one folder per torrent
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

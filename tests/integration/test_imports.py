@@ -165,7 +165,7 @@ def test_rest_add_bad_input(importer, kwargs, status) -> None:
     body = response.json()
     assert set(body) == {"error", "code"} and body["code"] == status
     if "nzb" in str(kwargs):
-        assert "TorBox" in body["error"]
+        assert "torbox" in body["error"].lower()
 
 
 def test_strm_links_are_signed_when_auth_is_on(emulator, tmp_path) -> None:

@@ -228,8 +228,84 @@ def test_reads_are_a_few_kib_per_volume(version: int) -> None:
     vols = volumes(write_rar(big, version=version, volume_data=100_000))
     assert_maps(vols, big)
     assert max(v.bytes_read for v in vols) <= 8 * 1024
-    assert max(v.reads for v in vols) <= 2
     assert sum(v.bytes_read for v in vols) < 0.1 * sum(v.size for v in vols)
+
+
+FILM = [("Film.2018.mkv", random.Random(50).randbytes(50 * 16_384 - 1000))]
+
+
+@pytest.mark.parametrize(("version", "naming"), [(4, "old"), (4, "new"), (5, "new")])
+def test_a_film_set_costs_exactly_one_read_per_volume(version: int, naming: str) -> None:
+    # The head window says it all: RAR5's volume number, RAR4's names, the split flags and extents.
+    vols = volumes(write_rar(FILM, version=version, naming=naming, volume_data=16_384))
+    assert len(vols) == 50
+    assert_maps(vols, FILM)
+    assert [v.reads for v in vols] == [1] * 50
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_order_volumes_and_map_archive_read_nothing_twice(version: int) -> None:
+    vols = volumes(write_rar(FILM, version=version, volume_data=16_384))
+    assert order_volumes(vols) == vols
+    assert [v.reads for v in vols] == [1] * 50
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_member_ending_mid_volume_costs_a_read_at_the_next_header(version: int) -> None:
+    # The episode ends in the last volume with room after it: the subs that follow are read there.
+    vols = volumes(write_rar(MEMBERS, version=version, volume_data=9_000))
+    assert_maps(vols, MEMBERS)
+    assert [v.reads for v in vols] == [1] * 13 + [2]
+
+
+def test_obfuscated_rar4_names_read_the_end_headers() -> None:
+    # RAR4 keeps a volume's number only in its end header: names that give no order cost the tails
+    # (not the first volume's, whose head says "first volume"). RAR5's heads keep the numbers.
+    written = write_rar(FILM, version=4, volume_data=16_384)
+    rng = random.Random(4)
+    shuffled = written[:]
+    rng.shuffle(shuffled)
+    vols = volumes([(f"{rng.getrandbits(64):016x}", data) for _, data in shuffled])
+    assert_maps(vols, FILM)
+    assert sum(v.reads for v in vols) == 50 + 49 and max(v.reads for v in vols) == 2
+    five = volumes([(f"{rng.getrandbits(64):016x}", data) for _, data in write_rar(FILM, version=5, volume_data=16_384)])
+    assert_maps(five, FILM)
+    assert [v.reads for v in five] == [1] * 50
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_a_last_volume_as_long_as_the_others_has_its_end_header_read(version: int) -> None:
+    # The film fills the last volume exactly: its head cannot tell whether a volume follows.
+    exact = [("Film.mkv", random.Random(9).randbytes(5 * 16_384))]
+    written = write_rar(exact, version=version, volume_data=16_384)
+    vols = volumes(written)
+    assert_maps(vols, exact)
+    assert [v.reads for v in vols] == [1, 1, 1, 1, 2]
+    # ... and a set cut after a volume that ends at a file boundary is refused by that header.
+    two = [("a.mkv", bytes(2 * 16_384)), ("b.mkv", bytes(16_384))]
+    cut = write_rar(two, version=version, volume_data=16_384)[:2]
+    with pytest.raises(ArchiveRefused) as refused:
+        map_archive(volumes(cut))
+    assert refused.value.reason == "missing volume 3"
+
+
+def test_a_header_longer_than_the_window_costs_one_more_read() -> None:
+    long_name = [("L" * 3_000 + "/" + "M" * 2_000 + ".mkv", bytes(190_000))]
+    vols = volumes(write_rar(long_name, version=5, volume_data=50_000))
+    assert_maps(vols, long_name)
+    assert [v.reads for v in vols] == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("version", [4, 5])
+@pytest.mark.parametrize("missing", [1, 24, 48])
+def test_a_missing_middle_volume_of_a_film_is_refused_from_the_heads(version: int, missing: int) -> None:
+    # Every middle piece is "split before and after" and as long as the next: the names (RAR4) or
+    # the heads' numbers (RAR5) show the gap.
+    vols = volumes(without_volume(write_rar(FILM, version=version, volume_data=16_384), missing))
+    with pytest.raises(ArchiveRefused) as refused:
+        map_archive(vols)
+    assert refused.value.reason == f"missing volume {missing + 1}"
+    assert max(v.reads for v in vols) == 1
 
 
 def test_7z_reads_only_the_head_and_tail() -> None:

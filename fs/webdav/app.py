@@ -1,0 +1,65 @@
+"""The WebDAV app: WsgiDAV, with the VFS as its provider.
+
+``GatewayDAVApp`` is WsgiDAV's own application with one step in front: HTTP
+Basic when configured (``fs.webdav.auth``), then a path that escapes the tree
+gets a whole 404 (WsgiDAV's answer to it would be
+cut short), and the request's path is resolved once (``fs.webdav.request``).
+From there WsgiDAV does the protocol: it maps the mount path, dispatches the
+method (405 for one this class 1 server does not have), runs DELETE, and
+turns every ``DAVError`` into a complete answer (``ErrorPrinter``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from fs.vfs import VFS
+from fs.webdav.auth import BasicAuth
+from fs.webdav.methods import Methods
+from fs.webdav.provider import GatewayDAVProvider
+from fs.webdav.request import RESOLVED, escapes, resolve
+
+StartResponse = Callable[..., Any]
+
+
+class GatewayDAVApp(WsgiDAVApp):
+    def __init__(self, config: dict[str, Any], vfs: VFS, auth: BasicAuth | None) -> None:
+        super().__init__(config)
+        self._vfs = vfs
+        self._auth = auth
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refused = self._auth.refusal(environ, start_response) if self._auth is not None else None
+        if refused is not None:
+            return refused
+        environ.setdefault("wsgidav.auth.user_name", "")
+        if escapes(environ):
+            body = b"not found\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+        environ[RESOLVED] = resolve(self._vfs, environ)
+        return super().__call__(environ, start_response)  # type: ignore[no-any-return]
+
+
+def make_dav_app(vfs: VFS, mount_path: str, auth: BasicAuth | None = None) -> Any:
+    """The WebDAV WSGI app for ``mount_path`` (e.g. '/webdav' or '/base/webdav'); with
+    ``auth``, every request passes it first, whatever its method or path."""
+    methods = Methods(vfs, mount_path)
+    config = {
+        "provider_mapping": {"/": GatewayDAVProvider(vfs, methods.table())},
+        "mount_path": mount_path,
+        "lock_storage": False,
+        "property_manager": None,
+        "middleware_stack": [ErrorPrinter, RequestResolver],
+        "simple_dc": {"user_mapping": {"*": True}},
+        "logging": {"enable": False},
+        "verbose": 1,
+        "dir_browser": {"enable": False},
+        "hotfixes": {"re_encode_path_info": True, "unquote_path_info": False},
+    }
+    return GatewayDAVApp(config, vfs, auth)
