@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.library.snapshot import FileRef
 from gateway.usenet import Usenet as UsenetClient
@@ -17,9 +18,12 @@ __all__ = ["usenet"]   # the fixture, imported for pytest
 ARTICLES = 60
 
 
-def _quiet(client: UsenetClient) -> bool:
-    """No fetch running or waiting: every open connection idle, no waiter."""
-    return all(h["connections"] == h["idle"] and h["waiting"] == 0 for h in client.health().values())
+def _quiet(client: UsenetClient, server: NNTPServer) -> bool:
+    """No fetch running or waiting at the gateway (every open connection idle, no waiter), and
+    the emulator done counting: every BODY it was sent is answered (served or 430)."""
+    stats = server.stats()
+    return all(h["connections"] == h["idle"] and h["waiting"] == 0 for h in client.health().values()) and \
+        stats.commands.get("BODY", 0) == stats.articles_served + stats.missing
 
 
 def test_a_read_at_a_new_offset_fetches_about_one_article(usenet: Usenet) -> None:
@@ -36,7 +40,7 @@ def test_a_read_at_a_new_offset_fetches_about_one_article(usenet: Usenet) -> Non
     files, client = gateway.usenet_files, gateway.usenet
     assert files is not None and client is not None
     ref = FileRef("usenet", nzo.removeprefix(NZO_PREFIX), 0)
-    wait_until(lambda: _quiet(client), 10, "the import's fetches to settle")
+    wait_until(lambda: _quiet(client, usenet.server), 10, "the import's fetches to settle")
 
     def served() -> dict[str, Any]:
         return usenet.server.stats().served_by_id
@@ -48,6 +52,6 @@ def test_a_read_at_a_new_offset_fetches_about_one_article(usenet: Usenet) -> Non
             assert stream.read(40) == video[offset:offset + 40]
         finally:
             stream.close()
-        wait_until(lambda: _quiet(client), 10, "the read's fetches")
+        wait_until(lambda: _quiet(client, usenet.server), 10, "the read's fetches")
         first = offset // PART
         assert ids[first] in served() and set(served()) <= {ids[first], ids[first + 1]}, sorted(served())
