@@ -7,8 +7,10 @@ flight (concurrent readers of one region cause one upstream fetch).
 
 How a read is served
 --------------------
-Bytes always come out of ``ChunkCache.read``; what differs is how missing
-chunks are fetched upstream (a fetch is a bounded ``ResilientStream`` read, so
+Each reader holds one ``CacheFile`` (``ChunkCache.open``) for its life, given
+the upstream fetch at open: bytes flow one way, reader → cache → upstream. A read
+wholly on disk is one ``CacheFile.read_cached``; otherwise the reader first plans
+how the misses are fetched (a fetch is a bounded ``ResilientStream`` read, so
 expired links and dropped connections are handled below this module):
 
 - **Probe zones.** Media servers and ffprobe read the first and the last few
@@ -34,9 +36,11 @@ finish their chunk and no new one starts; ``close()`` does the same. Tail
 reads do not count as jumps (players peek at the index at the end and come
 back).
 
-Threads: one foreground read at a time per handle (``_lock``); the window's
-fields are shared with the pool tasks under ``_state``, which is never held
-across a fetch or a cache call.
+Threads: one foreground read at a time per handle (``FileHandle.pread``
+serialises them); the window's fields are shared with the pool tasks under
+``_state``, which is never held across a fetch or a cache call. A cache hit
+takes three locks: the handle's, and the cache's twice (check and pin, unpin);
+the window is only locked when it changes.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fs.chunkcache import ChunkCache, Fetch
+from fs.chunkcache import CacheFile, ChunkCache, Fetch
 from fs.reader import ByteStream, FileHandle, short_read
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
@@ -91,9 +95,6 @@ class CachedFiles:
         self.streams = streams
         self._streamer = streamer
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="read-ahead")
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._misses = 0
         self._closed = False
 
     def open(self, key: str, ref: FileRef, size: int) -> CachedReader:
@@ -113,13 +114,6 @@ class CachedFiles:
                 stream.close()
         return fetch
 
-    def count(self, hit: bool) -> None:
-        with self._lock:
-            if hit:
-                self._hits += 1
-            else:
-                self._misses += 1
-
     def submit(self, job: Callable[[], None]) -> bool:
         if self._closed:
             return False
@@ -130,10 +124,9 @@ class CachedFiles:
         return True
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            reads = {"hits": self._hits, "misses": self._misses}
+        """Hits and misses are the cache's, per chunk (counted there only)."""
         chunks = self.cache.stats()
-        return {**reads, "bytes_on_disk": chunks["bytes_on_disk"], "files": chunks["files"],
+        return {"hits": chunks["hits"], "misses": chunks["misses"], "bytes_on_disk": chunks["bytes_on_disk"], "files": chunks["files"],
                 "upstream_fetches": chunks["fetches"], "fetched_bytes": chunks["fetched_bytes"],
                 "max_bytes": self.max_bytes, "chunk_size": self.chunk_size}
 
@@ -161,43 +154,38 @@ class CachedReader(FileHandle):
     def __init__(self, files: CachedFiles, key: str, ref: FileRef, size: int) -> None:
         super().__init__(size)
         self._files = files
-        self._cache = files.cache
         self._key = key
-        self._ref = ref
         self._cs = files.chunk_size
         self._chunks = -(-size // self._cs)
         self._head_end = min(size, -(-PROBE_HEAD // self._cs) * self._cs)
         self._tail_start = max(self._head_end, size - PROBE_TAIL)
-        self._direct = files.direct_fetch(ref)
-        self._lock = threading.Lock()      # one foreground read at a time
+        try:
+            self._file: CacheFile = files.cache.open(key, size, files.direct_fetch(ref))
+        except BaseException:
+            super().close()   # closed, so the finaliser does not call our close()
+            raise
         self._state = threading.Lock()     # window fields, shared with the read-ahead tasks
         self._seq_end = -1
         self._streak = 0
         self._window: _Window | None = None
-        self._gone = False
 
     def _pread(self, offset: int, size: int) -> bytes:
-        with self._lock:
-            if self._gone:
-                raise ValueError("read of a closed file")
-            cached = self._cache.has(self._key, offset, size)
-            self._files.count(cached)
-            fetch = self._plan(offset, size, cached)
-            return self._cache.read(self._key, self.size, offset, size, fetch)
+        data = self._file.read_cached(offset, size)
+        self._plan(offset, size, data is not None)
+        return data if data is not None else self._file.fill(offset, size)
 
-    def _plan(self, offset: int, size: int, cached: bool) -> Fetch:
-        """Pick how misses of this read are fetched; may fill a probe zone first."""
+    def _plan(self, offset: int, size: int, cached: bool) -> None:
+        """Follow the reader; before a miss, fill a probe zone in one request."""
         cs = self._cs
         if offset >= self._tail_start:
             if not cached:
                 self._prefill(offset // cs, self._chunks)
-            return self._direct
+            return
         self._follow(offset, size)
         if self._streak >= STREAK_MIN and offset >= self._head_end:
             self._ahead(offset, size)
         if offset < self._head_end and not cached:
             self._prefill(offset // cs, self._head_end // cs + (self._head_end % cs > 0))
-        return self._direct
 
     def _prefill(self, first: int, stop: int) -> None:
         """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run.
@@ -207,7 +195,7 @@ class CachedReader(FileHandle):
         meets the error only if it lies there (contract §8: every other range reads right)."""
         start = first * self._cs
         try:
-            self._cache.read(self._key, self.size, start, stop * self._cs - start, self._direct, prefetch=True)
+            self._file.prefetch(start, stop * self._cs - start)
         except Exception as exc:
             log.info("%s: prefill of chunks %d-%d failed, reading only what was asked: %s",
                      self._key, first, stop - 1, exc)
@@ -229,6 +217,11 @@ class CachedReader(FileHandle):
         ahead = min(max(self._streak, cs), self._files.read_ahead)
         first = offset // cs
         hi = min(self._chunks, (offset + size + ahead - 1) // cs + 1)
+        window = self._window
+        if window is not None and window.next >= hi and not window.retired:
+            # Nothing new to fetch: the window already reaches past ``hi`` (``next`` only grows,
+            # and only this thread sets ``_window``), so no lock for the common warm read.
+            return
         with self._state:
             window = self._window
             if window is None:
@@ -246,7 +239,7 @@ class CachedReader(FileHandle):
                 chunk = window.next
                 window.next += 1
                 window.inflight += 1
-            cached = self._cache.has(self._key, chunk * self._cs, self._cs)
+            cached = self._file.has_chunk(chunk)
             if cached or not self._files.submit(functools.partial(self._fetch_ahead, window, chunk)):
                 with self._state:
                     window.inflight -= 1
@@ -258,7 +251,7 @@ class CachedReader(FileHandle):
         try:
             if window.retired:   # queued before the reader jumped away
                 return
-            self._cache.read(self._key, self.size, chunk * self._cs, self._cs, self._direct, prefetch=True)
+            self._file.prefetch(chunk * self._cs, self._cs)
         except Exception as exc:   # the reader meets the same error on its own read, if it goes there
             log.info("%s: read-ahead stopped at chunk %d: %s", self._key, chunk, exc)
             with self._state:
@@ -272,13 +265,15 @@ class CachedReader(FileHandle):
 
     def _retire(self) -> None:
         """Stop read-ahead: running fetches finish their chunk, no new one starts."""
+        if self._window is None:   # only this thread opens a window: nothing to retire, no lock
+            return
         with self._state:
             window, self._window = self._window, None
             if window is not None:
                 window.retired = True
 
     def close(self) -> None:
-        with self._lock:
-            self._gone = True
+        with self._serial:
             self._retire()
+            self._file.close()
         super().close()

@@ -125,7 +125,9 @@ class GatewayFuse(Operations):
         self._gid = gid
         self._dir_mode = stat.S_IFDIR | (0o777 & ~umask)
         self._file_mode = stat.S_IFREG | (0o666 & ~umask)
-        self._handles: dict[int, tuple[FileHandle, threading.Lock]] = {}
+        # Reads look handles up without the lock: a dict lookup is atomic in CPython, and open and
+        # release (which change the dict) hold it. A handle serialises its own reads (FileHandle.pread).
+        self._handles: dict[int, FileHandle] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.ready = threading.Event()
@@ -160,25 +162,22 @@ class GatewayFuse(Operations):
         handle = self._vfs.open(path, "fuse")
         with self._lock:
             fh = next(self._ids)
-            self._handles[fh] = (handle, threading.Lock())
+            self._handles[fh] = handle
         return fh
 
     @_mapped
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        with self._lock:
-            entry = self._handles.get(fh)
-        if entry is None:
+        handle = self._handles.get(fh)
+        if handle is None:
             raise FuseOSError(errno.EBADF)
-        handle, lock = entry
-        with lock:   # libfuse may deliver overlapping reads of one handle on several threads
-            return handle.pread(offset, size)
+        return handle.pread(offset, size)   # libfuse may deliver overlapping reads: pread serialises them
 
     @_mapped
     def release(self, path: str, fh: int) -> int:
         with self._lock:
-            entry = self._handles.pop(fh, None)
-        if entry is not None:
-            entry[0].close()
+            handle = self._handles.pop(fh, None)
+        if handle is not None:
+            handle.close()
         return 0
 
     @_mapped
@@ -206,7 +205,7 @@ class GatewayFuse(Operations):
 
     def close_all(self) -> None:
         with self._lock:
-            handles = [handle for handle, _ in self._handles.values()]
+            handles = list(self._handles.values())
             self._handles.clear()
         for handle in handles:
             handle.close()

@@ -2,9 +2,11 @@
 
 ``FileHandle`` is the contract every VFS handle keeps: a ``size``, positional
 reads (``pread``, which FUSE calls from several threads) and a file position
-for stream readers (WsgiDAV seeks into ``get_content()`` for ranges). It also
-reports what it serves to an optional observer (the active-streams registry),
-so every kind of handle shows up in ``/api/stats`` alike.
+for stream readers (WsgiDAV seeks into ``get_content()`` for ranges). ``pread``
+serialises the reads of one handle (``_serial``, the one lock a handle takes per
+read; subclasses need none of their own for ``_pread``) and reports what it
+serves to an optional observer (the active-streams registry) under it, so every
+kind of handle shows up in ``/api/stats`` alike.
 
 ``RangeReader`` is the uncached handle: it opens nothing until the first read,
 keeps one sequential stream open while reads follow each other, skips forward
@@ -53,6 +55,7 @@ class FileHandle(io.RawIOBase):
         self._pos = 0
         self._on_served: ServedHook | None = None
         self._on_closed: ClosedHook | None = None
+        self._serial = threading.Lock()   # one read at a time: FUSE may deliver a handle's reads on several threads
 
     def observe(self, served: ServedHook, closed: ClosedHook) -> None:
         self._on_served = served
@@ -97,18 +100,21 @@ class FileHandle(io.RawIOBase):
         size = max(0, min(size, self.size - offset))
         if size == 0:
             return b""
-        data = self._pread(offset, size)
-        if self._on_served is not None:
-            self._on_served(offset, len(data))
+        with self._serial:
+            data = self._pread(offset, size)
+            if self._on_served is not None:
+                self._on_served(offset, len(data))
         return data
 
     def _pread(self, offset: int, size: int) -> bytes:
-        """Exactly ``size`` bytes at ``offset`` (already clipped to the file)."""
+        """Exactly ``size`` bytes at ``offset`` (already clipped to the file); called under ``_serial``."""
         raise NotImplementedError
 
     def close(self) -> None:
-        if not self.closed and self._on_closed is not None:
-            self._on_closed()
+        with self._serial:
+            if not self.closed and self._on_closed is not None:
+                self._on_closed()
+                self._on_closed = None
         super().close()
 
 
@@ -127,23 +133,21 @@ class RangeReader(FileHandle):
         self._end = end
         self._stream: ByteStream | None = None
         self._stream_end: int | None = None
-        self._lock = threading.Lock()   # pread may come from several FUSE threads
 
     def _pread(self, offset: int, size: int) -> bytes:
-        with self._lock:
-            stream = self._stream_at(offset, offset + size - 1)
-            chunks = []
-            remaining = size
-            while remaining:
-                data = stream.read(remaining)
-                if not data:
-                    raise short_read(remaining)
-                chunks.append(data)
-                remaining -= len(data)
-            return b"".join(chunks)
+        stream = self._stream_at(offset, offset + size - 1)
+        chunks = []
+        remaining = size
+        while remaining:
+            data = stream.read(remaining)
+            if not data:
+                raise short_read(remaining)
+            chunks.append(data)
+            remaining -= len(data)
+        return b"".join(chunks)
 
     def _stream_at(self, offset: int, last: int) -> ByteStream:
-        """Needs ``_lock`` held. Reuse the open stream when the offset is just ahead."""
+        """Needs ``_serial`` held. Reuse the open stream when the offset is just ahead."""
         stream = self._stream
         if stream is not None and self._stream_end is not None and last > self._stream_end:
             stream.close()   # a bounded stream cannot serve this read
@@ -165,7 +169,7 @@ class RangeReader(FileHandle):
         return self._stream
 
     def close(self) -> None:
-        with self._lock:
+        with self._serial:
             if self._stream is not None:
                 self._stream.close()
                 self._stream = None

@@ -15,9 +15,10 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from gateway.clock import Clock
 from gateway.errors import GatewayError
@@ -85,8 +86,8 @@ class LoginThrottle:
 
     def __init__(self, clock: Clock, *, max_sources: int = MAX_SOURCES) -> None:
         self._clock = clock
-        self._max = max_sources
-        self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
+        # least recently touched dropped first (cachetools: the project's one LRU type)
+        self._records: LRUCache[tuple[str, str], _Record] = LRUCache(max_sources)
         self._lock = threading.Lock()
         self._waiters = threading.BoundedSemaphore(MAX_WAITERS)
 
@@ -150,14 +151,12 @@ class LoginThrottle:
             for key, limit in self._keys(source, username):
                 record = self._get(key, now)
                 if record is None:
-                    record = self._records[key] = _Record([])
-                self._records.move_to_end(key)
+                    record = _Record([])
+                self._records[key] = record   # the newest now
                 record.failures.append(now)
                 if len(record.failures) >= limit:
                     record.banned_until = now + BAN_SECONDS
                 del record.failures[:-limit]   # bounded per key too
-            while len(self._records) > self._max:
-                self._records.popitem(last=False)
 
     def succeeded(self, source: str, username: str = "") -> None:
         with self._lock:

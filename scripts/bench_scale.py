@@ -519,16 +519,35 @@ def section(res: dict[str, Any], args: argparse.Namespace) -> str:
     return markdown_section(SECTION, intro, rows(res), footer)
 
 
+def main_console(args: argparse.Namespace) -> int:
+    """``--console-script``: the ``decypharr`` entry point in its own process (scripts/scale_cli.py)."""
+    from scale_cli import run_console
+    res = run_console(args.torrents, args.files_per_torrent, args.rclone_folders, args.code, FOLDER_RUNS,
+                      args.sync_timeout, make_torrent, make_tree, propfind, Rclone, note)
+    res["machine"] = machine()
+    print(json.dumps(res, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    reexec_with_malloc_arena_max()   # measure the gateway as scripts/run starts it
+    if "--console-script" not in (sys.argv[1:] if argv is None else argv):
+        reexec_with_malloc_arena_max()   # measure the gateway as scripts/run starts it
     p = argparse.ArgumentParser(description="The library at 100,000 torrents and 1,000,000 files.")
     p.add_argument("--torrents", type=int, default=100_000)
     p.add_argument("--files-per-torrent", type=int, default=10)
     p.add_argument("--rclone-folders", type=int, default=100_000,
                    help="folders in rclone's local tree (default 100000, capped at --torrents)")
+    p.add_argument("--console-script", action="store_true",
+                   help="start the gateway through the venv's decypharr script, without MALLOC_ARENA_MAX, "
+                        "and report its RSS after the first sync and the one-folder PROPFIND (JSON)")
+    p.add_argument("--sync-timeout", type=float, default=SYNC_TIMEOUT,
+                   help="seconds the first sync may take (a shared machine may need more)")
+    p.add_argument("--code", default="", help="with --console-script: a source tree put first on its PYTHONPATH")
     add_output_flags(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.console_script:
+        return main_console(args)
     started = time.perf_counter()
     res = run(args)
     res["run_s"] = round(time.perf_counter() - started, 1)

@@ -4,8 +4,8 @@ A link has one lifetime, its own ``expires_at`` (the provider sets it from the
 account's ``auto_expire_links_after``): the cache is a cachetools ``TLRUCache``
 that drops each link at that deadline, on the injected clock. It is guarded by
 a lock (cachetools caches are not thread-safe) that is never held across the
-provider call: concurrent readers of one file wait on that file's in-flight
-``Event`` instead.
+provider call: concurrent readers of one file wait on that file's flight
+(``gateway.singleflight``) instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from cachetools import TLRUCache
 
@@ -23,6 +22,7 @@ from gateway.library.library import Library
 from gateway.library.snapshot import FileRef, Snapshot
 from gateway.models import DownloadLink, RemoteFile, Torrent
 from gateway.providers.base import Provider
+from gateway.singleflight import Flight, SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ CACHE_SIZE = 50_000
 ACCOUNT_REST = 600.0   # seconds an account with spent traffic goes to the back of the queue
 # Failures of one placement that another account's copy of the same torrent may not share.
 FALLBACK_ERRORS = (errors.FileGone, errors.QuotaExceeded, errors.AuthError, errors.Unavailable, errors.NotFound)
-
-
-@dataclass
-class _Flight:
-    done: threading.Event
-    link: DownloadLink | None = None
-    error: Exception | None = None
 
 
 def _link_expiry(_ref: object, link: DownloadLink, _now: float) -> float:
@@ -52,7 +45,7 @@ class LinkResolver:
         self._library = library
         self._clock = clock
         self._cache: TLRUCache[FileRef, DownloadLink] = TLRUCache(CACHE_SIZE, _link_expiry, timer=clock.monotonic)
-        self._flights: dict[FileRef, _Flight] = {}
+        self._flights: SingleFlight[FileRef, DownloadLink] = SingleFlight()
         self._lock = threading.Lock()
         # url → (account, the link's expires_at): a fallback's link may come from another account
         self._origin: TLRUCache[str, tuple[str, float]] = TLRUCache(CACHE_SIZE, _origin_expiry,
@@ -66,30 +59,27 @@ class LinkResolver:
             link = self._cache.get(ref)   # None once past its expires_at
             if link is not None:
                 return link
-            flight = self._flights.get(ref)
-            leader = flight is None
-            if leader:
-                flight = self._flights[ref] = _Flight(threading.Event())
-        assert flight is not None
+            flight, leader = self._flights.join(ref)
         if leader:
             self._fly(ref, flight)
         else:
             flight.done.wait()
-        if flight.error is not None:
-            raise flight.error
-        assert flight.link is not None
-        return flight.link
+        link = flight.outcome()   # re-raises the leader's error in every waiter
+        assert link is not None
+        return link
 
-    def _fly(self, ref: FileRef, flight: _Flight) -> None:
+    def _fly(self, ref: FileRef, flight: Flight[DownloadLink]) -> None:
         try:
-            flight.link = self._unrestrict(ref)
+            link = self._unrestrict(ref)
         except Exception as exc:   # handed to every waiter, re-raised in each
-            flight.error = exc
+            with self._lock:
+                self._flights.land(ref)
+            flight.fail(exc)
+            return
         with self._lock:
-            if flight.link is not None:
-                self._cache[ref] = flight.link
-            self._flights.pop(ref, None)
-        flight.done.set()
+            self._cache[ref] = link
+            self._flights.land(ref)
+        flight.succeed(link)
 
     def _unrestrict(self, ref: FileRef) -> DownloadLink:
         """A link from the folder's placement, else from the same file at another account."""

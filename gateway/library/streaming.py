@@ -77,8 +77,9 @@ class Streamer:
     def _debrid(self, ref: FileRef, start: int, end: int | None) -> Stream:
         if isinstance(ref, MemberRef):   # a file inside archive volumes: ranges of those volumes
             return MemberStream(ref.extents, lambda volume, first, last: ResilientStream(
-                self, FileRef(ref.provider, ref.torrent_id, volume), first, last), start, end)
-        return ResilientStream(self, ref, start, end)
+                self.connect, self.counters, self._clock, FileRef(ref.provider, ref.torrent_id, volume),
+                first, last), start, end)
+        return ResilientStream(self.connect, self.counters, self._clock, ref, start, end)
 
     def _gone(self, ref: FileRef, exc: errors.FileGone) -> None:
         """Every placement was tried (the resolver falls back before raising): the file is lost."""
@@ -90,13 +91,13 @@ class Streamer:
         except Exception:   # the reader gets its own error, never the watcher's
             log.exception("%s/%s: the lost-file watcher failed", ref.torrent_id, ref.file_id)
 
-    def _connect(self, ref: FileRef, start: int, end: int | None) -> tuple[CdnStream, DownloadLink]:
+    def connect(self, ref: FileRef, start: int, end: int | None) -> CdnStream:
         """Open the CDN at ``start``, re-unrestricting a refused link."""
         for attempt in range(MAX_RELINKS + 1):
             link = self.links.resolve(ref)
             try:
                 self.counters.add(requests=1)
-                return self._cdn.open(link.url, start, end), link
+                return self._cdn.open(link.url, start, end)
             except errors.LinkExpired:
                 log.info("%s/%s: link refused, unrestricting again", ref.torrent_id, ref.file_id)
                 self.links.invalidate(ref, link)
@@ -121,11 +122,20 @@ class Streamer:
         self.links.invalidate(ref, link)
 
 
-class ResilientStream:
-    """Sequential bytes from ``start`` (to ``end`` inclusive), resuming across failures."""
+Connect = Callable[[FileRef, int, "int | None"], CdnStream]   # (ref, start, last byte or None)
 
-    def __init__(self, streamer: Streamer, ref: FileRef, start: int, end: int | None) -> None:
-        self._streamer = streamer
+
+class ResilientStream:
+    """Sequential bytes from ``start`` (to ``end`` inclusive), resuming across failures.
+
+    Given what it needs (``connect``: ``Streamer.connect``; the shared counters; the clock)
+    rather than the streamer, so it uses no one's private members."""
+
+    def __init__(self, connect: Connect, counters: Counters, clock: Clock, ref: FileRef, start: int,
+                 end: int | None) -> None:
+        self._connect = connect
+        self._counters = counters
+        self._clock = clock
         self._ref = ref
         self.position = start
         self._end = end
@@ -139,17 +149,17 @@ class ResilientStream:
         for attempt in range(MAX_RESUMES + 1):
             try:
                 if self._stream is None:
-                    self._stream, _ = self._streamer._connect(self._ref, self.position, self._end)
+                    self._stream = self._connect(self._ref, self.position, self._end)
                 data = self._stream.read(size)
                 self.position += len(data)
-                self._streamer.counters.add(nbytes=len(data))
+                self._counters.add(nbytes=len(data))
                 return data
             except errors.Unavailable:
                 self._drop()
                 if attempt == MAX_RESUMES:
                     raise
                 log.info("%s: stream broke at %d, resuming", self._ref.torrent_id, self.position)
-                self._streamer._clock.sleep(RESUME_BACKOFF * attempt)
+                self._clock.sleep(RESUME_BACKOFF * attempt)
         raise AssertionError("unreachable")
 
     def _drop(self) -> None:

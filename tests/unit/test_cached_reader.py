@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +233,34 @@ def test_reordered_reads_are_sequential_but_a_skip_is_a_jump(files: Callable[...
         other.pread(offset, 1 * MiB)
     other.close()
     assert upstream.opens[-1] == (9 * MiB, 10 * MiB - 1)   # just the chunks read, no read-ahead
+
+
+def test_the_cache_file_is_opened_once_per_handle(files: Callable[..., CachedFiles], upstream: FakeUpstream,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = files(read_ahead=2 * MiB)
+    size = 12 * MiB + 777
+    opened: list[str] = []
+    real_open = os.open
+
+    def counting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith(".data"):
+            opened.append(str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    reader = engine.open("k", REF, size)
+    assert read_sequentially(reader) == pattern(0, size)                 # misses, read-ahead, then hits
+    for offset in (5 * MiB, 100, size - 1000, 5 * MiB):                  # hits, in any order
+        assert reader.pread(offset, 65536) == pattern(offset, min(size, offset + 65536))
+    wait_until(lambda: upstream.open_streams() == 0, 10, "read-ahead finished")
+    assert len(opened) == 1
+    second = engine.open("k", REF, size)                                 # shares the open descriptor
+    assert second.pread(MiB, 4096) == pattern(MiB, MiB + 4096)
+    second.close()
+    reader.close()
+    assert len(opened) == 1
+    third = engine.open("k", REF, size)                                  # all closed before: opened again, once
+    for offset in range(0, size, 3 * MiB):
+        assert third.pread(offset, 4096) == pattern(offset, min(size, offset + 4096))
+    third.close()
+    assert len(opened) == 2

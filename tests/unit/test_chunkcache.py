@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fs import chunkcache
+from fs import chunkledger
 from fs.chunkcache import ChunkCache
 
 CS = 4096
@@ -373,7 +373,7 @@ def test_changed_chunk_size_starts_empty(make: Callable[..., ChunkCache], tmp_pa
 def test_budget_holds_under_random_workload(make: Callable[..., ChunkCache], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch, punch: bool) -> None:
     if not punch:   # the fallback for systems without fallocate: freed chunks stay allocated until the file goes
-        monkeypatch.setattr(chunkcache, "_fallocate", None)
+        monkeypatch.setattr(chunkledger, "_fallocate", None)
     budget = 10 * CS
     cache = make(max_bytes=budget)
     sizes = {f"file{i}": 8 * CS + i * 1000 for i in range(5)}
