@@ -138,6 +138,8 @@ def post_add(manager: ImportManager, config: Config) -> Any:
         adds = ([] if is_json else _requests_from_upload(base, nzbs)) + _requests_from_urls(urls, base, nzbs)
         if not adds:
             raise ApiError(400, "nothing to add: send 'url', 'urls' or a 'file' upload")
+        if debrid and any(a.nzb for a in adds) and not manager.takes_nzbs(debrid):
+            raise ApiError(400, f"{debrid!r} takes no NZBs: name a {NZB_PROVIDERS} account, or none")
         records = [manager.add(a) for a in adds]
     except NzbError as exc:
         raise ApiError(400, f"unreadable NZB: {exc}") from None

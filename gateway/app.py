@@ -170,6 +170,9 @@ class Gateway:
             self.library.refresh(name)
 
 
+USENET_HEALTH_KEYS = ("connections", "max_connections", "articles", "bytes", "missing", "errors", "state")
+
+
 def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
     """In-memory figures only (no provider call, no lock held over I/O): answers at once."""
     gateway = gateway_ref[0]
@@ -177,7 +180,9 @@ def _health(gateway_ref: list[Gateway]) -> dict[str, Any]:
     health = {"status": "ok", "torrents": len(snapshot.torrents), "generation": snapshot.generation,
               "providers": gateway.library.sync_stats(), "accounts": _accounts(gateway)}
     if gateway.usenet is not None:
-        health["usenet"] = gateway.usenet.health()   # per server: connections, articles, bytes, missing ...
+        # Exactly contract §8's figures per server; /api/stats carries the rest (reason, limit, peak ...).
+        health["usenet"] = {name: {key: figures[key] for key in USENET_HEALTH_KEYS}
+                            for name, figures in gateway.usenet.health().items()}
     if gateway.usenet_files is not None:
         health["usenet_reads"] = gateway.usenet_files.stats()   # zero-filled and failed article reads
     return health

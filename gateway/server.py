@@ -2,7 +2,9 @@
 
 ``PathInfoDispatcher`` moves the matched prefix into SCRIPT_NAME, so Bottle's
 plugins and error handling never wrap WebDAV responses. In front of it,
-``utf8_paths`` refuses a path that is not UTF-8 for every app at once.
+``utf8_paths`` refuses a path that is not UTF-8 for every app at once, and
+``cut_short`` turns a read that fails after an answer's first bytes (a usenet article
+missing deep inside a range, contract §8) into one log line and a closed connection.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -88,9 +90,55 @@ def utf8_paths(app: WsgiApp) -> WsgiApp:
     return checked
 
 
+class AnswerCutShort(Exception):
+    """A body failed after some of it went out: cheroot closes the connection, so the client
+    sees fewer bytes than announced (never a well-formed short answer). Logged once here."""
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first error in the chain (WsgiDAV answers a failed read with a second
+    ``start_response``, a RuntimeError whose context is the read's error)."""
+    while exc.__context__ is not None and isinstance(exc, RuntimeError):
+        exc = exc.__context__
+    return exc
+
+
+def _guarded(environ: dict[str, Any], body: Iterable[bytes]) -> Iterator[bytes]:
+    sent = 0
+    try:
+        for chunk in body:
+            sent += len(chunk)
+            yield chunk
+    except Exception as exc:
+        if not sent:
+            raise
+        log.warning("%s %s: answer cut short after %d bytes: %s", environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"), sent, _cause(exc))
+        raise AnswerCutShort(str(exc)) from None
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
+def cut_short(app: WsgiApp) -> WsgiApp:
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return _guarded(environ, app(environ, start_response))
+    return guarded
+
+
+class _Server(wsgi.Server):
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        """cheroot's own messages through our logging (so through redaction), not raw stderr;
+        an answer cut short was logged already, without a traceback."""
+        if isinstance(sys.exc_info()[1], AnswerCutShort):
+            return
+        log.log(level, "http: %s", msg, exc_info=traceback and sys.exc_info()[1] is not None)
+
+
 def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:
-    dispatcher = utf8_paths(wsgi.PathInfoDispatcher(apps))
-    server = wsgi.Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
+    dispatcher = cut_short(utf8_paths(wsgi.PathInfoDispatcher(apps)))
+    server = _Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
                          request_queue_size=128, timeout=60, shutdown_timeout=5)
     server.server_name = "decypharr"
     # The select() timeout of cheroot's loop; also how long stop() waits for it.

@@ -12,7 +12,8 @@ from tests.support import SAMPLE, TOKEN, start_gateway
 # Every secret the suite hands the gateway. Whatever any test does, none may reach a log line
 # as the gateway writes it (through its redaction): checked over the whole run, at the end.
 SUITE_SECRETS = (TOKEN, "second-token", "usenet-key", "arr-key", "tb-key", "adminadmin", "correct horse 9",
-                 "second-secret-key", "sk-very-secret-1", "password1")
+                 "second-secret-key", "sk-very-secret-1", "password1",
+                 "s3cret-nntp-pass")   # tests/integration/test_usenet.py's NNTP password
 
 
 class _LeakWatch(logging.Handler):

@@ -133,7 +133,11 @@ class ImportManager:
     def save_path(self, category: str) -> str:
         return self.categories().get(category) or self.default_save_path(category)
 
-    def takes_nzbs(self) -> bool:
+    def takes_nzbs(self, account: str = "") -> bool:
+        """Whether NZBs can be added at all, or at ``account`` when one is named (debrid=...)."""
+        if account:
+            provider = self._library.providers.get(account)
+            return provider is not None and provider.capabilities.usenet
         return self._usenet is not None or any(p.capabilities.usenet for p in self._library.providers.values())
 
     def _new_record(self, request: AddRequest) -> tuple[ImportRecord, bytes]:

@@ -20,6 +20,7 @@ from emulators.usenet.release import Release, build_release
 from emulators.usenet.sevenzip import sevenzip_set
 from gateway.app import Gateway, build
 from gateway.config import parse_config, write_raw
+from tests.integration.test_sab_replay import DECIMAL, STATUSES, TIMELEFT
 from tests.support import wait_until
 
 PART = 100_000
@@ -210,6 +211,8 @@ def test_a_server_down_or_refusing_the_login_holds_the_job_until_it_is_back(usen
         return slot if slot and slot["labels"] else None
     slot = wait_until(held, 30, "the job to be held with a reason")
     assert "unavailable" in slot["labels"][0]
+    assert slot["status"] == "Queued" and slot["status"] in STATUSES   # Sonarr: queued, not failed
+    assert TIMELEFT.match(slot["timeleft"]) and DECIMAL.match(slot["mb"]) and slot["percentage"].isdigit()
     listed = requests.get(f"http://127.0.0.1:{gateway.port}/api/torrents", timeout=10).json()
     assert any("unavailable" in t["error"] for t in listed)
     assert sab(gateway, mode="history", category="tv")["history"]["slots"] == []
