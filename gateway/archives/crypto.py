@@ -130,6 +130,28 @@ def _rar3_overwrite(data: bytearray, length: int) -> None:
         position += 64
 
 
+# How the media files a release may hold begin: a wrong password decrypts to noise, and RAR 3.x
+# (and RAR5 without a check value) has nothing else to tell it by before the whole file is read.
+_MAGIC: dict[str, Callable[[bytes], bool]] = {
+    "mkv": lambda h: h.startswith(b"\x1a\x45\xdf\xa3"),
+    "webm": lambda h: h.startswith(b"\x1a\x45\xdf\xa3"),
+    "avi": lambda h: h.startswith(b"RIFF"),
+    "mp4": lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"),
+    "m4v": lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"),
+    "mov": lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"),
+    "ts": lambda h: h[:1] == b"\x47",
+    "m2ts": lambda h: h[4:5] == b"\x47",
+    "mpg": lambda h: h.startswith(b"\x00\x00\x01\xba"),
+    "wmv": lambda h: h.startswith(b"\x30\x26\xb2\x75"),
+}
+
+
+def plausible(name: str, head: bytes) -> bool:
+    """Whether decrypted first bytes of ``name`` look like its format (True for formats not known)."""
+    check = _MAGIC.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+    return check is None or check(head)
+
+
 ReadCiphertext = Callable[[int, int], bytes]   # (offset, length) in the member's packed bytes
 
 
