@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 import rarfile
@@ -25,6 +26,9 @@ from gateway.archives.crypto import (
     rar5_key,
 )
 from gateway.library.members import open_member
+from gateway.library.nzblayout import Layout, LayoutStore, Source
+from gateway.library.nzblayout import Member as Member_
+from gateway.store import Store
 from tests.unit.test_archives import CountingVolume, volumes
 
 PASSWORD = "corrëct horse"
@@ -147,3 +151,13 @@ def test_open_member_decrypts_a_members_extents_through_the_opener() -> None:
             out += chunk
         stream.close()
         assert out == VIDEO[start:None if end is None else end + 1]
+
+
+def test_a_members_cipher_survives_the_layout_store(tmp_path: Path) -> None:
+    """A restart reads encrypted members at once: their key and IV are stored with the layout."""
+    cipher = Cipher(os.urandom(32), os.urandom(16))
+    layout = Layout("job1", (Source("a.part1.rar", 1500, 1000, ("<a1@x>", "<a2@x>")),),
+                    (Member_("Show/a.mkv", 1400, ((0, 100, 1408),), cipher), Member_("Show/a.nfo", 3, ((0, 10, 3),))))
+    store = Store(tmp_path / "d.db")
+    LayoutStore(store).save(layout)
+    assert LayoutStore(store).get("job1") == layout    # a fresh store object reads the database
