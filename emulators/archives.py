@@ -13,18 +13,29 @@ that what it writes is a real archive (tests/unit/test_archives.py).
   the headers say compressed, which is all a header parser sees);
 - ``solid``: the archive's solid flag (and each later file's solid bit);
 - ``encrypted``: ``"headers"`` (RAR4 password flag on the main header / RAR5 encryption
-  header: every later header is ciphertext) or ``"data"`` (the files' own password flag).
+  header: every later header is ciphertext; random bytes stand for it) or ``"data"``: the
+  files' data really encrypted with ``password`` (a random one when None), as RAR writes a
+  stored encrypted file: the plaintext padded to 16 bytes, one AES-CBC stream per file split
+  across the volumes, the unpacked size the real one. RAR5: AES-256, key by PBKDF2-HMAC-SHA256
+  (2^15 rounds), the file encryption record with salt, IV and the password check value in every
+  volume's header of the file; RAR4: AES-128 with RAR 3.x's SHA-1 key and IV from an 8-byte salt
+  in each file header. The keys come from rarfile's own derivations (``rar3_s2k``,
+  ``rar5_s2k``), so this oracle shares no key code with the gateway; AES is pycryptodomex.
 
 ``without_volume`` and ``truncate_volume`` make the broken sets.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import zlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+import rarfile
+from Cryptodome.Cipher import AES
 
 RAR4_SIGNATURE = b"Rar!\x1a\x07\x00"
 RAR5_SIGNATURE = b"Rar!\x1a\x07\x01\x00"
@@ -35,7 +46,7 @@ _R4_LONG_BLOCK = 0x8000  # ADD_SIZE (the packed data size) follows HEAD_SIZE
 _R4_MAIN_VOLUME, _R4_MAIN_SOLID, _R4_MAIN_NEWNUMBERING = 0x0001, 0x0008, 0x0010
 _R4_MAIN_PASSWORD, _R4_MAIN_FIRSTVOLUME = 0x0080, 0x0100
 _R4_FILE_SPLIT_BEFORE, _R4_FILE_SPLIT_AFTER, _R4_FILE_PASSWORD = 0x01, 0x02, 0x04
-_R4_FILE_SOLID, _R4_FILE_LARGE, _R4_FILE_UNICODE = 0x10, 0x100, 0x200
+_R4_FILE_SOLID, _R4_FILE_LARGE, _R4_FILE_UNICODE, _R4_FILE_SALT = 0x10, 0x100, 0x200, 0x400
 _R4_END_NEXT_VOLUME, _R4_END_DATACRC, _R4_END_VOLNR = 0x0001, 0x0002, 0x0008
 _R4_STORE, _R4_NORMAL = 0x30, 0x33
 _DOS_TIME = ((2020 - 1980) << 25) | (1 << 21) | (1 << 16)  # 2020-01-01 00:00:00
@@ -46,6 +57,8 @@ _R5_HAS_EXTRA, _R5_HAS_DATA, _R5_SPLIT_BEFORE, _R5_SPLIT_AFTER = 0x01, 0x02, 0x0
 _R5_MAIN_VOLUME, _R5_MAIN_HAS_VOLNR, _R5_MAIN_SOLID = 0x01, 0x02, 0x04
 _R5_FILE_HAS_CRC = 0x04
 _R5_FILE_ENCRYPTION_RECORD = 0x01
+_R5_ENCRYPTION_CHECK = 0x01   # the record carries the password check value
+_R5_LG2COUNT = 15
 _R5_END_NOT_LAST = 0x01
 
 
@@ -58,6 +71,40 @@ class _Piece:
     end: int
     split_before: bool
     split_after: bool
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One member as the volumes hold it: its packed bytes (ciphertext when encrypted), its real
+    size and CRC, and for an encrypted one the header fields (RAR4 salt; RAR5 record)."""
+
+    name: str
+    packed: bytes
+    size: int
+    crc: int
+    salt: bytes = b""
+    record: bytes = b""
+
+
+def _store(name: str, data: bytes, version: int, password: str | None) -> _Stored:
+    crc = zlib.crc32(data)
+    if password is None:
+        return _Stored(name, data, len(data), crc)
+    plain = data + bytes(-len(data) % 16)
+    if version == 4:
+        salt = os.urandom(8)
+        key, iv = rarfile.rar3_s2k(password, salt)
+        return _Stored(name, AES.new(key, AES.MODE_CBC, iv).encrypt(plain), len(data), crc, salt=salt)
+    salt, iv = os.urandom(16), os.urandom(16)
+    key = rarfile.rar5_s2k(password, salt, 1 << _R5_LG2COUNT)
+    chain = rarfile.rar5_s2k(password, salt, (1 << _R5_LG2COUNT) + 32)
+    check = bytearray(8)
+    for i, byte in enumerate(chain):
+        check[i % 8] ^= byte
+    check += hashlib.sha256(bytes(check)).digest()[:4]
+    record = vint(_R5_FILE_ENCRYPTION_RECORD) + vint(0) + vint(_R5_ENCRYPTION_CHECK) + bytes([_R5_LG2COUNT])
+    record += salt + iv + bytes(check)
+    return _Stored(name, AES.new(key, AES.MODE_CBC, iv).encrypt(plain), len(data), crc, record=record)
 
 
 def vint(value: int) -> bytes:
@@ -118,32 +165,32 @@ def _rar4_block(kind: int, flags: int, body: bytes, add_size: int | None = None)
     return struct.pack("<H", zlib.crc32(rest) & 0xFFFF) + rest
 
 
-def _rar4_file(name: str, piece: _Piece, data: bytes, total: int, crc: int, method: int, flags: int) -> bytes:
-    raw_name = name.encode("utf-8")
-    if not name.isascii():
+def _rar4_file(member: _Stored, piece: _Piece, crc: int, method: int, flags: int) -> bytes:
+    raw_name = member.name.encode("utf-8")
+    if not member.name.isascii():
         flags |= _R4_FILE_UNICODE  # UTF-8 name without the ASCII half: what rarfile and unrar read
-    packed = piece.end - piece.start
+    packed, total = piece.end - piece.start, member.size
     high = b""
     if packed > 0xFFFFFFFF or total > 0xFFFFFFFF:
         flags |= _R4_FILE_LARGE
         high = struct.pack("<II", packed >> 32, total >> 32)
     flags |= (_R4_FILE_SPLIT_BEFORE if piece.split_before else 0) | (_R4_FILE_SPLIT_AFTER if piece.split_after else 0)
+    if member.salt:
+        flags |= _R4_FILE_SALT
     # PACK_SIZE goes in as ADD_SIZE; then UNP_SIZE, HOST_OS (2 = Win32), FILE_CRC, FTIME,
-    # UNP_VER (29), METHOD, NAME_SIZE, ATTR, [HIGH sizes], name.
+    # UNP_VER (29), METHOD, NAME_SIZE, ATTR, [HIGH sizes], name, [SALT].
     body = struct.pack("<IBIIBBHI", total & 0xFFFFFFFF, 2, crc, _DOS_TIME, 29, method, len(raw_name), 0x20)
-    return _rar4_block(_R4_FILE, flags, body + high + raw_name, add_size=packed)
+    return _rar4_block(_R4_FILE, flags, body + high + raw_name + member.salt, add_size=packed)
 
 
-def _part_crc(piece: _Piece, data: bytes) -> int:
-    # Every part but the last carries the CRC of its own bytes; the last the whole file's.
+def _part_crc(piece: _Piece, member: _Stored) -> int:
+    # Every part but the last carries the CRC of its own (packed) bytes; the last the whole file's.
     if piece.split_after:
-        return zlib.crc32(data[piece.start : piece.end])
-    return zlib.crc32(data)
+        return zlib.crc32(member.packed[piece.start : piece.end])
+    return member.crc
 
 
-def _rar4_volume(
-    members: Sequence[tuple[str, bytes]], pieces: list[_Piece], number: int, count: int, opts: _Options
-) -> bytes:
+def _rar4_volume(members: Sequence[_Stored], pieces: list[_Piece], number: int, count: int, opts: _Options) -> bytes:
     main_flags = _R4_MAIN_VOLUME if count > 1 else 0
     if opts.naming == "new":
         main_flags |= _R4_MAIN_NEWNUMBERING
@@ -159,14 +206,13 @@ def _rar4_volume(
         size = 8 + 16 * (4 + sum(p.end - p.start for p in pieces) // 16)
         return b"".join(out) + os.urandom(size)
     for piece in pieces:
-        name, data = members[piece.index]
+        member = members[piece.index]
         flags = _R4_FILE_PASSWORD if opts.encrypted == "data" else 0
         if opts.solid and piece.index > 0:
             flags |= _R4_FILE_SOLID
-        method = _R4_NORMAL if name in opts.compressed else _R4_STORE
-        crc = _part_crc(piece, data)
-        out.append(_rar4_file(name, piece, data, len(data), crc, method, flags))
-        out.append(data[piece.start : piece.end])
+        method = _R4_NORMAL if member.name in opts.compressed else _R4_STORE
+        out.append(_rar4_file(member, piece, _part_crc(piece, member), method, flags))
+        out.append(member.packed[piece.start : piece.end])
     end_flags = _R4_END_VOLNR | (_R4_END_NEXT_VOLUME if number < count - 1 else 0)
     out.append(_rar4_block(_R4_END, end_flags, struct.pack("<H", number)))
     return b"".join(out)
@@ -189,24 +235,20 @@ def _rar5_header(kind: int, flags: int, body: bytes, extra: bytes = b"", data_si
     return struct.pack("<I", zlib.crc32(sized)) + sized
 
 
-def _rar5_file(name: str, piece: _Piece, data: bytes, opts: _Options) -> bytes:
-    raw_name = name.encode("utf-8")
-    method = 3 if name in opts.compressed else 0
+def _rar5_file(member: _Stored, piece: _Piece, opts: _Options) -> bytes:
+    raw_name = member.name.encode("utf-8")
+    method = 3 if member.name in opts.compressed else 0
     compression = (method << 7) | (0x40 if opts.solid and piece.index > 0 else 0) | ((2 if method else 0) << 10)
-    body = vint(_R5_FILE_HAS_CRC) + vint(len(data)) + vint(0x20) + struct.pack("<I", _part_crc(piece, data))
+    body = vint(_R5_FILE_HAS_CRC) + vint(member.size) + vint(0x20) + struct.pack("<I", _part_crc(piece, member))
     body += vint(compression) + vint(0) + vint(len(raw_name)) + raw_name
-    extra = b""
-    if opts.encrypted == "data":
-        # File encryption record: version 0 (AES-256), flags 0, KDF count, salt, IV.
-        record = vint(_R5_FILE_ENCRYPTION_RECORD) + vint(0) + vint(0) + bytes([15]) + os.urandom(32)
-        extra = vint(len(record)) + record
+    # File encryption record (every volume's header of the file): type, version 0 (AES-256),
+    # flags (check value present), KDF count, salt, IV, check value.
+    extra = vint(len(member.record)) + member.record if member.record else b""
     flags = (_R5_SPLIT_BEFORE if piece.split_before else 0) | (_R5_SPLIT_AFTER if piece.split_after else 0)
     return _rar5_header(_R5_FILE, flags, body, extra, data_size=piece.end - piece.start)
 
 
-def _rar5_volume(
-    members: Sequence[tuple[str, bytes]], pieces: list[_Piece], number: int, count: int, opts: _Options
-) -> bytes:
+def _rar5_volume(members: Sequence[_Stored], pieces: list[_Piece], number: int, count: int, opts: _Options) -> bytes:
     out = [RAR5_SIGNATURE]
     if opts.encrypted == "headers":
         # Encryption header: version 0, flags 0 (no check value), KDF count 15, 16-byte salt.
@@ -220,9 +262,9 @@ def _rar5_volume(
         body = vint(number)
     out.append(_rar5_header(_R5_MAIN, 0, vint(archive_flags) + body))
     for piece in pieces:
-        name, data = members[piece.index]
-        out.append(_rar5_file(name, piece, data, opts))
-        out.append(data[piece.start : piece.end])
+        member = members[piece.index]
+        out.append(_rar5_file(member, piece, opts))
+        out.append(member.packed[piece.start : piece.end])
     out.append(_rar5_header(_R5_END, 0, vint(_R5_END_NOT_LAST if number < count - 1 else 0)))
     return b"".join(out)
 
@@ -245,6 +287,7 @@ def write_rar(
     compressed: Collection[str] = (),
     solid: bool = False,
     encrypted: str | None = None,
+    password: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """Write ``members`` (name, bytes) as a RAR set; returns ``[(volume name, bytes)]`` in order."""
     if version not in (4, 5):
@@ -255,10 +298,13 @@ def write_rar(
     if encrypted not in (None, "headers", "data"):
         raise ValueError("encrypted is None, 'headers' or 'data'")
     opts = _Options(style, frozenset(compressed), solid, encrypted)
-    layout = _layout([len(data) for _, data in members], volume_data)
+    if encrypted == "data" and password is None:
+        password = os.urandom(8).hex()
+    stored = [_store(name, data, version, password if encrypted == "data" else None) for name, data in members]
+    layout = _layout([len(m.packed) for m in stored], volume_data)
     names = volume_names(base, len(layout), version, style)
     write = _rar4_volume if version == 4 else _rar5_volume
-    return [(names[n], write(members, pieces, n, len(layout), opts)) for n, pieces in enumerate(layout)]
+    return [(names[n], write(stored, pieces, n, len(layout), opts)) for n, pieces in enumerate(layout)]
 
 
 def without_volume(volumes: Sequence[tuple[str, bytes]], index: int) -> list[tuple[str, bytes]]:

@@ -15,6 +15,8 @@ import io
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.archives.crypto import Cipher
+
 WINDOW = 4096  # one read fetches this much: a RAR head (signature, main and file headers) fits
 HEADER_BUDGET = 64 * 1024  # header bytes read per volume before it is refused
 READ_BUDGET = 64  # ranged reads per volume before it is refused
@@ -43,11 +45,13 @@ class Extent:
 
 @dataclass(frozen=True)
 class Member:
-    """A file inside the archive: its extents, in order, add up to ``size``."""
+    """A file inside the archive: its extents, in order, add up to ``size`` (when ``cipher`` is set,
+    to ``size`` padded to whole AES blocks: the extents hold ciphertext, ``cipher`` decrypts it)."""
 
     name: str
     size: int
     extents: tuple[Extent, ...]
+    cipher: Cipher | None = None
 
 
 class ArchiveRefused(Exception):

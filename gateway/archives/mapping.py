@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from gateway.archives import rar, sevenzip
+from gateway.archives import crypto, rar, sevenzip
 from gateway.archives.base import ArchiveRefused, Extent, HeaderReader, Member, Volume, VolumeReadError
 from gateway.archives.names import volume_number
 
@@ -129,29 +129,67 @@ def order_volumes(volumes: Sequence[V]) -> list[V]:
         raise exc.cause from None
 
 
-def map_archive(volumes: Sequence[Volume]) -> list[Member]:
+def map_archive(volumes: Sequence[Volume], password: str | None = None) -> list[Member]:
     """The files stored in an archive set, as extents of its volumes; ArchiveRefused if it cannot stream.
 
+    Stored RAR files with encrypted data map with ``password`` (their Members carry the cipher);
+    without one they refuse ("encrypted RAR"), with a wrong one "wrong archive password".
     A volume's own read error (network) is raised as it was, not as a refusal.
     """
     try:
-        return _map(volumes)
+        return _map(volumes, password)
     except VolumeReadError as exc:
         raise exc.cause from None
 
 
-def _map(volumes: Sequence[Volume]) -> list[Member]:
+def _map(volumes: Sequence[Volume], password: str | None) -> list[Member]:
     scan = _scan(volumes)
     is_7z = scan.kind == "7z"
-    members = sevenzip.map_7z(volumes, scan.readers, scan.order) if is_7z else _rar_members(volumes, scan)
+    members = sevenzip.map_7z(volumes, scan.readers, scan.order) if is_7z else _rar_members(volumes, scan, password)
     if not members:
         raise ArchiveRefused("no files in the archive")
     for member in members:
         _check(member, volumes)
+        if member.cipher is not None:
+            _check_password(member, scan.readers)
     return members
 
 
-def _rar_members(volumes: Sequence[Volume], scan: _Scan) -> list[Member]:
+def _cipher(crypt: rar.Encryption, password: str | None) -> crypto.Cipher:
+    """The member's key from the password; a RAR5 check value that disagrees refuses it."""
+    if not password:
+        raise ArchiveRefused("encrypted RAR")
+    if crypt.version == 4:
+        key, iv = crypto.rar3_key_iv(password, crypt.salt)
+        return crypto.Cipher(key, iv)
+    if crypt.lg2count > crypto.MAX_LG2COUNT:
+        raise ArchiveRefused(f"damaged RAR headers: a key derivation of 2^{crypt.lg2count} rounds")
+    if crypto.rar5_check_intact(crypt.check) and crypto.rar5_check(password, crypt.salt, crypt.lg2count) != \
+            crypt.check[:8]:
+        raise ArchiveRefused("wrong archive password")
+    return crypto.Cipher(crypto.rar5_key(password, crypt.salt, crypt.lg2count), crypt.iv)
+
+
+def _check_password(member: Member, readers: list[HeaderReader]) -> None:
+    """Without a check value (RAR 3.x) only the plaintext can tell a wrong password: the first
+    block of a media file must look like its format (one small read, usually in the head window)."""
+    assert member.cipher is not None
+
+    def read(offset: int, length: int) -> bytes:
+        out, base = b"", 0
+        for e in member.extents:
+            lo, hi = max(offset, base), min(offset + length, base + e.length)
+            if lo < hi:
+                out += readers[e.volume].pread(e.offset + lo - base, hi - lo)
+            base += e.length
+        return out
+
+    head = crypto.decrypt_range(member.cipher, read, 0, crypto.BLOCK, member.size)
+    if not crypto.plausible(member.name, head):
+        raise ArchiveRefused("wrong archive password")
+
+
+def _rar_members(volumes: Sequence[Volume], scan: _Scan, password: str | None) -> list[Member]:
     members: list[Member] = []
     current: rar.FileHeader | None = None
     extents: list[Extent] = []
@@ -164,7 +202,8 @@ def _rar_members(volumes: Sequence[Volume], scan: _Scan) -> list[Member]:
             if piece.packed:
                 extents.append(Extent(i, piece.offset, piece.packed))
             if not piece.split_after:
-                members.append(Member(current.name, current.size, tuple(extents)))
+                cipher = _cipher(current.crypt, password) if current.crypt else None
+                members.append(Member(current.name, current.size, tuple(extents), cipher))
                 current, extents = None, []
     if current is not None:
         raise ArchiveRefused(f"missing volume {len(scan.order) + 1}")
@@ -176,5 +215,6 @@ def _check(member: Member, volumes: Sequence[Volume]) -> None:
         if extent.offset + extent.length > volumes[extent.volume].size:
             raise ArchiveRefused(f"truncated volume {volumes[extent.volume].name}")
     total = sum(e.length for e in member.extents)
-    if total != member.size:
-        raise ArchiveRefused(f"{member.name}: its pieces add up to {total} bytes, not {member.size}")
+    packed = member.size if member.cipher is None else crypto.padded(member.size)
+    if total != packed:
+        raise ArchiveRefused(f"{member.name}: its pieces add up to {total} bytes, not {packed}")

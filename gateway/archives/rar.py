@@ -37,6 +37,17 @@ _MIN_FILE_HEADER = {4: 33, 5: 14}
 
 
 @dataclass(frozen=True)
+class Encryption:
+    """An encrypted file's key material as its header gives it (the mapping derives the key)."""
+
+    version: int  # 5: AES-256, key by PBKDF2; 4: AES-128, key and IV by RAR 3.x's SHA-1 rounds
+    salt: bytes
+    iv: bytes = b""  # RAR5 only
+    lg2count: int = 0  # RAR5 only
+    check: bytes = b""  # RAR5's password check record (8 bytes and a 4-byte checksum), if any
+
+
+@dataclass(frozen=True)
 class FileHeader:
     """One file header of one volume: the piece of a member that volume holds."""
 
@@ -46,6 +57,7 @@ class FileHeader:
     packed: int  # how many of them this volume holds
     split_before: bool
     split_after: bool
+    crypt: Encryption | None = None  # the data is encrypted: the header's key material
 
 
 @dataclass
@@ -91,8 +103,8 @@ def parse_volume(reader: HeaderReader, *, tail: bool = False) -> RarVolume:
         ended, encrypted = _run(reader, seen)
     finally:
         reader.sealed = False
-    if encrypted:
-        raise ArchiveRefused("encrypted RAR")
+    if encrypted and not any(h.type == rarfile.RAR_BLOCK_FILE and h.needs_password() for h in headers):
+        raise ArchiveRefused("encrypted RAR headers")  # rarfile needs a password, yet no file said so
     parsed = _read_headers(volume.name, headers)
     if ended and parsed.more is None:
         parsed.more = False  # no end header (RAR 2.x): rarfile read to the end of the volume
@@ -125,7 +137,7 @@ def _read_headers(name: str, headers: list[Any]) -> RarVolume:
             if h.flags & rarfile.RAR_MAIN_SOLID:
                 raise ArchiveRefused("solid RAR")
             if h.flags & rarfile.RAR_MAIN_PASSWORD:
-                raise ArchiveRefused("encrypted RAR")
+                raise ArchiveRefused("encrypted RAR headers")
             if getattr(h, "main_volume_number", None) is not None:
                 result.number = int(h.main_volume_number)
             elif h.flags & rarfile.RAR_MAIN_FIRSTVOLUME:
@@ -133,7 +145,7 @@ def _read_headers(name: str, headers: list[Any]) -> RarVolume:
             if not h.flags & rarfile.RAR_MAIN_VOLUME:
                 result.number, result.more, result.is_volume = 0, False, False  # the one and only
         elif h.type == rarfile.RAR5_BLOCK_ENCRYPTION:
-            raise ArchiveRefused("encrypted RAR")
+            raise ArchiveRefused("encrypted RAR headers")
         elif h.type == rarfile.RAR_BLOCK_ENDARC:
             result.more = bool(h.flags & rarfile.RAR_ENDARC_NEXT_VOLUME)
             if getattr(h, "endarc_volnr", None) is not None:
@@ -144,8 +156,6 @@ def _read_headers(name: str, headers: list[Any]) -> RarVolume:
 
 
 def _file_header(volume: str, h: Any) -> FileHeader:
-    if h.needs_password():
-        raise ArchiveRefused("encrypted RAR")
     if h.flags & rarfile.RAR_FILE_SOLID:
         raise ArchiveRefused("solid RAR")
     if h.compress_type != _STORE:
@@ -160,4 +170,17 @@ def _file_header(volume: str, h: Any) -> FileHeader:
         packed=packed,
         split_before=bool(h.flags & rarfile.RAR_FILE_SPLIT_BEFORE),
         split_after=bool(h.flags & rarfile.RAR_FILE_SPLIT_AFTER),
+        crypt=_crypt(volume, h) if h.needs_password() else None,
     )
+
+
+def _crypt(volume: str, h: Any) -> Encryption:
+    if isinstance(h, rarfile.Rar5FileInfo):
+        algo, _flags, lg2count, salt, iv, check = h.file_encryption
+        if algo != rarfile.RAR5_XENC_CIPHER_AES256 or len(salt) != 16 or len(iv) != 16:
+            raise ArchiveRefused(f"damaged RAR headers in {volume}: encryption record")
+        return Encryption(5, bytes(salt), bytes(iv), int(lg2count), bytes(check or b""))
+    salt = getattr(h, "salt", None)
+    if not salt or len(salt) != 8:
+        raise ArchiveRefused("encrypted RAR without a salt (RAR 2.x encryption)")
+    return Encryption(4, bytes(salt))

@@ -4,7 +4,11 @@ The posted volumes are read through ``ArticleVolume``: a read becomes the
 articles holding it (the offset table is already known), fetched through the
 import's article cache, so reading a volume's headers usually costs the first
 article the import read anyway. ``gateway.archives.map_archive`` does the
-parsing; a compressed, solid or encrypted set refuses the job with its reason.
+parsing; a compressed, solid or encrypted set refuses the job with its reason. A stored set
+whose files' data is encrypted maps with the NZB's ``<meta type="password">`` (each member
+then carries its AES cipher, and the readers decrypt); without a password it is refused as
+"encrypted RAR (no password in the NZB)", with a wrong one as "wrong archive password". Sets
+whose headers are encrypted too stay refused ("encrypted RAR headers").
 """
 
 from __future__ import annotations
@@ -72,11 +76,12 @@ def map_archives(sources: list[Source], read_article: ReadArticle, password: str
         volumes = [ArticleVolume(i, sources[i], read_article) for i in indexes]
         try:
             ordered = order_volumes(volumes)
-            mapped = map_archive(ordered)
+            mapped = map_archive(ordered, password or None)
         except ArchiveRefused as exc:
-            raise NotStreamable(f"{names[0]}: {exc.reason}") from None
+            reason = exc.reason + (" (no password in the NZB)" if exc.reason == "encrypted RAR" else "")
+            raise NotStreamable(f"{names[0]}: {reason}") from None
         for member in mapped:
             extents = tuple((ordered[e.volume].index, e.offset, e.length) for e in member.extents)
-            members.append(Member(member.name, member.size, extents))
+            members.append(Member(member.name, member.size, extents, member.cipher))
     return members
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.archives import Extent
+from gateway.archives.crypto import Cipher, DecryptingStream
 
 
 class Stream(Protocol):
@@ -77,6 +78,18 @@ class MemberStream:
 
     def close(self) -> None:
         self._drop()
+
+
+def open_member(extents: Sequence[Extent], opener: VolumeOpener, start: int, end: int | None = None,
+                cipher: Cipher | None = None, size: int | None = None) -> MemberStream | DecryptingStream:
+    """A member's bytes ``start`` .. ``end``; an encrypted one (``cipher``, real ``size``) decrypted
+    from its ciphertext extents, which are opened from the AES block before ``start``."""
+    if cipher is None:
+        return MemberStream(extents, opener, start, end)
+    total = sum(e.length for e in extents) if size is None else size
+    last = total - 1 if end is None else min(end, total - 1)
+    return DecryptingStream(cipher, lambda first, stop: MemberStream(extents, opener, first, stop), start, last,
+                            total)
 
 
 def read_member(extents: Sequence[Extent], opener: VolumeOpener, offset: int, length: int) -> bytes:

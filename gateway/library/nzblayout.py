@@ -21,7 +21,9 @@ import threading
 import zlib
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
+from gateway.archives.crypto import Cipher
 from gateway.store import Store
 
 
@@ -49,11 +51,14 @@ class Source:
 
 @dataclass(frozen=True)
 class Member:
-    """A file of the tree: ``extents`` of (source index, offset in it, length), in order."""
+    """A file of the tree: ``extents`` of (source index, offset in it, length), in order. With a
+    ``cipher`` (a stored RAR file with encrypted data) the extents hold its ciphertext, ``size``
+    padded to whole AES blocks, and ``size`` is the real size."""
 
     path: str
     size: int
     extents: tuple[tuple[int, int, int], ...]
+    cipher: Cipher | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,7 @@ class LayoutStore:
     def save(self, layout: Layout) -> None:
         rows = [(layout.job, i, s.name, s.size, s.part_size, _pack_ids(s.ids), _pack_starts(s.starts))
                 for i, s in enumerate(layout.sources)]
-        members = json.dumps([[m.path, m.size, [list(e) for e in m.extents]] for m in layout.members],
-                             separators=(",", ":"), ensure_ascii=False)
+        members = json.dumps([_member_row(m) for m in layout.members], separators=(",", ":"), ensure_ascii=False)
         with self._store.transaction() as conn:
             conn.execute("DELETE FROM usenet_sources WHERE job = ?", (layout.job,))
             conn.executemany("INSERT INTO usenet_sources (job, idx, name, size, part_size, ids, starts) "
@@ -92,8 +96,7 @@ class LayoutStore:
         rows = self._store.query("SELECT data FROM usenet_members WHERE job = ?", (job,))
         if not rows:
             return None
-        members = tuple(Member(p, s, tuple((int(a), int(b), int(c)) for a, b, c in e))
-                        for p, s, e in json.loads(rows[0][0]))
+        members = tuple(_member(row) for row in json.loads(rows[0][0]))
         sources = tuple(Source(r[0], r[1], r[2], _unpack_ids(r[3]), _unpack_starts(r[4])) for r in self._store.query(
             "SELECT name, size, part_size, ids, starts FROM usenet_sources WHERE job = ? ORDER BY idx", (job,)))
         layout = Layout(job, sources, members)
@@ -110,6 +113,20 @@ class LayoutStore:
 
     def jobs(self) -> list[str]:
         return [str(r[0]) for r in self._store.query("SELECT job FROM usenet_members")]
+
+
+def _member_row(member: Member) -> list[object]:
+    """A member as JSON: path, size, extents, and the cipher's key and IV (hex) when encrypted."""
+    row: list[object] = [member.path, member.size, [list(e) for e in member.extents]]
+    if member.cipher is not None:
+        row.append(member.cipher.to_json())
+    return row
+
+
+def _member(row: list[Any]) -> Member:
+    path, size, extents = row[0], row[1], row[2]
+    cipher = Cipher.from_json(row[3]) if len(row) > 3 else None
+    return Member(path, int(size), tuple((int(a), int(b), int(c)) for a, b, c in extents), cipher)
 
 
 def _pack_ids(ids: tuple[str, ...]) -> bytes:

@@ -16,6 +16,7 @@ wanted is dropped). An article missing on every server fails the read
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import errors
+from gateway.archives.crypto import DecryptingStream, padded
 from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
 from gateway.library.snapshot import FileRef
 from gateway.providers.budget import Lane, current_lane
@@ -96,10 +98,16 @@ class UsenetFiles:
                                   code="no_layout")
         return layout, layout.members[ref.file_id]
 
-    def open(self, ref: FileRef, start: int, end: int | None = None) -> UsenetStream:
+    def open(self, ref: FileRef, start: int, end: int | None = None) -> UsenetStream | DecryptingStream:
         layout, member = self.member(ref)
         last = member.size - 1 if end is None else min(end, member.size - 1)
-        return UsenetStream(self, layout, member, start, last, bounded=end is not None)
+        if member.cipher is None:
+            return UsenetStream(self, layout, member, start, last, bounded=end is not None)
+        # An encrypted stored file: its extents hold the ciphertext (whole AES blocks), read from
+        # the block before ``start`` and decrypted on the way (gateway.archives.crypto).
+        packed = dataclasses.replace(member, size=padded(member.size), cipher=None)
+        return DecryptingStream(member.cipher, lambda first, stop: UsenetStream(
+            self, layout, packed, first, stop, bounded=end is not None), start, last, member.size)
 
     def article(self, layout: Layout, source: int, index: int, lane: Lane) -> Future[bytes]:
         """The decoded bytes of one article: one fetch however many readers want it."""

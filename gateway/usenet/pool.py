@@ -320,6 +320,10 @@ class ServerPool:
             self.stats.bytes += nbytes
             self.stats.missing += missing
             self.stats.damaged += damaged
+            # A damaged answer (bad CRC, cut short) is a failed exchange with this server: it counts in
+            # ``errors`` too, so /health (which shows ``errors`` and not ``damaged``) sees a server that
+            # serves bad articles; ``damaged`` (in /api/stats) says how many of the errors were those.
+            self.stats.errors += damaged
 
     def resting(self) -> bool:
         with self._lock:

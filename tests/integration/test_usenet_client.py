@@ -145,6 +145,8 @@ def test_bad_crc_goes_to_the_next_server(store: ArticleStore, servers: list[NNTP
     assert usenet.body(ids[2]).data == data[2 * PART:3 * PART]
     served(second, {ids[2]: 1})
     assert usenet.health()["primary"]["damaged"] == 1
+    # the damaged answer is a failed exchange: in ``errors`` too (what /health shows), at that server only
+    assert usenet.health()["primary"]["errors"] == 1 and usenet.health()["second"]["errors"] == 0
     second.set_bad_crc([ids[2]])
     with pytest.raises(ArticleMissing):
         usenet.body(ids[2])

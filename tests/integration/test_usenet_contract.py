@@ -283,6 +283,8 @@ def test_a_bad_crc_is_asked_of_the_next_server_and_bad_everywhere_is_a_read_erro
         assert ids[3] in backup.stats().served_by_id
         stats = requests.get(f"http://127.0.0.1:{gateway.port}/api/stats", timeout=10).json()["usenet"]
         assert stats["primary"]["damaged"] >= 1        # the damaged answer is counted at the primary
+        health = requests.get(f"http://127.0.0.1:{gateway.port}/health", timeout=10).json()["usenet"]
+        assert health["primary"]["errors"] >= stats["primary"]["damaged"] and health["backup"]["errors"] == 0
         usenet.server.set_bad_crc([ids[7]])
         backup.set_bad_crc([ids[7]])                   # damaged everywhere: an error, never wrong bytes
         bad = browse(gateway, title, f"{title}.mkv", 7 * PART + 1, 7 * PART + 50)

@@ -173,7 +173,7 @@ def test_order_from_headers_with_obfuscated_shuffled_names(version: int) -> None
 @pytest.mark.parametrize(("options", "reason"), [
     ({"compressed": {"Show.S01E01.mkv"}}, "compressed RAR"),
     ({"solid": True}, "solid RAR"),
-    ({"encrypted": "headers"}, "encrypted RAR"),
+    ({"encrypted": "headers"}, "encrypted RAR headers"),
     ({"encrypted": "data"}, "encrypted RAR"),
 ])
 def test_unstreamable_rar_is_refused(version: int, options: dict[str, object], reason: str) -> None:
