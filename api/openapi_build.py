@@ -92,4 +92,3 @@ def op(summary: str, tag: str, ok: dict[int, Schema], *, errors: tuple[int, ...]
     if public:
         out["security"] = []
     return out
-

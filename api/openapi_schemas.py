@@ -155,5 +155,3 @@ SCHEMAS: dict[str, Schema] = {
     "SabAnswer": {"type": "object", "additionalProperties": True,
                   "description": "SABnzbd's own answer shapes; errors are {\"status\": false, \"error\"}"},
 }
-
-

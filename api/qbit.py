@@ -39,7 +39,6 @@ NO_OPS = (
 )
 
 
-
 # ----------------------------------------------------------------- routes
 
 def _routes(api: QbitApi, config: Config) -> Iterable[tuple[str, list[str], Callable[[], Any]]]:

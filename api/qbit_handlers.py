@@ -325,5 +325,3 @@ class QbitApi:
             names = sorted({t for h in targets if (r := self._imports.get(h)) for t in r.tags})
         self._imports.set_tags(targets, names, add=False)
         return text("")
-
-

@@ -107,7 +107,6 @@ def is_url(value: str) -> bool:
     return value.lower().startswith(("http://", "https://"))
 
 
-
 # ------------------------------------------------------------- add helpers
 
 def torrent_parts() -> list[bytes]:
@@ -140,5 +139,3 @@ def url_request(url: str, category: str, tags: tuple[str, ...]) -> AddRequest | 
             return None
     log.info("qbit add: not a magnet, infohash or http(s) link: %s", safe_url(url) or "(unreadable)")
     return None
-
-

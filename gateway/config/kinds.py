@@ -174,13 +174,11 @@ def _optional_int(key: str, value: Any) -> int | None:
     return None if value is None else _int(key, value, 0)
 
 
-
 def _url(key: str, value: Any) -> str:
     text = _str(key, value).strip()
     if text and not re.match(r"^https?://[^/\s]+", text):
         raise ConfigError(key, f"expected an http(s) URL, got {value!r}")
     return text.rstrip("/")
-
 
 
 def _list_of(parser: Any) -> Any:

@@ -64,7 +64,6 @@ def _secret_keys(cls: type) -> Iterator[str]:
             yield from _secret_keys(section_class(f))
 
 
-
 def raw_default(f: Field[Any]) -> Any:
     """A key's default as config.json would spell it: '10s', '8MB', '022', [] ... (the
     settings form posts it for an emptied field; the OpenAPI schema documents it)."""
@@ -117,4 +116,3 @@ def _section(key: str, raw: Any, cls: type, parsers: Mapping[str, Any] | None = 
     _no_unknown(key, raw, set(parsers))
     values = {name: parsers[name](f"{key}.{name}", raw[name]) for name in parsers if name in raw}
     return cls(**values)
-

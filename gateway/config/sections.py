@@ -198,7 +198,6 @@ class CustomFolder:
     filters: tuple[tuple[str, Any], ...]   # (type, parsed value); regexes compiled
 
 
-
 def _parse_debrid(key: str, raw: Any) -> DebridConfig:
     _expect(key, raw, dict, "an object")
     name = _str(f"{key}.name", raw.get("name") or raw.get("provider") or "")
@@ -212,7 +211,6 @@ def _parse_debrid(key: str, raw: Any) -> DebridConfig:
     if not cfg.api_key:
         raise ConfigError(f"{key}.api_key", "is required")
     return cfg
-
 
 
 def _parse_arr(key: str, raw: Any) -> ArrConfig:
@@ -278,7 +276,6 @@ def _parse_usenet_provider(key: str, raw: Any) -> UsenetProviderConfig:
     return cfg
 
 
-
 def _parse_usenet(key: str, raw: Any) -> UsenetConfig:
     cfg: UsenetConfig = _section(key, raw, UsenetConfig)
     names = [p.name for p in cfg.providers]
@@ -286,7 +283,6 @@ def _parse_usenet(key: str, raw: Any) -> UsenetConfig:
         if names.count(name) > 1:
             raise ConfigError(f"{key}.providers", f"two usenet servers are named {name!r}")
     return cfg
-
 
 
 # ---------------------------------------------------- telling the rest of the stack (contract §9)
@@ -314,5 +310,3 @@ def parse_media_server(key: str, raw: Any) -> MediaServerConfig:
 def parse_rclone_rc(key: str, raw: Any) -> RcloneRcConfig:
     cfg: RcloneRcConfig = _section(key, raw, RcloneRcConfig)
     return cfg
-
-

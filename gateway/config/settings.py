@@ -131,5 +131,3 @@ def parse_config(raw: Mapping[str, Any], config_dir: str = "") -> Config:
             cfg.mount, cache_dir=os.path.join(config_dir, "cache")))
     _check_consistency(cfg)
     return cfg
-
-

@@ -50,5 +50,3 @@ class Completion(ImportCore):
             progress=lambda fraction: self._save(record.with_changes(progress=min(fraction, 0.99))),
             opener=self._opener)
         return actions.run(record, context)
-
-

@@ -97,10 +97,8 @@ def _no_opener(folder: str, path: str) -> Any:
     raise actions.ActionError("the download action has no reader for library files")
 
 
-
 def _attempt(record: ImportRecord, name: str, outcome: str) -> tuple[tuple[str, str], ...]:
     return (record.provider_attempts + ((name, outcome),))[-MAX_ATTEMPTS_SHOWN:]
-
 
 
 def _event(record: ImportRecord) -> dict[str, Any]:

@@ -343,5 +343,3 @@ def _remove_output(record: ImportRecord, download_folder: str) -> None:
         os.unlink(target)
     elif os.path.isdir(target):
         shutil.rmtree(target, ignore_errors=True)
-
-

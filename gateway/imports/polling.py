@@ -66,4 +66,3 @@ class Polling(Submission):
         if attempts and attempts[-1] == (provider.name, "added"):
             attempts = attempts[:-1]   # the add becomes the refusal
         self._turned_down(record.with_changes(provider_attempts=attempts), provider, why)
-

@@ -26,8 +26,6 @@ def _disabled(provider: Provider) -> str:
     return f"account disabled: {provider.health.reason}"
 
 
-
-
 class Submission(UsenetStep):
     def _others_left(self, record: ImportRecord) -> bool:
         return any(p.name not in record.tried and p.name != record.provider for p in self._providers_for(record))
@@ -197,5 +195,3 @@ def _why(exc: errors.ProviderError) -> str:
              errors.BadRequest: "rejected", errors.NotFound: "not found"}
     kind = next((label for cls, label in kinds.items() if isinstance(exc, cls)), "failed")
     return f"{kind}: {exc.code}" if exc.code else kind
-
-

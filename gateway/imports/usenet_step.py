@@ -50,5 +50,3 @@ class UsenetStep(Completion):
 def _held_delay(attempts: int) -> float:
     """How long a job the servers could not answer waits: 5 s, growing to 30 s."""
     return min(30.0, 5.0 * (1 + attempts // 5))
-
-
