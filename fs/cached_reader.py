@@ -1,6 +1,6 @@
 """Cached file handles: every frontend reads a file through one on-disk chunk cache.
 
-``CachedFiles`` is built once (gateway/app.py) when the cache is configured
+``CachedFiles`` is built once (gateway/app/wiring.py) when the cache is configured
 and given to the VFS; ``VFS.open`` then hands out ``CachedReader``s, so FUSE,
 WebDAV and the browse API share the cached bytes and ``ChunkCache``'s single
 flight (concurrent readers of one region cause one upstream fetch).
