@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.archives import Extent
+from gateway.library.relay import Relay
 
 
 class Stream(Protocol):
@@ -28,7 +29,7 @@ class Stream(Protocol):
 VolumeOpener = Callable[[int, int, int], Stream]   # (volume index, first byte, last byte) of that volume
 
 
-class MemberStream:
+class MemberStream(Relay[Stream]):
     """Bytes ``start`` .. ``end`` (inclusive; None: to the end) of a member, extent after extent."""
 
     def __init__(self, extents: Sequence[Extent], opener: VolumeOpener, start: int, end: int | None = None) -> None:
@@ -69,14 +70,6 @@ class MemberStream:
         first = extent.offset + inside
         self._stream = self._opener(extent.volume, first, first + length - 1)
         self._left = length
-
-    def _drop(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    def close(self) -> None:
-        self._drop()
 
 
 def read_member(extents: Sequence[Extent], opener: VolumeOpener, offset: int, length: int) -> bytes:
