@@ -9,6 +9,7 @@ volume boundaries.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import IO, Any, cast
 
@@ -34,12 +35,8 @@ class JoinedReader(PositionalReader):
 
     def __init__(self, readers: Sequence[HeaderReader]) -> None:
         self.readers = list(readers)
-        self.starts: list[int] = []
-        total = 0
-        for reader in self.readers:
-            self.starts.append(total)
-            total += reader.size
-        super().__init__(total)
+        self.starts = list(itertools.accumulate((reader.size for reader in self.readers), initial=0))
+        super().__init__(self.starts.pop())   # the last running total is the size
 
     def pread(self, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset`` of the joined stream, across volume boundaries."""

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import gateway.config.sections as sections
 from gateway.config.kinds import _expect, _int, _list_of, _no_unknown, _str_list, _url_base
 from gateway.config.schema import _parsers, _secret_keys, setting
 from gateway.config.sections import (
@@ -16,15 +17,6 @@ from gateway.config.sections import (
     FOLDER_NAMINGS,
     LOG_LEVELS,
     USENET,
-    ArrConfig,
-    CustomFolder,
-    DebridConfig,
-    MediaServerConfig,
-    MountConfig,
-    NotificationsConfig,
-    RcloneRcConfig,
-    RepairConfig,
-    UsenetConfig,
     _parse_arr,
     _parse_custom_folders,
     _parse_debrid,
@@ -61,30 +53,30 @@ class Config:
     unpack_archives: bool = setting(True, kind="bool", section="Imports",
                                     help="show the files inside a torrent's stored RAR/7z set instead of its volumes")
     folder_naming: str = setting("filename", kind="choice", choices=FOLDER_NAMINGS, section="Imports")
-    custom_folders: tuple[CustomFolder, ...] = setting(
+    custom_folders: tuple[sections.CustomFolder, ...] = setting(
         (), kind="json", section="Imports", help='JSON: {"name": {"filters": {"include": "..."}}}',
         parse=lambda k, v: _parse_custom_folders(k, v))
-    debrids: tuple[DebridConfig, ...] = setting((), kind="items", item=DebridConfig,
-                                                parse=lambda k, v: _list_of(_parse_debrid)(k, v))
-    arrs: tuple[ArrConfig, ...] = setting((), kind="items", item=ArrConfig,
-                                          parse=lambda k, v: _list_of(_parse_arr)(k, v))
-    repair: RepairConfig = setting(kind="section", section="Repair", factory=RepairConfig)
-    mount: MountConfig = setting(kind="section", section="Mount", factory=MountConfig)
-    notifications: NotificationsConfig = setting(kind="section", section="Notifications",
-                                                 factory=NotificationsConfig)
-    usenet: UsenetConfig = setting(kind="section", section="Usenet", factory=UsenetConfig,
-                                   parse=lambda k, v: _parse_usenet(k, v))
-    media_servers: tuple[MediaServerConfig, ...] = setting(
-        (), kind="items", item=MediaServerConfig, parse=lambda k, v: _list_of(parse_media_server)(k, v))
-    rclone_rc: RcloneRcConfig = setting(kind="section", section="rclone", factory=RcloneRcConfig,
-                                        parse=lambda k, v: parse_rclone_rc(k, v))
+    debrids: tuple[sections.DebridConfig, ...] = setting((), kind="items", item=sections.DebridConfig,
+                                                         parse=lambda k, v: _list_of(_parse_debrid)(k, v))
+    arrs: tuple[sections.ArrConfig, ...] = setting((), kind="items", item=sections.ArrConfig,
+                                                   parse=lambda k, v: _list_of(_parse_arr)(k, v))
+    repair: sections.RepairConfig = setting(kind="section", section="Repair", factory=sections.RepairConfig)
+    mount: sections.MountConfig = setting(kind="section", section="Mount", factory=sections.MountConfig)
+    notifications: sections.NotificationsConfig = setting(kind="section", section="Notifications",
+                                                          factory=sections.NotificationsConfig)
+    usenet: sections.UsenetConfig = setting(kind="section", section="Usenet", factory=sections.UsenetConfig,
+                                            parse=lambda k, v: _parse_usenet(k, v))
+    media_servers: tuple[sections.MediaServerConfig, ...] = setting(
+        (), kind="items", item=sections.MediaServerConfig, parse=lambda k, v: _list_of(parse_media_server)(k, v))
+    rclone_rc: sections.RcloneRcConfig = setting(kind="section", section="rclone", factory=sections.RcloneRcConfig,
+                                                 parse=lambda k, v: parse_rclone_rc(k, v))
 
     @property
     def prefix(self) -> str:
         """url_base without a trailing slash: '' or '/decypharr'."""
         return self.url_base.rstrip("/")
 
-    def debrid(self, name: str) -> DebridConfig | None:
+    def debrid(self, name: str) -> sections.DebridConfig | None:
         return next((d for d in self.debrids if d.name == name), None)
 
     @property

@@ -11,6 +11,7 @@ virtual file like any other.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -34,12 +35,8 @@ class MemberStream(Relay[Stream]):
 
     def __init__(self, extents: Sequence[Extent], opener: VolumeOpener, start: int, end: int | None = None) -> None:
         self._extents = tuple(extents)
-        self._starts: list[int] = []
-        total = 0
-        for extent in self._extents:
-            self._starts.append(total)
-            total += extent.length
-        self.size = total
+        self._starts = list(itertools.accumulate((extent.length for extent in self._extents), initial=0))
+        self.size = total = self._starts.pop()   # the last running total is the size
         self._opener = opener
         self.position = start
         self._end = total - 1 if end is None else min(end, total - 1)
