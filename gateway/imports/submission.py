@@ -3,7 +3,6 @@ the next tried; a round every account turned down fails or starts again later.""
 
 from __future__ import annotations
 
-import builtins  # the method list() shadows the builtin in the class's annotations
 import logging
 
 from gateway import errors
@@ -42,7 +41,7 @@ class Submission(UsenetStep):
             attempts = attempts[:-1]
         self._turned_down(record.with_changes(provider_attempts=attempts), provider, _why(exc))
 
-    def _providers_for(self, record: ImportRecord) -> builtins.list[Provider]:
+    def _providers_for(self, record: ImportRecord) -> list[Provider]:
         """The accounts that may take it, in the order adds try them (``priority``)."""
         providers = self._library.providers
         wanted = record.debrid or self._arr_debrid(record.category)
