@@ -10,6 +10,7 @@ SABnzbd form ``/api?mode=`` (documented by SABnzbd, and here at
 The route sits behind the guard like every ``/api`` route.
 """
 
+
 from __future__ import annotations
 
 import copy
@@ -18,240 +19,25 @@ from typing import Any
 
 import bottle
 
-from api.config_schema import config_json_schema, provider_names
+from api.openapi_build import (
+    ANY_OBJECT,
+    BOOL,
+    JSON,
+    STR,
+    Schema,
+    array,
+    json_body,
+    json_response,
+    obj,
+    op,
+    path_param,
+    query,
+    ref,
+)
+from api.openapi_schemas import SCHEMAS
 from gateway import __version__
-from gateway.config import QUEUE_CLEANUP_ACTIONS, QUEUE_CLEANUP_REASONS
 
-Schema = dict[str, Any]
-
-JSON = "application/json"
 GUARDED: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
-
-
-# ------------------------------------------------------------------ helpers
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def array(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
-
-
-def obj(properties: dict[str, Schema], required: tuple[str, ...] | None = None, **extra: Any) -> Schema:
-    """An object schema; every property required unless ``required`` says otherwise."""
-    out: Schema = {"type": "object", "properties": properties,
-                   "required": list(properties) if required is None else list(required)}
-    out.update(extra)
-    return out
-
-
-STR: Schema = {"type": "string"}
-INT: Schema = {"type": "integer"}
-NUM: Schema = {"type": "number"}
-BOOL: Schema = {"type": "boolean"}
-ANY_OBJECT: Schema = {"type": "object", "additionalProperties": True}
-
-
-def nullable(schema: Schema) -> Schema:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def json_response(description: str, schema: Schema) -> Schema:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-ERRORS = {
-    400: "bad input: the message says what is wrong",
-    401: "no valid API token or session (only with use_auth on)",
-    404: "not found",
-    409: "conflict: the message says why",
-    413: "request too large",
-    416: "range not satisfiable",
-    502: "a provider or an *arr answered an error",
-}
-
-
-def error(status: int) -> Schema:
-    return json_response(ERRORS[status], ref("Error"))
-
-
-def query(name: str, schema: Schema, description: str, required: bool = False) -> Schema:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
-
-
-def path_param(name: str, description: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": STR, "description": description}
-
-
-def json_body(schema: Schema, description: str = "", required: bool = True) -> Schema:
-    body: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
-    if description:
-        body["description"] = description
-    return body
-
-
-def op(summary: str, tag: str, ok: dict[int, Schema], *, errors: tuple[int, ...] = (), public: bool = False,
-       params: list[Schema] | None = None, body: Schema | None = None, description: str = "",
-       operation_id: str = "") -> Schema:
-    """One operation. Guarded operations answer 401 without credentials when use_auth is on."""
-    responses: dict[str, Schema] = {str(status): answer for status, answer in ok.items()}
-    for status in sorted(set(errors) | (set() if public else {401})):
-        responses[str(status)] = error(status)
-    out: Schema = {"summary": summary, "tags": [tag], "responses": responses}
-    if operation_id:
-        out["operationId"] = operation_id
-    if description:
-        out["description"] = description
-    if params:
-        out["parameters"] = params
-    if body is not None:
-        out["requestBody"] = body
-    if public:
-        out["security"] = []
-    return out
-
-
-# ------------------------------------------------------------------ schemas
-
-SYNC = obj({
-    "listed": INT, "with_details": INT, "pending": INT, "eta_seconds": nullable(NUM),
-    "last_listing": nullable(NUM), "error": nullable(STR),
-    "calls": obj({"listing": INT, "details": INT}),
-    "budget": obj({"limit": nullable(INT), "used": INT, "in_flight": INT,
-                   "waiting": obj({"interactive": INT, "imports": INT, "background": INT}),
-                   "paused_for": NUM, "calls": INT, "rate_limited": INT}, required=(), additionalProperties=True),
-    "provider": STR,
-    "download_keys": array(obj({"key": STR, "usable": BOOL, "reason": STR}, required=("key", "usable"))),
-}, required=("listed", "with_details", "pending"), additionalProperties=True,
-    description="One account's library sync: torrents listed, with files known, still waiting; the "
-                "estimated seconds left; the calls used in the current rate window")
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": obj({"error": STR, "code": INT}, description="Every /api error: the message and the HTTP status"),
-    "Version": obj({"version": STR}),
-    "Health": obj({"status": {"type": "string", "enum": ["ok"]}, "torrents": INT, "generation": INT,
-                   "providers": {"type": "object", "additionalProperties": ref("Sync")}},
-                  description="In-memory figures only: answers at once whatever the providers do"),
-    "Sync": SYNC,
-    "NeedsSetup": obj({"needs_setup": BOOL}),
-    "LoginState": obj({"needs_setup": BOOL, "use_auth": BOOL}),
-    "Credentials": obj({"username": STR, "password": {"type": "string", "format": "password"}}),
-    "ApiToken": obj({"api_token": STR}),
-    "AuthInfo": obj({"username": STR, "api_token": STR}),
-    "Username": obj({"username": STR}),
-    "PasswordChange": obj({"current_password": {"type": "string", "format": "password"},
-                           "new_password": {"type": "string", "format": "password"}}),
-    "Ok": obj({"ok": {"type": "boolean", "const": True}}),
-    "DebridCheckRequest": obj({"provider": {"type": "string", "enum": provider_names()},
-                               "api_key": STR, "api_url": {"type": "string", "format": "uri"}},
-                              required=("provider", "api_key")),
-    "DebridCheckResult": obj({"ok": BOOL, "error": STR, "username": STR, "premium": BOOL}, required=("ok",),
-                             description="ok with the account's username and premium status, or an error"),
-    "UsenetCheckRequest": obj({"name": STR, "host": STR, "port": INT, "username": STR, "password": STR,
-                               "ssl": BOOL}, required=("host",),
-                              description='a usenet server as in config.json; a masked password ("****…") '
-                                          "means the stored one of the server with that name"),
-    "UsenetCheckResult": obj({"ok": BOOL, "error": STR}, required=("ok",),
-                             description="ok once the server greeted us and accepted the login, or an error"),
-    "Config": config_json_schema(),
-    "Attempt": obj({"provider": STR, "outcome": STR},
-                   description="One account the add was offered to, and what it answered"),
-    "ImportFile": obj({"path": STR, "size": INT, "selected": BOOL}),
-    "ImportRecord": obj({
-        "hash": {"type": "string", "description": "infohash; for an NZB the MD5 of its bytes"},
-        "name": STR, "category": STR,
-        "state": {"type": "string", "enum": ["metaDL", "queuedDL", "downloading", "pausedUP", "error"]},
-        "progress": NUM, "size": INT, "error": STR, "provider": STR, "provider_id": STR,
-        "action": {"type": "string", "enum": ["symlink", "strm", "download", "none", ""]},
-        "added_on": INT, "completed_on": INT, "save_path": STR, "content_path": STR,
-        "kind": {"type": "string", "enum": ["torrent", "nzb"]},
-        "attempts": array(ref("Attempt")), "files": array(ref("ImportFile")),
-    }, description="A torrent or NZB job the gateway imports"),
-    "AddRequest": obj({
-        "url": {"type": "string", "description": "a magnet, or an http(s) link to a .torrent or .nzb"},
-        "urls": {"type": "string", "description": "several links, one a line"},
-        "category": STR, "arr": {"type": "string", "description": "alias of category"},
-        "action": {"type": "string", "enum": ["symlink", "strm", "download", "none"]},
-        "debrid": {"type": "string", "description": "the debrids[] name to add at (default: by priority)"},
-        "download_uncached": BOOL,
-    }, required=()),
-    "AddUpload": obj({
-        "file": array({"type": "string", "contentMediaType": "application/octet-stream",
-                       "description": "a .torrent or .nzb file"}),
-        "url": STR, "urls": STR, "category": STR, "arr": STR,
-        "action": {"type": "string", "enum": ["symlink", "strm", "download", "none"]},
-        "debrid": STR, "download_uncached": STR,
-    }, required=()),
-    "AddResult": obj({"hash": STR, "name": STR, "state": STR}),
-    "Deleted": obj({"deleted": INT}),
-    "Arr": obj({"name": STR, "host": STR, "type": STR, "source": {"type": "string", "enum": ["config", "auto"]},
-                "token": {"type": "string", "description": "masked"}}),
-    "BrowseGroups": obj({"groups": array(obj({"name": STR, "torrents": INT,
-                                              "modified": {"type": "string", "format": "date-time"}}))}),
-    "BrowseGroup": obj({"group": STR, "total": INT, "page": INT, "limit": INT,
-                        "torrents": array(obj({"name": STR, "size": INT, "files": INT,
-                                               "modified": {"type": "string", "format": "date-time"}}))}),
-    "BrowseTorrent": obj({"group": STR, "torrent": STR, "size": INT,
-                          "files": array(obj({"path": STR, "size": INT,
-                                              "modified": {"type": "string", "format": "date-time"},
-                                              "content_type": STR,
-                                              "download": {"type": "string",
-                                                           "description": "the download route of the file"}}))}),
-    "RepairRequest": obj({"arr": {"type": "string", "description": "one arrs[] name (default: all)"},
-                          "media_ids": array({"type": "integer", "minimum": 1}), "auto_process": BOOL},
-                         required=()),
-    "RepairStarted": obj({"job_id": STR, "status": {"type": "string", "const": "running"}}),
-    "RepairProcessing": obj({"job_id": STR, "status": {"type": "string", "const": "processing"}}),
-    "RepairItem": obj({
-        "arr": STR, "media_id": INT, "title": STR, "file_path": STR, "torrent_hash": STR,
-        "reason": STR,
-        "step": {"type": "string", "enum": ["readd", "relink", "rescan", "delete", "mark_failed", "search", "done"]},
-        "done": array({"type": "string", "description": "a step taken, in words"}),
-        "outcome": {"type": "string", "description": "repaired or replaced once done"},
-    }),
-    "RepairJob": obj({
-        "id": STR,
-        "status": {"type": "string", "enum": ["running", "pending", "processing", "completed", "failed"]},
-        "created_at": NUM, "finished_at": nullable(NUM), "arrs": array(STR),
-        "counts": obj({"files": INT, "healthy": INT, "broken": INT, "unknown": INT}, required=()),
-        "broken_items": array(ref("RepairItem")), "unknown_items": array(ref("RepairItem")), "error": STR,
-    }),
-    "RepairDryRun": obj({"job_id": STR, "dry_run": {"type": "boolean", "const": True},
-                         "actions": array({"allOf": [ref("RepairItem"),
-                                                     obj({"action": STR})]})}),
-    "QueueCleanupAction": obj({
-        "at": NUM, "arr": STR, "download_id": STR, "title": STR,
-        "reason": {"type": "string", "enum": list(QUEUE_CLEANUP_REASONS)},
-        "action": {"type": "string", "enum": list(QUEUE_CLEANUP_ACTIONS)},
-        "result": {"type": "string", "description": "done, gone, failed: <why>, or what was queued"},
-        "queue_ids": array(INT), "messages": array(STR)}),
-    "CacheStats": obj({"hits": INT, "misses": INT, "bytes_on_disk": INT, "files": INT, "upstream_fetches": INT,
-                       "fetched_bytes": INT, "max_bytes": INT, "chunk_size": INT}),
-    "Stats": obj({
-        "upstream": obj({"requests": INT, "bytes": INT}),
-        "cache": {"oneOf": [ref("CacheStats"), {"type": "null"}],
-                  "description": "null without the FUSE mount's chunk cache"},
-        "served_bytes": INT,
-        "streams": array(obj({"file": STR, "reader": STR, "size": INT, "position": INT, "served": INT},
-                             required=("file", "reader"), additionalProperties=True)),
-        "mount": obj({"type": {"type": "string", "enum": ["none", "fuse"]}, "path": STR, "mounted": BOOL}),
-        "library": {"type": "object", "additionalProperties": ref("Sync")},
-    }),
-    "StatsHistory": obj({
-        "interval_seconds": INT,
-        "accounts": {"type": "object", "additionalProperties": array(obj({
-            "t": {"type": "integer", "description": "unix time of the sample"},
-            "calls": INT, "rate_limited": INT, "used": INT, "limit": nullable(INT), "paused_for": NUM,
-            "waiting": INT}))},
-    }, description="Each account's request budget, one sample a minute over the last hour"),
-    "LogLines": obj({"lines": array(obj({
-        "time": {"type": "string", "format": "date-time"},
-        "level": {"type": "string", "enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
-        "logger": STR, "message": {"type": "string", "description": "already redacted"}}))}),
-    "SabAnswer": {"type": "object", "additionalProperties": True,
-                  "description": "SABnzbd's own answer shapes; errors are {\"status\": false, \"error\"}"},
-}
 
 
 # ------------------------------------------------------------------- paths

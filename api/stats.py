@@ -1,6 +1,6 @@
 """``GET /api/stats``: streaming and cache counters, behind the guard like every non-public route.
 
-The figures are assembled by the composition root (gateway/app.py) from the
+The figures are assembled by the composition root (gateway/app/figures.py) from the
 streamer, the chunk cache, the active-streams registry and the mount; this
 app only serves them.
 """

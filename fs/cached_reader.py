@@ -1,6 +1,6 @@
 """Cached file handles: every frontend reads a file through one on-disk chunk cache.
 
-``CachedFiles`` is built once (gateway/app.py) when the cache is configured
+``CachedFiles`` is built once (gateway/app/wiring.py) when the cache is configured
 and given to the VFS; ``VFS.open`` then hands out ``CachedReader``s, so FUSE,
 WebDAV and the browse API share the cached bytes and ``ChunkCache``'s single
 flight (concurrent readers of one region cause one upstream fetch).
@@ -63,7 +63,8 @@ from typing import Any
 
 from fs.chunk_keeper import ChunkKeeper
 from fs.chunkcache import CacheFile, ChunkCache, Fetch
-from fs.reader import ByteStream, FileHandle, short_read
+from fs.reader import ByteStream, FileHandle
+from fs.upstream import UpstreamCursor, read_exact
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
 from gateway.providers.budget import Lane, lane
@@ -76,21 +77,9 @@ PROBE_TAIL = 4 * MiB        # tail zone: indexes (mp4 moov, mkv cues) often sit 
 STREAK_MIN = 1 * MiB        # sequential bytes before read-ahead starts
 SEQ_BEHIND = 8 * MiB        # a read this far behind the furthest one still counts as sequential ...
 SEQ_AHEAD = 2 * MiB         # ... and this far ahead (1 MiB kernel reads arrive a few at once, unordered)
-PIECE = 256 * 1024          # upstream read size (CdnStream buffers pieces; small reads keep copies small)
 READ_AHEAD_STREAMS = 3      # chunk fetches one window runs at once
 READ_AHEAD_WORKERS = 8      # the pool all readers share
 SEEK_AHEAD = 4 * MiB        # read-through: what a read after a seek asks beyond itself (players read on)
-
-
-def _read_exact(stream: ByteStream, length: int) -> bytes:
-    parts = []
-    while length > 0:
-        data = stream.read(min(length, PIECE))
-        if not data:
-            raise short_read(length)
-        parts.append(data)
-        length -= len(data)
-    return b"".join(parts)
 
 
 class CachedFiles:
@@ -123,7 +112,7 @@ class CachedFiles:
         def fetch(start: int, end: int) -> bytes:
             stream = self.stream(ref, start, end)
             try:
-                return _read_exact(stream, end - start)
+                return read_exact(stream, end - start)
             finally:
                 stream.close()
         return fetch
@@ -169,7 +158,6 @@ class CachedReader(FileHandle):
         super().__init__(size)
         self._files = files
         self._key = key
-        self._ref = ref
         self._cs = files.chunk_size
         self._chunks = -(-size // self._cs)
         self._head_end = min(size, -(-PROBE_HEAD // self._cs) * self._cs)
@@ -185,10 +173,9 @@ class CachedReader(FileHandle):
         self._window: _Window | None = None
         self._through = files.read_through(ref)
         self._last = None if end is None else min(end, size - 1)   # the caller's last byte, if it said
-        self._upstream: ByteStream | None = None   # read-through: the open upstream read ...
-        self._upstream_at = 0                      # ... the offset it is at ...
-        self._upstream_end = 0                     # ... and where it stops
         self._keeper = ChunkKeeper(size, self._cs, self._store_chunk, self._fill_chunk)
+        self._upstream = UpstreamCursor(lambda start, stop: files.stream(ref, start, stop), size, self._cs,
+                                        self._keeper.leave)   # read-through: the reader's own request
         self._jobs = 0          # pool tasks of this handle not finished yet (under ``_state``) ...
         self._closing = False   # ... so the cache file closes after the last: a chunk read whole
                                 # just before close() is still written, a part-read one still filled
@@ -196,7 +183,7 @@ class CachedReader(FileHandle):
     def _pread(self, offset: int, size: int) -> bytes:
         # A read-through handle keeps reading its open upstream request while it is in step, even
         # where the fill got there first: those articles are on their way or already in memory.
-        if self._through and self._upstream is not None and self._upstream_at == offset:
+        if self._through and self._upstream.in_step(offset):
             return self._read_through(offset, size)
         data = self._file.read_cached(offset, size)
         if data is None and self._through:
@@ -233,7 +220,7 @@ class CachedReader(FileHandle):
             # for a sequential reader), and fills far ahead of it would fetch what it will fetch.
             self._follow(offset, size)
             first, stop = offset // cs, max((end - 1) // cs + 1, -(-self._head_end // cs))
-        data = self._upstream_read(offset, end, probe)
+        data = self._upstream.read(offset, end, functools.partial(self._want, offset, probe))
         self._keeper.add(offset, data)
         if probe and self._file.missing(first * cs, (stop - first) * cs):
             self._submit(functools.partial(self._fill, first, stop))
@@ -246,43 +233,16 @@ class CachedReader(FileHandle):
     def _fill_chunk(self, chunk: int) -> None:
         self._submit(functools.partial(self._fill, chunk, chunk + 1))
 
-    def _upstream_read(self, offset: int, end: int, probe: bool) -> bytes:
-        """Bytes ``[offset, end)`` from the open upstream read when it is there, else from a new one
-        that asks at once for what the next reads will want: up to the caller's last byte when it
-        said, the rest of the file for a sequential reader, ``SEEK_AHEAD`` past a seek, the chunk's end for
-        a probe. The chunk fills then find their articles in flight."""
-        parts = []
-        while offset < end:
-            if self._upstream is None or self._upstream_at != offset:
-                self._drop_upstream()
-                self._keeper.leave()
-                if self._last is not None and offset <= self._last:
-                    want = max(end, self._last + 1)
-                elif probe:
-                    want = end
-                else:
-                    # A sequential reader's request runs to the end of the file: the upstream keeps its own
-                    # window of fetches ahead, and a request that ended would stall the reader while the
-                    # next one fills its window again.
-                    want = self.size if self._streak >= STREAK_MIN else end + SEEK_AHEAD
-                stop = min(self.size, ((min(want, self.size) - 1) // self._cs + 1) * self._cs)
-                self._upstream = self._files.stream(self._ref, offset, stop)
-                self._upstream_at, self._upstream_end = offset, stop
-            upto = min(end, self._upstream_end)
-            try:
-                parts.append(_read_exact(self._upstream, upto - offset))
-            except BaseException:
-                self._drop_upstream()
-                raise
-            offset = self._upstream_at = upto
-            if upto >= self._upstream_end:
-                self._drop_upstream()
-        return b"".join(parts)
-
-    def _drop_upstream(self) -> None:
-        stream, self._upstream = self._upstream, None
-        if stream is not None:
-            stream.close()
+    def _want(self, offset: int, probe: bool, end: int) -> int:
+        """How far a new upstream request from ``offset`` reads: to the caller's last byte when it
+        said, the read's end for a probe, the rest of the file for a sequential reader (the upstream
+        keeps its own window of fetches ahead; a request that ended would stall the reader while the
+        next one fills its window again), ``SEEK_AHEAD`` past a seek."""
+        if self._last is not None and offset <= self._last:
+            return max(end, self._last + 1)
+        if probe:
+            return end
+        return self.size if self._streak >= STREAK_MIN else end + SEEK_AHEAD
 
     def _lane(self) -> contextlib.AbstractContextManager[None]:
         """Read-through files fetch ahead behind any reader's own request (their readers ask upstream directly)."""
@@ -408,7 +368,7 @@ class CachedReader(FileHandle):
     def close(self) -> None:
         with self._serial:
             self._retire()
-            self._drop_upstream()
+            self._upstream.close()
             if self._through:
                 self._keeper.leave()   # a chunk read in part: filled in the background
             with self._state:

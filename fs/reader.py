@@ -17,12 +17,12 @@ reopens at the new offset on a real seek. The cached handle lives in
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
 from gateway import errors
+from gateway.seekable import PositionalReader
 
 SKIP_WINDOW = 1 << 20
 
@@ -46,13 +46,11 @@ ServedHook = Callable[[int, int], None]    # (offset, bytes) after each read
 ClosedHook = Callable[[], None]
 
 
-class FileHandle(io.RawIOBase):
+class FileHandle(PositionalReader):
     """Positional reads plus a file position; subclasses implement ``_pread``."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self._pos = 0
+        super().__init__(size)
         self._on_served: ServedHook | None = None
         self._on_closed: ClosedHook | None = None
         self._serial = threading.Lock()   # one read at a time: FUSE may deliver a handle's reads on several threads
@@ -60,35 +58,6 @@ class FileHandle(io.RawIOBase):
     def observe(self, served: ServedHook, closed: ClosedHook) -> None:
         self._on_served = served
         self._on_closed = closed
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    # RawIOBase takes any writable buffer; the readers are only given bytearray or memoryview.
-    def readinto(self, buffer: bytearray | memoryview) -> int:   # type: ignore[override]
-        data = self.pread(self._pos, len(buffer))
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def read(self, size: int | None = -1) -> bytes:
-        size = self.size - self._pos if size is None or size < 0 else size
-        data = self.pread(self._pos, size)
-        self._pos += len(data)
-        return data
 
     def readall(self) -> bytes:
         return self.read(-1)

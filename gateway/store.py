@@ -33,7 +33,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (provider, id)
     );
     """,
-    # 2: auth (gateway/auth.py): the UI user, the API token (kept readable so
+    # 2: auth (gateway/auth/): the UI user, the API token (kept readable so
     # Settings can show it; the file is chmod 600), hashed session tokens.
     """
     CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created REAL NOT NULL);

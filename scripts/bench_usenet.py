@@ -116,6 +116,11 @@ class GatewayProcess:
     def health(self) -> dict[str, Any]:
         return dict(self.session.get(self.base + "/health", timeout=10).json())
 
+    def pools(self) -> dict[str, Any]:
+        """Each server's pool in detail (idle, waiting, limit ...): /api/stats, since /health
+        carries only the contract's seven figures."""
+        return dict(self.session.get(self.base + "/api/stats", timeout=10).json()["usenet"])
+
     def stop(self) -> None:
         self.session.close()
         if self.proc.poll() is None:
@@ -165,7 +170,7 @@ def settle(gw: GatewayProcess, timeout: float = 20.0) -> None:
     probe then starts as a player's seek does once the previous read-ahead is in, not behind it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pool = gw.health()["usenet"]["bench"]
+        pool = gw.pools()["bench"]
         if pool["connections"] == pool["idle"] and pool["waiting"] == 0:
             return
         time.sleep(0.02)   # polling the gateway's /health
@@ -419,7 +424,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         emu.ask("configure", latency=LATENCY, bandwidth=BANDWIDTH)
         gw = GatewayProcess(workdir, emu.port)
         gw.wait_ready()
-        pool = int(gw.health()["usenet"]["bench"]["limit"])
+        pool = int(gw.pools()["bench"]["limit"])
         posted = emu.info["posted"]
         imports = {name: import_job(gw, emu, name, posted[name]) for name in (BIG, RAR, PROBE)}
         peak, rejected = emu.stats()["peak_ever"], 0

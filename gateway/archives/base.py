@@ -11,11 +11,11 @@ so a read needing a new window raises ``Sealed`` instead of costing a request.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.archives.crypto import Cipher
+from gateway.seekable import PositionalReader
 
 WINDOW = 4096  # one read fetches this much: a RAR head (signature, main and file headers) fits
 HEADER_BUDGET = 64 * 1024  # header bytes read per volume before it is refused
@@ -74,46 +74,20 @@ class Sealed(Exception):
     """A sealed HeaderReader was asked for bytes outside its windows (the parser stops there)."""
 
 
-class HeaderReader(io.RawIOBase):
+class HeaderReader(PositionalReader):
     """A read-only, seekable file over a Volume that reads windows and counts what it reads."""
 
+    clamp_seeks = True
+
     def __init__(self, volume: Volume, budget: int = HEADER_BUDGET, window: int = WINDOW) -> None:
-        super().__init__()
+        super().__init__(max(0, int(volume.size)))
         self.volume = volume
-        self.size = max(0, int(volume.size))
         self.budget = budget
         self.window = window
         self.bytes_read = 0
         self.reads = 0
         self.sealed = False
-        self._pos = 0
         self._windows: list[tuple[int, bytes]] = []
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            size = self.size - self._pos
-        data = self.pread(self._pos, size)
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def pread(self, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset`` (fewer at the end of the volume), from the window if there."""

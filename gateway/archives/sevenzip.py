@@ -9,7 +9,7 @@ volume boundaries.
 
 from __future__ import annotations
 
-import io
+import itertools
 from collections.abc import Sequence
 from typing import IO, Any, cast
 
@@ -17,6 +17,7 @@ import py7zr
 import py7zr.exceptions
 
 from gateway.archives.base import ArchiveRefused, Extent, HeaderReader, Member, Volume, VolumeReadError
+from gateway.seekable import PositionalReader
 
 SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 _COPY = b"\x00"
@@ -27,51 +28,26 @@ def is_7z(head: bytes) -> bool:
     return head.startswith(SIGNATURE)
 
 
-class JoinedReader(io.RawIOBase):
+class JoinedReader(PositionalReader):
     """The volumes as one seekable stream, each read through its own HeaderReader."""
 
+    clamp_seeks = True
+
     def __init__(self, readers: Sequence[HeaderReader]) -> None:
-        super().__init__()
         self.readers = list(readers)
-        self.starts: list[int] = []
-        total = 0
-        for reader in self.readers:
-            self.starts.append(total)
-            total += reader.size
-        self.size = total
-        self._pos = 0
+        self.starts = list(itertools.accumulate((reader.size for reader in self.readers), initial=0))
+        super().__init__(self.starts.pop())   # the last running total is the size
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            size = self.size - self._pos
+    def pread(self, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset`` of the joined stream, across volume boundaries."""
         out = bytearray()
         for reader, start in zip(self.readers, self.starts, strict=True):
             if len(out) >= size:
                 break
-            lo = self._pos + len(out)
+            lo = offset + len(out)
             if start <= lo < start + reader.size:
                 out += reader.pread(lo - start, size - len(out))
-        self._pos += len(out)
         return bytes(out)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def map_7z(volumes: Sequence[Volume], readers: Sequence[HeaderReader], order: Sequence[int]) -> list[Member]:

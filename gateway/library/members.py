@@ -11,11 +11,13 @@ virtual file like any other.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.archives import Extent
 from gateway.archives.crypto import Cipher, DecryptingStream
+from gateway.library.relay import Relay
 
 
 class Stream(Protocol):
@@ -29,17 +31,13 @@ class Stream(Protocol):
 VolumeOpener = Callable[[int, int, int], Stream]   # (volume index, first byte, last byte) of that volume
 
 
-class MemberStream:
+class MemberStream(Relay[Stream]):
     """Bytes ``start`` .. ``end`` (inclusive; None: to the end) of a member, extent after extent."""
 
     def __init__(self, extents: Sequence[Extent], opener: VolumeOpener, start: int, end: int | None = None) -> None:
         self._extents = tuple(extents)
-        self._starts: list[int] = []
-        total = 0
-        for extent in self._extents:
-            self._starts.append(total)
-            total += extent.length
-        self.size = total
+        self._starts = list(itertools.accumulate((extent.length for extent in self._extents), initial=0))
+        self.size = total = self._starts.pop()   # the last running total is the size
         self._opener = opener
         self.position = start
         self._end = total - 1 if end is None else min(end, total - 1)
@@ -70,14 +68,6 @@ class MemberStream:
         first = extent.offset + inside
         self._stream = self._opener(extent.volume, first, first + length - 1)
         self._left = length
-
-    def _drop(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    def close(self) -> None:
-        self._drop()
 
 
 def open_member(extents: Sequence[Extent], opener: VolumeOpener, start: int, end: int | None = None,

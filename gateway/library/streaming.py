@@ -17,6 +17,7 @@ from gateway import errors
 from gateway.clock import Clock
 from gateway.library.links import LinkResolver
 from gateway.library.members import MemberStream
+from gateway.library.relay import Relay
 from gateway.library.snapshot import FileRef, MemberRef
 from gateway.models import DownloadLink
 from gateway.providers.cdn import CdnClient, CdnStream
@@ -125,7 +126,7 @@ class Streamer:
 Connect = Callable[[FileRef, int, "int | None"], CdnStream]   # (ref, start, last byte or None)
 
 
-class ResilientStream:
+class ResilientStream(Relay[CdnStream]):
     """Sequential bytes from ``start`` (to ``end`` inclusive), resuming across failures.
 
     Given what it needs (``connect``: ``Streamer.connect``; the shared counters; the clock)
@@ -161,14 +162,6 @@ class ResilientStream:
                 log.info("%s: stream broke at %d, resuming", self._ref.torrent_id, self.position)
                 self._clock.sleep(RESUME_BACKOFF * attempt)
         raise AssertionError("unreachable")
-
-    def _drop(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-
-    def close(self) -> None:
-        self._drop()
 
 
 class _Watched:

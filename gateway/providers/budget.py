@@ -32,7 +32,6 @@ counts calls for the stats but never waits, except for a 429 pause.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import contextvars
 import enum
@@ -49,6 +48,7 @@ from typing import Any, Protocol
 from gateway.clock import Clock
 from gateway.errors import Unavailable
 from gateway.providers.health import AccountHealth
+from gateway.providers.waiters import LaneQueue
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,9 @@ class _Waiter:
     scope: str
     event: threading.Event = field(default_factory=threading.Event)
 
-
-def _rank(waiter: _Waiter) -> tuple[int, int]:
-    return waiter.lane, waiter.seq
+    @property
+    def rank(self) -> tuple[int, int]:
+        return self.lane, self.seq
 
 
 class Budget:
@@ -166,7 +166,7 @@ class Budget:
         # The epsilon keeps 10 * 0.8 at 8 whatever the float rounding.
         self._background = max(1, math.floor(limit.count * (1 - reserve) + 1e-9)) if limit else 0
         self._scopes = {scope: (sub.count, _Window(sub.period)) for scope, sub in (sublimits or {}).items()}
-        self._waiters: list[_Waiter] = []   # kept sorted by _rank
+        self._waiters: LaneQueue[_Waiter] = LaneQueue()
         self._seq = itertools.count()
         self._paused_until = -math.inf
         self._backoffs = 0                  # 429s without Retry-After since the last success
@@ -195,12 +195,12 @@ class Budget:
     def _acquire(self, scope: str, which: Lane) -> None:
         me = _Waiter(which, next(self._seq), scope)
         with self._lock:
-            bisect.insort(self._waiters, me, key=_rank)
+            self._waiters.join(me)
         try:
             while (timeout := self._try_grant(me)) is not None:
                 self._clock.wait(me.event, timeout)
         except BaseException:
-            self._withdraw(me)
+            self._waiters.withdraw(me, self._lock)
             raise
 
     def _try_grant(self, me: _Waiter) -> float | None:
@@ -249,12 +249,6 @@ class Budget:
             self._closed = True
             self._wake()
 
-    def _withdraw(self, me: _Waiter) -> None:
-        with self._lock:
-            if me in self._waiters:
-                self._waiters.remove(me)
-                self._wake()   # we may have been the one holding the others back
-
     def _complete(self, scope: str) -> None:
         with self._lock:
             now = self._clock.monotonic()
@@ -271,8 +265,7 @@ class Budget:
         return [self._main] if scoped is None else [self._main, scoped[1]]
 
     def _wake(self) -> None:
-        for waiter in self._waiters:
-            waiter.event.set()
+        self._waiters.wake()
 
     # ------------------------------------------------------------------- 429s
 

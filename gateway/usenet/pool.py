@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 import threading
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.providers.budget import Lane
+from gateway.providers.waiters import LaneQueue
 from gateway.usenet.config import UsenetServerConfig
 from gateway.usenet.errors import Cancelled, UsenetUnavailable
 from gateway.usenet.nntp import AuthFailed, Connection, NNTPError, TooManyConnections
@@ -85,6 +85,10 @@ class _Waiter:
     def rank(self) -> tuple[int, int]:
         return int(self.ticket.lane), self.seq
 
+    @property
+    def event(self) -> threading.Event:
+        return self.ticket.event
+
 
 @dataclass
 class _Stats:
@@ -122,7 +126,7 @@ class ServerPool:
         self._grow_at = float("inf")
         self._open = 0                                   # in use + idle + being opened
         self._idle: list[tuple[Connection, float]] = []  # (connection, idle since); newest last
-        self._waiters: list[_Waiter] = []                # sorted by rank
+        self._waiters: LaneQueue[_Waiter] = LaneQueue()
         self._seq = itertools.count()
         self._closed = False
         self._breaker = _Breaker()
@@ -135,7 +139,7 @@ class ServerPool:
         """A logged-in connection, served by lane; ``UsenetUnavailable`` when the server cannot be used now."""
         me = _Waiter(ticket, next(self._seq))
         with self._lock:
-            bisect.insort(self._waiters, me, key=lambda w: w.rank)
+            self._waiters.join(me)
         try:
             while True:
                 granted = self._try_grant(me)
@@ -146,11 +150,11 @@ class ServerPool:
                     if conn is not None:
                         return conn
                     with self._lock:   # a 502 shrank the pool: queue again, in our old place
-                        bisect.insort(self._waiters, me, key=lambda w: w.rank)
+                        self._waiters.join(me)
                     continue
                 self._clock.wait(ticket.event, RECHECK)
         finally:
-            self._withdraw(me)
+            self._waiters.withdraw(me, self._lock)
 
     def _try_grant(self, me: _Waiter) -> Connection | bool:
         """An idle connection, True for a reserved slot, or False to wait; raises when it never will."""
@@ -241,15 +245,8 @@ class ServerPool:
             self._open -= 1
             self._wake()
 
-    def _withdraw(self, me: _Waiter) -> None:
-        with self._lock:
-            if me in self._waiters:
-                self._waiters.remove(me)
-                self._wake()   # we may have been the one holding the others back
-
     def _wake(self) -> None:
-        for waiter in self._waiters:
-            waiter.ticket.event.set()
+        self._waiters.wake()
 
     # ------------------------------------------------------------ releasing
 
