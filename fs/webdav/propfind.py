@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
+
+from cachetools import LRUCache
 
 from fs.vfs import Entry, Lookup
 
@@ -145,20 +146,15 @@ class RenderCache:
     do not change, so a sync batch elsewhere in the library does not throw one away."""
 
     def __init__(self, size: int = PROPFIND_CACHE) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[Any, ...], tuple[object, bytes]] = OrderedDict()
+        self._items: LRUCache[tuple[Any, ...], tuple[object, bytes]] = LRUCache(size)
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], found: Lookup, build: Callable[[], bytes]) -> bytes:
         with self._lock:
-            cached = self._items.get(key)
+            cached = self._items.get(key)   # a hit counts as a use
             if cached is not None and cached[0] is found.token:
-                self._items.move_to_end(key)
                 return cached[1]
         payload = build()   # outside the lock: a large render must not stall other listings
         with self._lock:
             self._items[key] = (found.token, payload)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
         return payload

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from gateway import errors
 from gateway.archives.crypto import DecryptingStream, padded
@@ -79,8 +82,12 @@ class UsenetFiles:
         self.zero_fill = zero_fill
         self.stream_connections = max(1, stream_connections)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="usenet-read")
-        self._lock = threading.Lock()
-        self._articles: collections.OrderedDict[str, Future[bytes]] = collections.OrderedDict()
+        self._lock = threading.RLock()   # re-entered by _landed, which Future.cancel() calls under it
+        # Fetches under way, one per article however many readers want it (pool futures: unlike a
+        # SingleFlight's flights they can be cancelled while queued, which a seek needs) ...
+        self._inflight: dict[str, Future[bytes]] = {}
+        # ... and the articles fetched last, kept a while for the readers around them.
+        self._articles: LRUCache[str, Future[bytes]] = LRUCache(ARTICLE_CACHE)
         self.zero_filled = 0         # articles served as zeros (zero_fill_missing)
         self.missing = 0             # reads failed by an article missing everywhere
         self.fetched = 0
@@ -114,15 +121,22 @@ class UsenetFiles:
         message_id = layout.sources[source].ids[index]
         with self._lock:
             self._wants[message_id] += 1
-            future = self._articles.get(message_id)
-            if future is not None and not future.cancelled() and (not future.done() or future.exception() is None):
-                self._articles.move_to_end(message_id)
+            future = self._articles.get(message_id) or self._inflight.get(message_id)
+            if future is not None and not future.cancelled():
                 return future
             self._dropped.discard(message_id)
             future = self._pool.submit(self._fetch, layout, source, index, lane)
-            self._articles[message_id] = future
-            self._trim()
+            self._inflight[message_id] = future
+        future.add_done_callback(functools.partial(self._landed, message_id))
         return future
+
+    def _landed(self, message_id: str, future: Future[bytes]) -> None:
+        """A fetch ended: off the in-flight table; kept among the recent articles if it has bytes."""
+        with self._lock:
+            if self._inflight.get(message_id) is future:
+                del self._inflight[message_id]
+            if not future.cancelled() and future.exception() is None:
+                self._articles[message_id] = future
 
     def unwant(self, message_id: str) -> None:
         """A stream is done with an article it asked for; the last one out cancels an unfinished fetch."""
@@ -131,11 +145,10 @@ class UsenetFiles:
             if self._wants[message_id] > 0:
                 return
             del self._wants[message_id]
-            future = self._articles.get(message_id)
+            future = self._inflight.get(message_id)
             if future is None or future.done():
                 return
-            if future.cancel():
-                del self._articles[message_id]
+            if future.cancel():   # _landed takes it off the table
                 return
             pending = self._running.get(message_id)
             self._dropped.add(message_id)
@@ -164,14 +177,6 @@ class UsenetFiles:
             with self._lock:
                 self._running.pop(message_id, None)
                 self._dropped.discard(message_id)
-
-    def _trim(self) -> None:
-        """Drop the oldest finished articles beyond ``ARTICLE_CACHE`` (under the lock)."""
-        done = sum(1 for f in self._articles.values() if f.done())
-        if done <= ARTICLE_CACHE:
-            return
-        for key in [k for k, f in self._articles.items() if f.done()][:done - ARTICLE_CACHE]:
-            del self._articles[key]
 
     def _fetch(self, layout: Layout, source: int, index: int, lane: Lane) -> bytes:
         src = layout.sources[source]
