@@ -7,7 +7,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,10 @@ from emulators.usenet import ArticleStore, NNTPServer
 from emulators.usenet.tls import TlsUnavailable, self_signed
 from emulators.usenet.wire import dot_unstuff
 from emulators.usenet.yenc import decode_body, encode_part
+from tests.support import wait_until
 
 USER, PASSWORD = "reader", "s3cret-pass"
 DATA = bytes(range(256)) * 200   # 50 KiB, every byte value
-
-
-def _poll(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 class Client:
@@ -178,14 +170,14 @@ def test_connection_cap_answers_502_at_greeting(server: NNTPServer) -> None:
     with pytest.raises(EOFError):
         c.line()
     a.close()
-    assert _poll(lambda: server.stats().connections_current == 1)
+    wait_until(lambda: server.stats().connections_current == 1, 5, "1 connections open")
     d = Client(server)
     assert d.greeting.startswith("200")
     stats = server.stats()
     assert stats.rejected == 1 and stats.connections_peak == 3 and stats.connections_total == 4
     for x in (b, c, d):
         x.close()
-    assert _poll(lambda: server.stats().connections_current == 0)
+    wait_until(lambda: server.stats().connections_current == 0, 5, "0 connections open")
 
 
 def test_connection_cap_answers_502_after_login(server: NNTPServer) -> None:
@@ -249,10 +241,10 @@ def test_bandwidth_cap_per_connection(server: NNTPServer, client: Client) -> Non
 
 def test_counts_concurrent_connections(server: NNTPServer) -> None:
     clients = [Client(server) for _ in range(5)]
-    assert _poll(lambda: server.stats().connections_current == 5)
+    wait_until(lambda: server.stats().connections_current == 5, 5, "5 connections open")
     for c in clients:
         c.close()
-    assert _poll(lambda: server.stats().connections_current == 0)
+    wait_until(lambda: server.stats().connections_current == 0, 5, "0 connections open")
     assert server.stats().connections_peak == 5
     server.reset_stats()
     assert server.stats().connections_peak == 0 and server.stats().commands == {}
