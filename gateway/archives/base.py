@@ -105,13 +105,6 @@ class HeaderReader(PositionalReader):
         start, data = self._fetch(offset, max(size, self.window))
         return data[offset - start : end - start]
 
-    def covers(self, offset: int, size: int) -> bool:
-        """Whether ``size`` bytes at ``offset`` (fewer at the end of the volume) are in a window."""
-        end = min(self.size, offset + size)
-        if offset >= end:
-            return True
-        return any(start <= offset and end <= start + len(data) for start, data in self._windows)
-
     def _fetch(self, offset: int, size: int) -> tuple[int, bytes]:
         size = min(size, self.size - offset)
         self.reads += 1

@@ -41,10 +41,9 @@ def is_archive_set(names: Sequence[str]) -> bool:
     Names alone cannot see an obfuscated set: a caller with such names reads the heads instead
     (map_archive refuses what is not an archive).
     """
-    volumes = [n for n in names if is_volume_name(n)]
-    if not volumes:
-        return False
-    return all(is_volume_name(n) or n.lower().endswith(SIDECARS) for n in names)
+    # The all() first: most file lists fail at their first name (a .mkv), before any() looks at every name.
+    return all(is_volume_name(n) or n.lower().endswith(SIDECARS) for n in names) and \
+        any(is_volume_name(n) for n in names)
 
 
 def archive_volumes(names: Sequence[str]) -> list[str]:

@@ -21,8 +21,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from gateway.archives import Extent, Member, archive_volumes, is_archive_set, is_volume_name
-from gateway.archives.names import SIDECARS
+from gateway.archives import Extent, Member, archive_volumes, is_archive_set
 from gateway.models import RemoteFile, StoredFiles, Torrent, TorrentStatus
 from gateway.store import Store
 
@@ -81,8 +80,7 @@ def set_volumes(torrent: Torrent) -> list[RemoteFile]:
         return []   # most torrents: no need to decode their file list
     selected = [f for f in files if f.selected]
     names = [f.path for f in selected]
-    # Most torrents fail at their first file (a .mkv): stop there, before looking at every name.
-    if not all(is_volume_name(n) or n.lower().endswith(SIDECARS) for n in names) or not is_archive_set(names):
+    if not is_archive_set(names):   # most torrents fail at their first file (a .mkv)
         return []
     wanted = set(archive_volumes(names))
     return [f for f in selected if f.path in wanted]

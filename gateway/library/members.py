@@ -13,22 +13,14 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from gateway.archives import Extent
-from gateway.archives.crypto import Cipher, DecryptingStream
+from gateway.archives.crypto import Cipher, DecryptingStream, Stream
 from gateway.library.relay import Relay
 
-
-class Stream(Protocol):
-    """What an opener returns: sequential bytes (``ResilientStream``, a usenet reader ...)."""
-
-    def read(self, size: int) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
-VolumeOpener = Callable[[int, int, int], Stream]   # (volume index, first byte, last byte) of that volume
+# (volume index, first byte, last byte) of that volume -> sequential bytes (``ResilientStream``,
+# a usenet reader ...)
+VolumeOpener = Callable[[int, int, int], Stream]
 
 
 class MemberStream(Relay[Stream]):

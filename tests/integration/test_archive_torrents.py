@@ -249,13 +249,24 @@ def finished(emu: Emulator, arr: Any, h: str, state: str = "pausedUP") -> dict[s
     return wait_until(look, timeout=30, what=state)
 
 
-def test_sonarr_imports_the_episode_inside_a_rar_release(emu: Emulator, kind: str, tmp_path: Any) -> None:
+def sonarr(gateway: Gateway) -> Any:
+    """Sonarr's qBittorrent client, as the replay test speaks it."""
     from tests.integration.test_sonarr_replay import SONARR, Arr
+    return Arr(gateway, SONARR)
+
+
+def imported(emu: Emulator, kind: str, arr: Any, label: str,
+             **options: Any) -> tuple[str, str, bytes, dict[str, Any]]:
+    """``grab_set``, then its import finished: (hash, media name, its bytes, the qBittorrent item)."""
+    h, _, name, data = grab_set(emu, kind, arr, label, **options)
+    return h, name, data, finished(emu, arr, h)
+
+
+def test_sonarr_imports_the_episode_inside_a_rar_release(emu: Emulator, kind: str, tmp_path: Any) -> None:
     gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "download")
     try:
-        arr = Arr(gateway, SONARR)
-        h, _, name, data = grab_set(emu, kind, arr, "Series.Title.S01E03.1080p.WEB-DL-GRP", version=4, volumes=8)
-        item = finished(emu, arr, h)
+        arr = sonarr(gateway)
+        h, name, data, item = imported(emu, kind, arr, "Series.Title.S01E03.1080p.WEB-DL-GRP", version=4, volumes=8)
         assert item["content_path"] == f"{item['save_path']}/{name}"
         with open(item["content_path"], "rb") as handle:
             assert handle.read() == data
@@ -409,7 +420,6 @@ def test_a_split_7z_copy_archive_shows_its_files(emu: Emulator, kind: str, tmp_p
 
 @pytest.mark.parametrize("kind", ["realdebrid"])
 def test_the_symlink_action_points_at_the_file_inside(emu: Emulator, kind: str, tmp_path: Any) -> None:
-    from tests.integration.test_sonarr_replay import SONARR, Arr
     from tests.support import HAVE_RCLONE_MOUNT, NO_RCLONE_MOUNT, rclone_mount
     if not HAVE_RCLONE_MOUNT:
         pytest.skip(NO_RCLONE_MOUNT)
@@ -418,9 +428,8 @@ def test_the_symlink_action_points_at_the_file_inside(emu: Emulator, kind: str, 
                            mount={"type": "none", "mount_path": mnt})
     try:
         with rclone_mount(f"http://127.0.0.1:{gateway.port}/webdav", mnt):
-            arr = Arr(gateway, SONARR)
-            h, _, name, data = grab_set(emu, kind, arr, "Linked.S02E01.1080p-GRP", version=5, volumes=6)
-            item = finished(emu, arr, h)
+            arr = sonarr(gateway)
+            h, name, data, item = imported(emu, kind, arr, "Linked.S02E01.1080p-GRP", version=5, volumes=6)
             link = item["content_path"]
             assert link == f"{item['save_path']}/{name}" and os.path.islink(link)
             assert "/__all__/" in os.readlink(link) and os.readlink(link).endswith(f"/{name}")
@@ -433,12 +442,10 @@ def test_the_symlink_action_points_at_the_file_inside(emu: Emulator, kind: str, 
 
 @pytest.mark.parametrize("kind", ["realdebrid"])
 def test_the_strm_action_streams_the_file_inside(emu: Emulator, kind: str, tmp_path: Any) -> None:
-    from tests.integration.test_sonarr_replay import SONARR, Arr
     gateway = qbit_gateway(emu, kind, str(tmp_path / "config"), "strm")
     try:
-        arr = Arr(gateway, SONARR)
-        h, _, name, data = grab_set(emu, kind, arr, "Streamed.S02E02.1080p-GRP", version=4, volumes=5)
-        item = finished(emu, arr, h)
+        _, name, data, item = imported(emu, kind, sonarr(gateway), "Streamed.S02E02.1080p-GRP", version=4,
+                                       volumes=5)
         assert item["content_path"] == f"{item['save_path']}/{name}.strm"
         with open(item["content_path"]) as handle:
             url = handle.read().strip()
