@@ -375,7 +375,7 @@ class AdState(ProviderState):
                 if m.hash != h or (item_id and str(m.id) != str(item_id)):
                     continue
                 for f in m.files:
-                    if _file_matches(f, file) and not f.purged:
+                    if f.matches(file) and not f.purged:
                         f.purged = True
                         marked += 1
             return marked
@@ -383,11 +383,3 @@ class AdState(ProviderState):
     def count(self, token: str) -> int:
         with self.lock:
             return len(self.by_token.get(token, {}))
-
-
-def _file_matches(f: RdFile, which: int | str | None) -> bool:
-    if which is None:
-        return True
-    if isinstance(which, int) or str(which).isdigit():
-        return f.id == int(which)
-    return f.path.lstrip("/") == str(which).lstrip("/")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import bottle
 
@@ -33,7 +32,7 @@ from gateway.torrentid import btih
 
 from . import content
 from .ad_state import STATUS_LABELS, AdError, AdMagnet, AdState
-from .front import Front
+from .front import Front, bearer_or_query
 from .model import AD, Account, RdFile
 from .realdebrid import json_response, parse_magnet, parse_torrent
 from .world import World
@@ -53,11 +52,7 @@ _HTTP_STATUS: dict[str, int] = {
 
 def extract_token(environ: dict[str, Any]) -> str | None:
     """Bearer header first; the legacy ``?apikey=`` is still accepted."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    values = parse_qs(environ.get("QUERY_STRING", "")).get("apikey")
-    return values[0] if values else None
+    return bearer_or_query(environ, "apikey")
 
 
 def _http_status(world: World | None, code: str) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import bottle
 
 from .dl_state import DlEntry, DlError, DlState, DlTorrent
-from .front import Front
+from .front import Front, bearer
 from .model import DL, Account
 from .realdebrid import json_response, parse_magnet, parse_torrent
 from .world import World
@@ -47,11 +47,7 @@ _HTTP = {
 _HEX40 = re.compile(r"[0-9A-Fa-f]{40}")
 
 
-def extract_token(environ: dict[str, Any]) -> str | None:
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return None
+extract_token = bearer
 
 
 def _error_shape(world: World | None, status: int, code: Any, message: str) -> tuple[int, Any]:

@@ -300,9 +300,4 @@ class DlState(ProviderState):
 
 def _file_matches(t: DlTorrent, f: RdFile, which: int | str | None) -> bool:
     """``which``: None (all), the index, the DL file id ``<tid>-<n>`` or the path."""
-    if which is None:
-        return True
-    if isinstance(which, int) or str(which).isdigit():
-        return f.id == int(which)
-    text = str(which)
-    return text == f"{t.id}-{f.id}" or f.path.lstrip("/") == text.lstrip("/")
+    return f.matches(which) or str(which) == f"{t.id}-{f.id}"

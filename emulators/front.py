@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import bottle
 
@@ -24,6 +25,27 @@ ErrorShape = Callable[["World", int, Any, str], tuple[int, Any]]
 
 def no_scope(method: str, path: str) -> str:
     return ""
+
+
+def bearer(environ: dict[str, Any]) -> str | None:
+    """The ``Authorization: Bearer`` token, or None."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return None
+
+
+def query_value(environ: dict[str, Any], name: str) -> str | None:
+    """The first ``name=`` value of the query string, or None."""
+    values = parse_qs(environ.get("QUERY_STRING", "")).get(name)
+    return values[0] if values else None
+
+
+def bearer_or_query(environ: dict[str, Any], name: str) -> str | None:
+    """A Bearer header wins (even an empty one); without one, the legacy ``name=`` query value."""
+    if environ.get("HTTP_AUTHORIZATION", "")[:7].lower() == "bearer ":
+        return bearer(environ)
+    return query_value(environ, name)
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,14 @@ class RdFile:
     selected: int = 0
     purged: bool = False
 
+    def matches(self, which: int | str | None) -> bool:
+        """A fault's or purge's file selector: None (every file), the file id, or its path."""
+        if which is None:
+            return True
+        if isinstance(which, int) or str(which).isdigit():
+            return self.id == int(which)
+        return self.path.lstrip("/") == str(which).lstrip("/")
+
 
 @dataclass(slots=True)
 class RdTorrent:

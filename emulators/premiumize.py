@@ -16,12 +16,12 @@ import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 import bottle
 
 from . import content
-from .front import Front
+from .front import Front, bearer_or_query
 from .model import PM, Account
 from .pm_state import FAIR_USE_MESSAGE, PmError, PmFolder, PmItem, PmState, PmTransfer
 from .realdebrid import json_response, parse_magnet, parse_torrent
@@ -35,11 +35,7 @@ _NZB_HEAD = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!DOCTYPE[^>]*>\s*)?<nzb\b", re
 
 def extract_token(environ: dict[str, Any]) -> str | None:
     """Bearer header first; the legacy ``?apikey=`` still works (docs/providers.md §6.1)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    values = parse_qs(environ.get("QUERY_STRING", "")).get("apikey")
-    return values[0] if values else None
+    return bearer_or_query(environ, "apikey")
 
 
 def _error_shape(world: World, status: int, code: Any, message: str) -> tuple[int, Any]:

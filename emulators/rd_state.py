@@ -371,20 +371,12 @@ class RdState:
             files = [f for t in self.torrents.values() if t.hash == h for f in t.files]
             files += [d.file for d in self.downloads.values() if d.hash == h]
             # Keyed by identity: a download shares its RdFile object with the torrent.
-            marked = {id(f): f for f in files if self._file_matches(f, file)}
+            marked = {id(f): f for f in files if f.matches(file)}
             for f in marked.values():
                 f.purged = True
             if uncache:
                 self.world.cached.get(provider, set()).discard(h)
             return len(marked)
-
-    @staticmethod
-    def _file_matches(f: RdFile, which: int | str | None) -> bool:
-        if which is None:
-            return True
-        if isinstance(which, int) or str(which).isdigit():
-            return f.id == int(which)
-        return f.path.lstrip("/") == str(which).lstrip("/")
 
     def expire_links(self, token: str | None = None, all: bool = False,
                      link: str | None = None) -> int:

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 import bottle
 
@@ -20,7 +19,7 @@ from gateway.torrentid import bdecode_spans
 from gateway.torrentid import parse_magnet as parse_btih_magnet
 
 from . import content
-from .front import Front
+from .front import Front, bearer_or_query
 from .world import RD, RD_HOST, Account, RdDownload, RdError, RdTorrent, World, iso
 
 PREFIX = "/rest/1.0"
@@ -50,12 +49,7 @@ def error_response(err: RdError) -> bottle.HTTPResponse:
 
 def extract_token(environ: dict[str, Any]) -> str | None:
     """Bearer header first; old clients pass ``?auth_token=``."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    qs = parse_qs(environ.get("QUERY_STRING", ""))
-    values = qs.get("auth_token")
-    return values[0] if values else None
+    return bearer_or_query(environ, "auth_token")
 
 
 def _form(name: str) -> str | None:

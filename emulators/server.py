@@ -380,6 +380,15 @@ API_PATHS = {"realdebrid": RD_PREFIX, "alldebrid": "/v4", "torbox": "/v1/api",
 KEYS = {"realdebrid": "rd", "alldebrid": "ad", "torbox": "tb", "debridlink": "dl", "premiumize": "pm"}
 
 
+def stop_server(server: wsgi.Server, thread: threading.Thread | None) -> None:
+    """Stop a cheroot server started on ``thread`` and wait for that thread to end."""
+    server.stop()
+    if thread is not None:
+        thread.join(timeout=5)
+    # cheroot keeps every server it ever made in logging.statistics; let this one go.
+    getattr(logging, "statistics", {}).pop(f"Cheroot HTTPServer {id(server)}", None)
+
+
 class _QuietServer(wsgi.Server):
     """cheroot writes errors to stderr; route them to logging instead."""
 
@@ -442,12 +451,8 @@ class Emulator:
         server, self._server = self._server, None
         if server is None:
             return
-        server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        # cheroot keeps every server it ever made in logging.statistics; let this one go.
-        getattr(logging, "statistics", {}).pop(f"Cheroot HTTPServer {id(server)}", None)
+        stop_server(server, self._thread)
+        self._thread = None
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -12,13 +12,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import bottle
 
 from . import content
 from .clock import iso
-from .front import Front
+from .front import Front, bearer, query_value
 from .model import TB, Account, RdFile
 from .realdebrid import json_response, parse_magnet, parse_torrent
 from .tb_state import TORRENT, USENET, TbError, TbItem, TbQueued, TbState, not_found
@@ -31,20 +30,9 @@ _AUTH_CODES = frozenset({"NO_AUTH", "BAD_TOKEN", "AUTH_ERROR", "OAUTH_VERIFICATI
 _CREATE_PATHS = ("/createtorrent", "/createusenetdownload", "/createwebdownload")
 
 
-def _bearer(environ: dict[str, Any]) -> str | None:
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return None
-
-
 def extract_token(environ: dict[str, Any]) -> str | None:
     """Bearer header; ``requestdl`` permalinks carry ``token=`` instead."""
-    token = _bearer(environ)
-    if token:
-        return token
-    values = parse_qs(environ.get("QUERY_STRING", "")).get("token")
-    return values[0] if values else None
+    return bearer(environ) or query_value(environ, "token")
 
 
 def scope(method: str, path: str) -> str:
@@ -205,7 +193,7 @@ class TorBoxApi:
         def wrapper(**kw: Any) -> bottle.HTTPResponse:
             try:
                 environ = bottle.request.environ
-                token = extract_token(environ) if query_token else _bearer(environ)
+                token = extract_token(environ) if query_token else bearer(environ)
                 if not token:
                     raise TbError(403, "NO_AUTH", "No authentication was provided.")
                 acc = self.world.account_for(token)

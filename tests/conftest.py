@@ -7,7 +7,7 @@ import pytest
 
 from emulators.server import Emulator
 from gateway.log import RedactingFilter
-from tests.support import SAMPLE, TOKEN, start_gateway
+from tests.support import SAMPLE, TOKEN, Receiver, start_gateway
 
 # Every secret the suite hands the gateway. Whatever any test does, none may reach a log line
 # as the gateway writes it (through its redaction): checked over the whole run, at the end.
@@ -76,3 +76,15 @@ def gateway(emulator, tmp_path):
         yield gw
     finally:
         gw.stop()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.thread.start()
+    try:
+        yield r
+    finally:
+        r.hang.set()
+        r.server.shutdown()
+        r.server.server_close()

@@ -213,7 +213,9 @@ class Library:
         if not self._watchers or not changes.upserts:
             return
         waiting = [t for t in changes.upserts.values() if self.layouts.waiting(t)]
-        for watcher in self._watchers if waiting else ():
+        if not waiting:
+            return
+        for watcher in self._watchers:
             try:
                 watcher(waiting)
             except Exception:

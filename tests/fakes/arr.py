@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import bottle
 from cheroot import wsgi
 
+from emulators.server import stop_server
 from tests.fakes.arr_queue import QueueMixin
 
 PREFIX = "/api/v3"
@@ -120,10 +121,8 @@ class FakeArr(QueueMixin):
         server, self._server = self._server, None
         if server is None:
             return
-        server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        stop_server(server, self._thread)
+        self._thread = None
 
     def __enter__(self) -> FakeArr:
         return self.start()

@@ -4,7 +4,6 @@ comes back by itself: after a probe, or at once when the key is changed in the s
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,7 @@ import requests
 from emulators.server import KEYS, Emulator
 from gateway.app import Gateway
 from gateway.imports.records import AddRequest, ImportState
-from tests.integration.test_notify import Receiver
-from tests.support import SAMPLE, TOKEN, VirtualClock, start_gateway, wait_until
+from tests.support import SAMPLE, TOKEN, Receiver, VirtualClock, start_gateway, wait_until
 
 NEW_KEY = "the-new-key"
 
@@ -23,16 +21,6 @@ NEW_KEY = "the-new-key"
 def _rd(emulator: Emulator, key: str = TOKEN) -> dict[str, Any]:
     return {"name": "realdebrid", "provider": "realdebrid", "api_key": key, "api_url": emulator.rd_api_url,
             "rate_limit": "off", "torrents_refresh_interval": "2s"}
-
-
-@pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    try:
-        yield r
-    finally:
-        r.server.shutdown()
 
 
 def _steps(gateway: Gateway, clock: VirtualClock, seconds: float, name: str = "realdebrid") -> None:

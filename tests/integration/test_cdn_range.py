@@ -119,22 +119,20 @@ def test_every_read_is_exact_whether_the_cdn_honours_range_or_not(probe, data) -
     # then a second read a little further on, through the skip window of the open stream.
     second = offset + length + gap
     for end in (offset + length - 1, None):
-        handle = gw.vfs.open(_tree_path(name), "test", end)
-        try:
-            assert handle.pread(offset, length) == want
-            if second < size:
-                assert handle.pread(second, length) == expected(PROBE, name, second, length)
-        finally:
-            handle.close()
+        _two_reads(gw.vfs.open(_tree_path(name), "test", end), name, offset, length, second, size)
 
     # The chunk cache's handle (a fresh key, so every example fetches upstream).
-    cached = files.open(f"probe-{next(_keys)}", ref, size)
+    _two_reads(files.open(f"probe-{next(_keys)}", ref, size), name, offset, length, second, size)
+
+
+def _two_reads(handle: Any, name: str, offset: int, length: int, second: int, size: int) -> None:
+    """``length`` bytes at ``offset``, then at ``second`` when the file reaches it; closes ``handle``."""
     try:
-        assert cached.pread(offset, length) == want
+        assert handle.pread(offset, length) == expected(PROBE, name, offset, length)
         if second < size:
-            assert cached.pread(second, length) == expected(PROBE, name, second, length)
+            assert handle.pread(second, length) == expected(PROBE, name, second, length)
     finally:
-        cached.close()
+        handle.close()
 
 
 def test_the_emulator_knob_answers_200_with_the_whole_file(ignoring, gateway) -> None:

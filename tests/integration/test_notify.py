@@ -2,78 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 from gateway import notify
 from gateway.config import NotificationsConfig
 from gateway.imports.records import AddRequest
 from gateway.notify import Notifier
-from tests.support import SAMPLE, FakeClock, start_gateway, wait_until
+from tests.support import SAMPLE, FakeClock, Receiver, start_gateway, wait_until
 
 PAYLOAD = {"hash": "ab" * 20, "name": "The Show S01", "category": "sonarr", "kind": "torrent",
            "provider": "realdebrid", "state": "pausedUP", "error": "", "content_path": "/data/The Show S01",
            "size": 5_500_123}
-
-
-class Receiver:
-    """A local HTTP endpoint: records every POST; answers from ``plan`` (then 200/204), or hangs."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.plan: list[tuple[int, dict[str, str]]] = []
-        self.hang = threading.Event()   # cleared: requests wait until it is set
-        self.hang.set()
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver.lock:
-                    receiver.received.append({"path": self.path, "body": json.loads(body),
-                                              "type": self.headers.get("Content-Type")})
-                    status, headers = receiver.plan.pop(0) if receiver.plan else (204, {})
-                receiver.hang.wait(10)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def bodies(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r["body"] for r in self.received if r["path"] == path]
-
-
-@pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    try:
-        yield r
-    finally:
-        r.hang.set()
-        r.server.shutdown()
-        r.server.server_close()
 
 
 def notifier(receiver: Receiver, clock: Any = None, **changes: Any) -> Notifier:
