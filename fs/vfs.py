@@ -140,12 +140,13 @@ class VFS:
             handle = RangeReader(node.size, lambda start, last: self._streamer.open(ref, start, last), end)
         return self.streams.track(handle, path, reader)
 
-    def link(self, path: str) -> str:
-        """The provider URL of a file right now (for redirects). May call the provider."""
+    def link(self, path: str) -> str | None:
+        """The provider URL of a file right now (for redirects), None when no single provider
+        URL holds its bytes (they are served from here). May call the provider."""
         node = self._node(path)
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
-        return self._streamer.links.resolve(node.ref).url
+        return self._streamer.link(node.ref)
 
     def remove(self, path: str) -> None:
         """Delete the torrent behind a torrent folder; files and groups are read-only."""
