@@ -4,7 +4,7 @@ Talks only to the VFS. Groups are the root directories, torrents their
 folders; ``/api/browse/download/{torrent}/{file}`` serves a file of
 ``__all__`` with RFC 9110 Range, HEAD, ETag, Last-Modified, 206/304/412/416
 (``fs.ranges.plan_response``, the same answer WebDAV gives),
-or a 302 to the provider link with ``?redirect=1``.
+or a 302 to the provider link with ``?redirect=1`` (served here when the file has none).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from fs.reader import FileHandle
 from fs.vfs import VFS, Entry
 from gateway import errors
 from gateway.library.groups import ALL
-from gateway.library.snapshot import MemberRef
 
 PIECE = 256 * 1024
 MAX_LIMIT = 1000
@@ -107,9 +106,10 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     found = vfs.lookup(path)   # the one resolution of this request's path
     if found.entry.is_dir:
         raise ApiError(400, "that is a folder, not a file")
-    # A file inside archive volumes has no provider link of its own: it is served from here.
-    if bottle.request.query.get("redirect") in ("1", "true") and not isinstance(found.entry.ref, MemberRef):
-        return bottle.HTTPResponse(status=302, headers={"Location": vfs.link(path)})
+    if bottle.request.query.get("redirect") in ("1", "true"):
+        location = vfs.link(path)   # None: no provider link of its own (archive member, usenet), served here
+        if location is not None:
+            return bottle.HTTPResponse(status=302, headers={"Location": location})
     status, headers, start, end, reason = plan_response(found.entry, bottle.request.headers)
     if status == 412:
         raise ApiError(412, reason)

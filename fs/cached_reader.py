@@ -63,8 +63,8 @@ from typing import Any
 
 from fs.chunk_keeper import ChunkKeeper
 from fs.chunkcache import CacheFile, ChunkCache, Fetch
-from fs.reader import ByteStream, FileHandle
-from fs.upstream import UpstreamCursor, read_exact
+from fs.reader import ByteStream, FileHandle, read_exact
+from fs.upstream import PIECE, UpstreamCursor
 from gateway.library.snapshot import FileRef
 from gateway.library.streaming import Streamer
 from gateway.providers.budget import Lane, lane
@@ -112,7 +112,7 @@ class CachedFiles:
         def fetch(start: int, end: int) -> bytes:
             stream = self.stream(ref, start, end)
             try:
-                return read_exact(stream, end - start)
+                return read_exact(stream, end - start, PIECE)
             finally:
                 stream.close()
         return fetch

@@ -41,6 +41,19 @@ class ByteStream(Protocol):
     def close(self) -> None: ...
 
 
+def read_exact(stream: ByteStream, length: int, piece: int | None = None) -> bytes:
+    """Exactly ``length`` bytes from ``stream``, each read asking for at most ``piece``
+    (None: all that is left); a stream ending early is a ``short_read``."""
+    parts = []
+    while length > 0:
+        data = stream.read(length if piece is None else min(length, piece))
+        if not data:
+            raise short_read(length)
+        parts.append(data)
+        length -= len(data)
+    return b"".join(parts)
+
+
 BoundedOpener = Callable[[int, "int | None"], ByteStream]   # (start, last byte or None)
 ServedHook = Callable[[int, int], None]    # (offset, bytes) after each read
 ClosedHook = Callable[[], None]
@@ -104,16 +117,7 @@ class RangeReader(FileHandle):
         self._stream_end: int | None = None
 
     def _pread(self, offset: int, size: int) -> bytes:
-        stream = self._stream_at(offset, offset + size - 1)
-        chunks = []
-        remaining = size
-        while remaining:
-            data = stream.read(remaining)
-            if not data:
-                raise short_read(remaining)
-            chunks.append(data)
-            remaining -= len(data)
-        return b"".join(chunks)
+        return read_exact(self._stream_at(offset, offset + size - 1), size)
 
     def _stream_at(self, offset: int, last: int) -> ByteStream:
         """Needs ``_serial`` held. Reuse the open stream when the offset is just ahead."""

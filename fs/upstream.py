@@ -10,22 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fs.reader import ByteStream, short_read
+from fs.reader import ByteStream, read_exact
 
 PIECE = 256 * 1024          # upstream read size (CdnStream buffers pieces; small reads keep copies small)
 
 Opener = Callable[[int, int], ByteStream]   # (start, end exclusive) -> a stream of those bytes
-
-
-def read_exact(stream: ByteStream, length: int) -> bytes:
-    parts = []
-    while length > 0:
-        data = stream.read(min(length, PIECE))
-        if not data:
-            raise short_read(length)
-        parts.append(data)
-        length -= len(data)
-    return b"".join(parts)
 
 
 class UpstreamCursor:
@@ -58,7 +47,7 @@ class UpstreamCursor:
             assert self._stream is not None
             upto = min(end, self._end)
             try:
-                parts.append(read_exact(self._stream, upto - offset))
+                parts.append(read_exact(self._stream, upto - offset, PIECE))
             except BaseException:
                 self.close()
                 raise

@@ -82,6 +82,12 @@ def _listing(node: DirNode) -> tuple[Entry, ...]:
     return cached  # type: ignore[return-value]  # DirNode.cache is an opaque slot; only this fills it
 
 
+def _torrent_folder(found: Lookup, path: str) -> tuple[str, str] | None:
+    """The torrent behind a ``/<group>/<torrent>`` folder: the one thing ``remove`` deletes."""
+    node = found.token
+    return node.torrent if len(split(path)) == 2 and isinstance(node, DirNode) else None
+
+
 def _entry(node: Node) -> Entry:
     if isinstance(node, FileNode):
         return Entry(node.name, False, node.size, node.mtime, node.etag, node.content_type, node.ref)
@@ -140,12 +146,13 @@ class VFS:
             handle = RangeReader(node.size, lambda start, last: self._streamer.open(ref, start, last), end)
         return self.streams.track(handle, path, reader)
 
-    def link(self, path: str) -> str:
-        """The provider URL of a file right now (for redirects). May call the provider."""
+    def link(self, path: str) -> str | None:
+        """The provider URL of a file right now (for redirects), None when no single provider
+        URL holds its bytes (they are served from here). May call the provider."""
         node = self._node(path)
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
-        return self._streamer.links.resolve(node.ref).url
+        return self._streamer.link(node.ref)
 
     def remove(self, path: str) -> None:
         """Delete the torrent behind a torrent folder; files and groups are read-only."""
@@ -153,10 +160,15 @@ class VFS:
 
     def remove_found(self, found: Lookup, path: str) -> None:
         """``remove`` for a path the caller has already resolved (``lookup``)."""
-        node = found.token
-        if len(split(path)) != 2 or not isinstance(node, DirNode) or node.torrent is None:
+        torrent = _torrent_folder(found, path)
+        if torrent is None:
             raise PermissionError(path)
-        self._library.delete(node.torrent)
+        self._library.delete(torrent)
+
+    @staticmethod
+    def removable(found: Lookup, path: str) -> bool:
+        """Whether ``remove`` would delete this path (what a frontend's OPTIONS announces)."""
+        return _torrent_folder(found, path) is not None
 
     def generation(self) -> int:
         return self.snapshot.generation

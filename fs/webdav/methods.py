@@ -28,7 +28,6 @@ from wsgidav.dav_error import (
     PRECONDITION_CODE_PropfindFiniteDepth,
 )
 
-from fs.paths import split
 from fs.ranges import environ_headers, plan_response
 from fs.reader import FileHandle
 from fs.vfs import VFS, Lookup
@@ -125,7 +124,7 @@ class Methods:
         request = resolved(environ)
         found = _found(request, environ)
         allow = list(SERVED_METHODS)
-        if _is_torrent_folder(request.path, found):
+        if self._vfs.removable(found, request.path):   # a torrent folder
             allow.append("DELETE")
         headers = [("Content-Type", "text/plain"), ("Content-Length", "0"), ("DAV", "1"),
                    ("Allow", ", ".join(allow)), ("MS-Author-Via", "DAV")]
@@ -164,15 +163,6 @@ def _read(handle: FileHandle, size: int) -> bytes:
         raise DAVError(HTTP_BAD_GATEWAY, f"upstream: {exc}") from None
     except OSError as exc:
         raise DAVError(HTTP_BAD_GATEWAY, f"upstream: {exc.strerror or 'read failed'}") from None
-
-
-def _is_torrent_folder(path: str, found: Lookup) -> bool:
-    """A ``/<group>/<torrent>`` folder: the one thing DELETE removes (``VFS.remove``)."""
-    try:
-        parts = split(path)
-    except FileNotFoundError:
-        return False
-    return len(parts) == 2 and found.entry.is_dir and getattr(found.token, "torrent", None) is not None
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

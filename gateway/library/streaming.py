@@ -75,6 +75,13 @@ class Streamer:
             raise
         return stream if self.on_gone is None else _Watched(stream, ref, self._gone)
 
+    def link(self, ref: FileRef) -> str | None:
+        """The one provider URL holding the file's bytes (for redirects), or None when there is
+        none: a member of archive volumes, a file read here from usenet. May call the provider."""
+        if isinstance(ref, MemberRef) or ref.provider in self.local:
+            return None
+        return self.links.resolve(ref).url
+
     def _debrid(self, ref: FileRef, start: int, end: int | None) -> Stream:
         if isinstance(ref, MemberRef):   # a file inside archive volumes: ranges of those volumes
             return MemberStream(ref.extents, lambda volume, first, last: ResilientStream(

@@ -141,6 +141,18 @@ def test_a_plain_release_completes_and_reads_byte_for_byte(usenet: Usenet) -> No
     assert health["usenet"]["primary"]["articles"] > 0
 
 
+def test_a_redirect_request_for_a_usenet_file_is_served_here(usenet: Usenet) -> None:
+    """No provider URL holds a usenet file's bytes: ?redirect=1 answers with them, not a 302 or a 500."""
+    title = "Show.S01E02.1080p.WEB-DL.x264-GRP"
+    video = media(title, 300_000)
+    release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
+    gateway = usenet.start_gateway()
+    assert finished(gateway, addfile(gateway, title, release.nzb))["status"] == "Completed"
+    answer = requests.get(f"http://127.0.0.1:{gateway.port}/api/browse/download/{title}/{title}.mkv?redirect=1",
+                          headers={"Range": "bytes=0-99"}, allow_redirects=False, timeout=30)
+    assert answer.status_code == 206 and answer.content == video[:100]
+
+
 @pytest.mark.parametrize("kind", ["rar4", "rar5", "7z"])
 def test_a_stored_multi_volume_archive_reads_across_volumes(usenet: Usenet, kind: str) -> None:
     title = f"Movie.2024.1080p.{kind.upper()}-GRP"

@@ -68,15 +68,21 @@ def fill(driver: Any, css: str, text: str) -> None:
     field.send_keys(text)
 
 
+def create_first_user(driver: Any, port: int) -> str:
+    """A fresh gateway sends / to /setup; fill in its first step (the admin user). Returns the base URL."""
+    b = f"http://127.0.0.1:{port}"
+    driver.get(f"{b}/")
+    wait(driver).until(ec.url_to_be(f"{b}/setup"))
+    fill(driver, "#setup-username", "admin")
+    fill(driver, "#setup-password", PASSWORD)
+    driver.find_element(By.ID, "user-submit").click()
+    return b
+
+
 def test_first_run_setup_then_dashboard(driver, emulator, tmp_path) -> None:
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True, debrids=[])
     try:
-        b = f"http://127.0.0.1:{gw.port}"
-        driver.get(f"{b}/")
-        wait(driver).until(ec.url_to_be(f"{b}/setup"))
-        fill(driver, "#setup-username", "admin")
-        fill(driver, "#setup-password", PASSWORD)
-        driver.find_element(By.ID, "user-submit").click()
+        b = create_first_user(driver, gw.port)
         visible(driver, "#step-provider")
         Select(driver.find_element(By.ID, "setup-provider")).select_by_value("realdebrid")
         fill(driver, "#setup-api-key", "not-the-key")
@@ -109,12 +115,7 @@ def test_setup_with_accounts_configured_names_them_and_asks_no_key(
     went on to ask for a debrid key; now it goes from the user straight to the folders."""
     gw = start_gateway(emulator, str(tmp_path / "c"), use_auth=True)   # one realdebrid account
     try:
-        b = f"http://127.0.0.1:{gw.port}"
-        driver.get(f"{b}/")
-        wait(driver).until(ec.url_to_be(f"{b}/setup"))
-        fill(driver, "#setup-username", "admin")
-        fill(driver, "#setup-password", PASSWORD)
-        driver.find_element(By.ID, "user-submit").click()
+        b = create_first_user(driver, gw.port)
         assert "realdebrid" in visible(driver, "#setup-configured").text
         assert not driver.find_element(By.ID, "step-provider").is_displayed()
         fill(driver, "#setup-download-folder", str(tmp_path / "media"))
