@@ -142,7 +142,7 @@ class UsenetImporter:
         deadline = Deadline(self._clock, self._config.usenet.processing_timeout)
         meta = parse_nzb(nzb)
         articles = Articles(self._client, deadline)
-        posted = [Posted(e, e.subject_name or f"file{e.index}") for e in meta.entries if e.message_ids]
+        posted = [Posted(e, e.shown_name) for e in meta.entries if e.message_ids]
         run_parallel([lambda p=p: self._first(articles, p) for p in posted])   # type: ignore[misc]
         self._deobfuscate(articles, posted)
         deadline.check()
