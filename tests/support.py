@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import requests
+
 from emulators.content import file_bytes
 from gateway.app import Gateway, build
 from gateway.config import parse_config
@@ -64,6 +66,31 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         _NEVER.wait(POLL_INTERVAL)
+
+
+class RepairApi:
+    """The /api/repair calls a repair test makes against its gateway (a scene subclasses this)."""
+
+    gateway: Gateway
+    process_timeout = 60.0   # seconds a job's processing may take before the test fails
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, f"http://127.0.0.1:{self.gateway.port}{path}", timeout=30, **kwargs)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return next(j for j in self.api("GET", "/api/repair/jobs").json() if j["id"] == job_id)
+
+    def scan(self, **body: Any) -> dict[str, Any]:
+        answer = self.api("POST", "/api/repair", json=body)
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["job_id"]
+        return wait_until(lambda: (j := self.job(job_id))["status"] != "running" and j, 60, "the scan")
+
+    def process(self, job_id: str) -> dict[str, Any]:
+        answer = self.api("POST", f"/api/repair/jobs/{job_id}/process")
+        assert answer.status_code == 202, answer.text
+        return wait_until(lambda: (j := self.job(job_id))["status"] in ("completed", "failed") and j,
+                          self.process_timeout, "the processing")
 
 
 class WatchedClock(FakeClock):

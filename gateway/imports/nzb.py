@@ -39,6 +39,11 @@ class NzbFile:
     encoded_bytes: int                   # the sum of the segments' ``bytes`` (yEnc-encoded sizes)
     problem: str = ""                    # gaps or repeated numbers: refused when the file is media
 
+    @property
+    def shown_name(self) -> str:
+        """The subject's name, or ``file<index>`` when the subject names none."""
+        return self.subject_name or f"file{self.index}"
+
 
 @dataclass(frozen=True)
 class NzbMeta:
@@ -102,7 +107,7 @@ def parse_nzb(data: bytes) -> NzbMeta:
         raise NzbError("the NZB lists no files")
     if not any(e.encoded_bytes for e in entries):
         raise NzbError("the NZB's files have no segments")
-    files = tuple((e.subject_name or f"file{e.index}", e.encoded_bytes) for e in entries)
+    files = tuple((e.shown_name, e.encoded_bytes) for e in entries)
     metas = _metas(root)
     return NzbMeta(hashlib.md5(data).hexdigest(), files, entries, metas.get("name", ""), metas.get("password", ""))
 

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from gateway import errors
 from gateway.clock import Clock
@@ -43,7 +43,7 @@ from gateway.imports.nzb import NzbFile, parse_nzb
 from gateway.imports.selection import wanted
 from gateway.imports.usenet_archives import NotStreamable, map_archives
 from gateway.library.nzblayout import Layout, LayoutStore, Member, Source
-from gateway.library.nzbstream import sample
+from gateway.library.nzbstream import ArticleClient, sample
 from gateway.models import RemoteFile, Torrent, TorrentStatus
 from gateway.providers.budget import Lane
 
@@ -60,14 +60,6 @@ class Held(Exception):
 
 class Refused(Exception):
     """The job cannot be streamed: fail it with this reason."""
-
-
-class Client(Protocol):
-    """What an import asks of the usenet façade (``gateway.usenet.Usenet``)."""
-
-    def body(self, message_id: str, *, lane: Lane | None = None) -> Any: ...
-
-    def stat(self, message_id: str, *, lane: Lane | None = None) -> bool: ...
 
 
 @dataclass
@@ -101,7 +93,7 @@ class Deadline:
 class Articles:
     """Article reads of one import: parallel, each article fetched once, errors mapped."""
 
-    def __init__(self, client: Client, deadline: Deadline) -> None:
+    def __init__(self, client: ArticleClient, deadline: Deadline) -> None:
         self._client = client
         self.deadline = deadline
         self._lock = threading.Lock()
@@ -140,7 +132,7 @@ def run_parallel(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
 
 
 class UsenetImporter:
-    def __init__(self, config: Config, client: Client, layouts: LayoutStore, clock: Clock) -> None:
+    def __init__(self, config: Config, client: ArticleClient, layouts: LayoutStore, clock: Clock) -> None:
         self._config = config
         self._client = client
         self._layouts = layouts
@@ -150,7 +142,7 @@ class UsenetImporter:
         deadline = Deadline(self._clock, self._config.usenet.processing_timeout)
         meta = parse_nzb(nzb)
         articles = Articles(self._client, deadline)
-        posted = [Posted(e, e.subject_name or f"file{e.index}") for e in meta.entries if e.message_ids]
+        posted = [Posted(e, e.shown_name) for e in meta.entries if e.message_ids]
         run_parallel([lambda p=p: self._first(articles, p) for p in posted])   # type: ignore[misc]
         self._deobfuscate(articles, posted)
         deadline.check()

@@ -43,15 +43,10 @@ class ArticleVolume:
 
     def read(self, offset: int, length: int) -> bytes:
         source = self._source
-        end = min(self.size, offset + length)
         out = []
-        position = offset
-        while position < end:
-            article = source.article_at(position)
-            begin, stop = source.start(article), min(end, source.start(article + 1))
-            data = self._read(source.ids[article])
-            out.append(data[position - begin:stop - begin])
-            position = stop
+        for article, first, end in source.spans(offset, min(self.size, offset + length)):
+            begin = source.start(article)
+            out.append(self._read(source.ids[article])[first - begin:end - begin])
         return b"".join(out)
 
 

@@ -20,6 +20,7 @@ import json
 import threading
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,14 @@ class Source:
         if self.starts:
             return bisect.bisect_right(self.starts, offset) - 1
         return min(offset // self.part_size, len(self.ids) - 1) if self.part_size else 0
+
+    def spans(self, lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
+        """(article, first byte, end) of each article holding bytes ``[lo, hi)``, in order."""
+        index = self.article_at(lo)
+        while lo < hi:
+            end = min(hi, self.start(index + 1))
+            yield index, lo, end
+            lo, index = end, index + 1
 
 
 @dataclass(frozen=True)

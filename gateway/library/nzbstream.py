@@ -258,14 +258,8 @@ def pieces(layout: Layout, member: Member, start: int, last: int) -> Iterator[Pi
     for source, offset, length in member.extents:
         lo, hi = max(start, base), min(last + 1, base + length)
         if lo < hi:
-            src = layout.sources[source]
-            position, stop = offset + lo - base, offset + hi - base
-            index = src.article_at(position)
-            while position < stop:
-                article_end = src.start(index + 1)
-                yield Piece(source, index, position, min(stop, article_end))
-                position = min(stop, article_end)
-                index += 1
+            for index, first, end in layout.sources[source].spans(offset + lo - base, offset + hi - base):
+                yield Piece(source, index, first, end)
         base += length
         if base > last:
             return

@@ -17,7 +17,7 @@ import requests
 from emulators.server import Emulator
 from gateway.app import Gateway
 from tests.fakes.arr import FakeArr
-from tests.support import SAMPLE, TOKEN, VirtualClock, expected, start_gateway, wait_until
+from tests.support import SAMPLE, TOKEN, RepairApi, VirtualClock, expected, start_gateway, wait_until
 
 SHOW, MOVIE = SAMPLE[0], SAMPLE[1]
 E01, E02 = SHOW["files"][0]["path"], SHOW["files"][1]["path"]
@@ -25,7 +25,7 @@ LOST_HASH = "f" * 40        # what Sonarr grabbed S01E02 with: no provider can b
 
 
 @dataclass
-class Scene:
+class Scene(RepairApi):
     gateway: Gateway
     emulator: Emulator
     sonarr: FakeArr
@@ -33,23 +33,7 @@ class Scene:
     media: str
     mount: str
 
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"http://127.0.0.1:{self.gateway.port}{path}", timeout=30, **kwargs)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return next(j for j in self.api("GET", "/api/repair/jobs").json() if j["id"] == job_id)
-
-    def scan(self, **body: Any) -> dict[str, Any]:
-        answer = self.api("POST", "/api/repair", json=body)
-        assert answer.status_code == 202, answer.text
-        job_id = answer.json()["job_id"]
-        return wait_until(lambda: (j := self.job(job_id))["status"] != "running" and j, 60, "the scan")
-
-    def process(self, job_id: str) -> dict[str, Any]:
-        answer = self.api("POST", f"/api/repair/jobs/{job_id}/process")
-        assert answer.status_code == 202, answer.text
-        return wait_until(lambda: (j := self.job(job_id))["status"] in ("completed", "failed") and j, 90,
-                          "the processing")
+    process_timeout = 90.0
 
 
 def _link(path: str, target: str) -> str:

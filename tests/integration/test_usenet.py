@@ -7,6 +7,7 @@ is mocked; the emulator counts what the gateway asked of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -47,9 +48,7 @@ class Usenet:
         raw: dict[str, Any] = {
             "bind_address": "127.0.0.1", "port": 0, "use_auth": False, "default_download_action": "none",
             "download_folder": os.path.join(self.tmp, "downloads"), "refresh_interval": "200ms",
-            "usenet": {"providers": [{"name": "primary", "host": "127.0.0.1", "port": self.server.port,
-                                      "username": USER, "password": PASSWORD, "max_connections": 10}],
-                       "import_availability_sample_percent": 20},
+            "usenet": {"providers": [self.primary()], "import_availability_sample_percent": 20},
         }
         raw.update(overrides)
         config_dir = os.path.join(self.tmp, "config")
@@ -58,6 +57,21 @@ class Usenet:
         self.gateway.start(workers=False)
         self.gateway.imports.start()
         return self.gateway
+
+    def primary(self) -> dict[str, Any]:
+        """The primary server as a ``usenet.providers`` entry."""
+        return {"name": "primary", "host": "127.0.0.1", "port": self.server.port, "username": USER,
+                "password": PASSWORD, "max_connections": 10}
+
+    @contextlib.contextmanager
+    def backup(self) -> Iterator[tuple[NNTPServer, dict[str, Any]]]:
+        """A backup server sharing the store and its ``usenet.providers`` entry; stopped on leaving."""
+        server = NNTPServer(self.store, name="backup", username=USER, password=PASSWORD).start()
+        try:
+            yield server, {"name": "backup", "host": "127.0.0.1", "port": server.port, "username": USER,
+                           "password": PASSWORD, "max_connections": 4, "backup": True}
+        finally:
+            server.stop()
 
     def stop(self) -> None:
         if self.gateway is not None:

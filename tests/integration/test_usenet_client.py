@@ -251,16 +251,21 @@ def test_idle_connections_close_after_a_minute(store: ArticleStore, servers: lis
     assert primary.stats().commands.get("QUIT") == 1
 
 
+def fail_until_resting(primary: NNTPServer, usenet: Usenet, mid: str, match: str | None = None) -> None:
+    """Stop the server and fail as many reads as it takes the breaker to rest it."""
+    primary.stop()
+    for _ in range(pool_module.FAILS_TO_REST):
+        with pytest.raises(UsenetUnavailable, match=match):
+            usenet.body(mid)
+
+
 def test_breaker_rests_a_failing_server_and_recovers(store: ArticleStore, servers: list[NNTPServer],
                                                      closing: list[Usenet]) -> None:
     data, ids = release(store)
     primary = serve(servers, store, "primary")
     clock = FakeClock()
     usenet = client(closing, [config(primary)], clock)
-    primary.stop()
-    for _ in range(pool_module.FAILS_TO_REST):
-        with pytest.raises(UsenetUnavailable, match="cannot connect"):
-            usenet.body(ids[0])
+    fail_until_resting(primary, usenet, ids[0], match="cannot connect")
     health = usenet.health()["primary"]
     assert health["state"] == "resting" and health["errors"] == pool_module.FAILS_TO_REST
     primary.start()
@@ -278,10 +283,7 @@ def test_breaker_pauses_grow_while_failing(store: ArticleStore, servers: list[NN
     primary = serve(servers, store, "primary")
     clock = FakeClock()
     usenet = client(closing, [config(primary)], clock)
-    primary.stop()
-    for _ in range(pool_module.FAILS_TO_REST):
-        with pytest.raises(UsenetUnavailable):
-            usenet.body(ids[0])
+    fail_until_resting(primary, usenet, ids[0])
     assert usenet.health()["primary"]["resting_for"] == pytest.approx(pool_module.REST_START)
     clock.advance(pool_module.REST_START + 0.1)
     with pytest.raises(UsenetUnavailable, match="cannot connect"):

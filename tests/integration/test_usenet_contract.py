@@ -16,7 +16,6 @@ import pytest
 import requests
 
 from emulators.server import KEYS, Emulator
-from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.app import Gateway
 from tests.integration.test_usenet import PART, PASSWORD, USER, Usenet, addfile, browse, finished, media, sab, usenet
@@ -27,9 +26,7 @@ HEALTH_KEYS = {"connections", "max_connections", "articles", "bytes", "missing",
 
 
 def servers(usenet: Usenet, **extra: Any) -> dict[str, Any]:
-    return {"providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port, "username": USER,
-                           "password": PASSWORD, "max_connections": 10}],
-            "import_availability_sample_percent": 0, **extra}
+    return {"providers": [usenet.primary()], "import_availability_sample_percent": 0, **extra}
 
 
 def raw_get(port: int, path: str, first: int, last: int) -> tuple[int, dict[str, str], int, str]:
@@ -265,16 +262,12 @@ def test_bad_usenet_settings_are_refused(usenet: Usenet, usenet_block: dict[str,
 
 
 def test_a_bad_crc_is_asked_of_the_next_server_and_bad_everywhere_is_a_read_error(usenet: Usenet) -> None:
-    backup = NNTPServer(usenet.store, name="backup", username=USER, password=PASSWORD).start()
-    try:
+    with usenet.backup() as (backup, entry):
         title = "Show.S13E02.720p.HDTV-CRC"
         video = media(title, 1_000_000)
         release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
         ids = release.file(f"{title}.mkv").message_ids
-        gateway = usenet.start_gateway(usenet=servers(usenet) | {"providers": [
-            *servers(usenet)["providers"],
-            {"name": "backup", "host": "127.0.0.1", "port": backup.port, "username": USER, "password": PASSWORD,
-             "max_connections": 4, "backup": True}]})
+        gateway = usenet.start_gateway(usenet=servers(usenet, providers=[usenet.primary(), entry]))
         nzo = addfile(gateway, title, release.nzb)
         assert finished(gateway, nzo)["status"] == "Completed"
         usenet.server.set_bad_crc([ids[3]])            # damaged at the primary: the backup's copy is read
@@ -293,5 +286,3 @@ def test_a_bad_crc_is_asked_of_the_next_server_and_bad_everywhere_is_a_read_erro
         dav = requests.get(f"http://127.0.0.1:{gateway.port}/webdav/tv/{title}/{title}.mkv",
                            headers={"Range": "bytes=0-99"}, timeout=20)
         assert dav.status_code == 206 and dav.content == video[:100]
-    finally:
-        backup.stop()

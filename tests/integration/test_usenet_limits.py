@@ -14,7 +14,7 @@ import requests
 from emulators.archives import write_rar
 from emulators.usenet.release import build_release
 from tests.fakes.arr import FakeArr
-from tests.integration.test_usenet import PART, PASSWORD, USER, Usenet, addfile, browse, finished, media, usenet
+from tests.integration.test_usenet import PART, Usenet, addfile, browse, finished, media, usenet
 from tests.support import wait_until
 
 __all__ = ["usenet"]   # the fixture, imported for pytest
@@ -38,8 +38,7 @@ def test_connections_never_exceed_the_limit_with_readers_an_import_and_a_repair_
         gateway = usenet.start_gateway(
             mount={"type": "none", "mount_path": mount}, repair={"enabled": False},
             arrs=[{"name": "sonarr", "host": sonarr.url, "token": "arr-key"}],
-            usenet={"providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port,
-                                   "username": USER, "password": PASSWORD, "max_connections": LIMIT}],
+            usenet={"providers": [usenet.primary() | {"max_connections": LIMIT}],
                     "max_connections": 15, "import_availability_sample_percent": 50,
                     "availability_sample_percent": 100})
         for number, title in enumerate(titles, start=1):

@@ -10,7 +10,7 @@ from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.library.snapshot import FileRef
 from gateway.usenet import Usenet as UsenetClient
-from tests.integration.test_usenet import PART, PASSWORD, USER, Usenet, addfile, finished, media, usenet
+from tests.integration.test_usenet import PART, Usenet, addfile, finished, media, usenet
 from tests.integration.test_usenet_reads import NZO_PREFIX
 from tests.support import wait_until
 
@@ -32,8 +32,7 @@ def test_a_read_at_a_new_offset_fetches_about_one_article(usenet: Usenet) -> Non
     release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
     ids = release.file(f"{title}.mkv").message_ids
     gateway = usenet.start_gateway(usenet={
-        "providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port, "username": USER,
-                       "password": PASSWORD, "max_connections": 4}],
+        "providers": [usenet.primary() | {"max_connections": 4}],
         "max_connections": 8, "import_availability_sample_percent": 0})
     nzo = addfile(gateway, title, release.nzb)
     assert finished(gateway, nzo)["status"] == "Completed"

@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 
 from emulators.archives import write_rar
-from emulators.usenet import NNTPServer
 from emulators.usenet.release import build_release
 from gateway.app import Gateway
 from tests.integration.test_fuse import mount_cfg, needs_fuse, unmount_leftover
 from tests.integration.test_usenet import (
     PART,
-    PASSWORD,
-    USER,
     Usenet,
     addfile,
     browse,
@@ -88,8 +85,7 @@ def test_fuse_reads_a_rar_member_byte_for_byte_and_a_missing_article_is_eio(
     volumes = write_rar([(f"{title}.mkv", video)], version=5, base=title, volume_data=700_000)
     release = build_release(volumes, name=title, part_size=PART, store=usenet.store)
     gateway = usenet.start_gateway(mount=mount_cfg(mnt), usenet={
-        "providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port, "username": USER,
-                       "password": PASSWORD, "max_connections": 10}],
+        "providers": [usenet.primary()],
         "import_availability_sample_percent": 0})
     nzo = addfile(gateway, title, release.nzb, cat="movies")
     assert finished(gateway, nzo, cat="movies")["status"] == "Completed"
@@ -121,8 +117,7 @@ def test_fuse_reads_a_rar_member_byte_for_byte_and_a_missing_article_is_eio(
 
 
 def test_articles_missing_at_the_primary_come_from_the_backup_at_import_and_reads(usenet: Usenet) -> None:
-    backup = NNTPServer(usenet.store, name="backup", username=USER, password=PASSWORD).start()
-    try:
+    with usenet.backup() as (backup, entry):
         title = "Show.S10E01.1080p.WEB-BACKUP"
         video = media(title, 1_050_000)
         release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
@@ -130,11 +125,7 @@ def test_articles_missing_at_the_primary_come_from_the_backup_at_import_and_read
         lacking = [ids[0], ids[3], ids[4], ids[-1]]   # the import's header reads and STATs, and reads
         usenet.server.set_missing(lacking)
         gateway = usenet.start_gateway(usenet={
-            "providers": [
-                {"name": "primary", "host": "127.0.0.1", "port": usenet.server.port, "username": USER,
-                 "password": PASSWORD, "max_connections": 10},
-                {"name": "backup", "host": "127.0.0.1", "port": backup.port, "username": USER,
-                 "password": PASSWORD, "max_connections": 4, "backup": True}],
+            "providers": [usenet.primary(), entry],
             "import_availability_sample_percent": 100})
         done = finished(gateway, addfile(gateway, title, release.nzb))
         assert done["status"] == "Completed", done
@@ -147,7 +138,5 @@ def test_articles_missing_at_the_primary_come_from_the_backup_at_import_and_read
         primary = usenet.server.stats()
         assert not set(primary.served_by_id) & set(lacking) and primary.missing >= len(lacking)
         assert browse(gateway, title, f"{title}.mkv", 3 * PART, 5 * PART - 1).content == video[3 * PART:5 * PART]
-    finally:
-        backup.stop()
 
 

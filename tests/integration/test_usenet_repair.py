@@ -14,42 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 
 from emulators.usenet.release import Release, build_release
 from gateway.app import Gateway
 from tests.fakes.arr import FakeArr
 from tests.integration.test_usenet import PART, Usenet, addfile, finished, media, usenet
-from tests.support import wait_until
+from tests.support import RepairApi
 
 __all__ = ["usenet"]   # the fixture, imported for pytest
 NZO_PREFIX = "SABnzbd_nzo_"
 
 
 @dataclass
-class Scene:
+class Scene(RepairApi):
     gateway: Gateway
     sonarr: FakeArr
     releases: dict[str, Release]
     nzos: dict[str, str]
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"http://127.0.0.1:{self.gateway.port}{path}", timeout=30, **kwargs)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        return next(j for j in self.api("GET", "/api/repair/jobs").json() if j["id"] == job_id)
-
-    def scan(self) -> dict[str, Any]:
-        answer = self.api("POST", "/api/repair", json={})
-        assert answer.status_code == 202, answer.text
-        job_id = answer.json()["job_id"]
-        return wait_until(lambda: (j := self.job(job_id))["status"] != "running" and j, 60, "the scan")
-
-    def process(self, job_id: str) -> dict[str, Any]:
-        answer = self.api("POST", f"/api/repair/jobs/{job_id}/process")
-        assert answer.status_code == 202, answer.text
-        return wait_until(lambda: (j := self.job(job_id))["status"] in ("completed", "failed") and j, 60,
-                          "the processing")
 
 
 TITLES = ("The.Show.S01E01.720p.WEB-GOOD", "The.Show.S01E02.720p.WEB-HOLE")

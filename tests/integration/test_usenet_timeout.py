@@ -19,8 +19,7 @@ def test_an_import_slower_than_processing_timeout_fails_with_the_reason(usenet: 
     release = build_release([(f"{title}.mkv", media(title, 600_000))], name=title, part_size=PART,
                             store=usenet.store)
     gateway = usenet.start_gateway(usenet={
-        "providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port,
-                       "username": "reader", "password": "s3cret-nntp-pass", "max_connections": 10}],
+        "providers": [usenet.primary()],
         "processing_timeout": "300ms"})
     usenet.server.set_latency(0.4)   # every answer: the first article alone outlasts the timeout
     done = finished(gateway, addfile(gateway, title, release.nzb))
@@ -36,8 +35,7 @@ def test_time_held_by_a_refused_login_does_not_count(usenet: Usenet) -> None:
     video = media(title, 500_000)
     release = build_release([(f"{title}.mkv", video)], name=title, part_size=PART, store=usenet.store)
     gateway = usenet.start_gateway(usenet={
-        "providers": [{"name": "primary", "host": "127.0.0.1", "port": usenet.server.port,
-                       "username": "reader", "password": "s3cret-nntp-pass", "max_connections": 10}],
+        "providers": [usenet.primary()],
         "processing_timeout": "1s"})
     usenet.server.set_fail_login(True)
     added = time.monotonic()
