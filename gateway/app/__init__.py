@@ -37,7 +37,6 @@ from gateway.app.wiring import (
     repair_probes,
     stream_url,
     usenet_parts,
-    usenet_servers,
 )
 from gateway.arr.client import ArrClient
 from gateway.arr.registry import ArrRegistry
@@ -62,7 +61,7 @@ from gateway.repair.onread import ReadRepairs
 from gateway.repair.service import RepairService
 from gateway.store import Store
 
-__all__ = ["Gateway", "build", "usenet_servers"]
+__all__ = ["Gateway", "build"]
 
 
 def build(config: Config, clock: Clock | None = None) -> Gateway:
