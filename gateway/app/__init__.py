@@ -94,12 +94,12 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         arrs.notify_complete(record.category)
 
     ref: list[Gateway] = []
-    imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit,
-                            stream_url=stream_url(config, lambda: ref[0].port, auth),
+    urls = stream_url(config, lambda: ref[0].port, auth)   # .strm contents, for imports and repair alike
+    imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit, stream_url=urls,
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"),
                             usenet=importer)
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
-                           stream_url(config, lambda: ref[0].port, auth), events=events.emit,
+                           urls, events=events.emit,
                            probes=repair_probes(config, usenet_files))
     read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
                                lambda h: (record.category if (record := imports.get(h)) else ""))
