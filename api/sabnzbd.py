@@ -23,14 +23,13 @@ from gateway.auth import Auth
 from gateway.config import Config
 from gateway.imports.fetch import fetch_torrent_url
 from gateway.imports.manager import ImportManager
-from gateway.imports.nzb import NzbError, job_name
+from gateway.imports.nzb import NZO_PREFIX, NzbError, job_name
 from gateway.imports.records import AddRequest, ImportRecord, ImportState
 from gateway.imports.torrentmeta import TorrentMetaError
 
 log = logging.getLogger(__name__)
 
 VERSION = "4.5.1"
-NZO_PREFIX = "SABnzbd_nzo_"
 DEFAULT_CATEGORIES = ("movies", "tv", "audio", "software")   # real SABnzbd's own
 MIB = 1 << 20
 NO_USENET = "no account takes NZBs: add a torbox or premiumize entry to debrids"

@@ -10,6 +10,7 @@ credential reaches a log line.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -67,19 +68,18 @@ def register_secret(value: Any) -> None:
 
 
 def register_secrets(config: Any) -> None:
-    """Every credential of a config: debrid API keys and download keys, the *arr tokens, NNTP passwords,
-    media server tokens and the rclone rc password."""
-    for debrid in getattr(config, "debrids", ()):
-        register_secret(debrid.api_key)
-        for key in debrid.download_api_keys:
-            register_secret(key)
-    for arr in getattr(config, "arrs", ()):
-        register_secret(arr.token)
-    for server in getattr(getattr(config, "usenet", None), "providers", ()):
-        register_secret(server.password)   # NNTP passwords are secrets like API keys (contract §8)
-    for media in getattr(config, "media_servers", ()):
-        register_secret(media.token)
-    register_secret(getattr(getattr(config, "rclone_rc", None), "password", None))
+    """Every value of a key the config schema marks ``secret`` (debrid API and download keys,
+    *arr tokens, NNTP passwords, media server tokens, the rclone rc password), in every section
+    and list entry: a new secret key is masked by its ``secret=True`` alone."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("secret"):
+            for one in value if isinstance(value, tuple) else (value,):
+                register_secret(one)
+            continue
+        for part in value if isinstance(value, tuple) else (value,):
+            if dataclasses.is_dataclass(part) and not isinstance(part, type):
+                register_secrets(part)
 
 
 def _mask(secret: str) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from benchkit import DOCS, ROOT, free_port, make_note, markdown_table, new_session, verdict, write_docs
+from benchkit import DOCS, ROOT, end_process, free_port, make_note, markdown_table, new_session, verdict, write_docs
 from usenet_benchkit import BIG, PART, PASSWORD, PROBE, RAR, USER, EmulatedUsenet, RawReader, segment_ids
 
 MiB = 1 << 20
@@ -123,13 +123,7 @@ class GatewayProcess:
 
     def stop(self) -> None:
         self.session.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        end_process(self.proc, 20)
         subprocess.run(["fusermount3", "-uz", str(self.mnt)], capture_output=True, check=False)
         self._log.close()
 

@@ -134,14 +134,19 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.session.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        end_process(self.proc, 10)
         self._log.close()
+
+
+def end_process(proc: subprocess.Popen[Any], grace: float) -> None:
+    """Ask a child to end (SIGTERM), then kill it when it has not within ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def shut_down(session: requests.Session, emu: EmulatorProcess, tmp: tempfile.TemporaryDirectory[str]) -> None:

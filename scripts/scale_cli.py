@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from benchkit import EmulatorProcess, free_port, new_session, shut_down
+from benchkit import EmulatorProcess, end_process, free_port, new_session, shut_down
 
 ALL = "__all__"
 
@@ -126,11 +126,7 @@ def run_console(n: int, per: int, rclone_folders: int, code: str, folder_runs: i
         return res
     finally:
         if proc is not None:
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(30)
-            if proc.poll() is None:
-                proc.kill()
+            end_process(proc, 30)
         if rclone is not None:
             rclone.stop()
         shut_down(session, emu, tmp)

@@ -37,7 +37,6 @@ from gateway.app.wiring import (
     repair_probes,
     stream_url,
     usenet_parts,
-    usenet_servers,
 )
 from gateway.arr.client import ArrClient
 from gateway.arr.registry import ArrRegistry
@@ -62,7 +61,7 @@ from gateway.repair.onread import ReadRepairs
 from gateway.repair.service import RepairService
 from gateway.store import Store
 
-__all__ = ["Gateway", "build", "usenet_servers"]
+__all__ = ["Gateway", "build"]
 
 
 def build(config: Config, clock: Clock | None = None) -> Gateway:
@@ -95,12 +94,12 @@ def build(config: Config, clock: Clock | None = None) -> Gateway:
         arrs.notify_complete(record.category)
 
     ref: list[Gateway] = []
-    imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit,
-                            stream_url=stream_url(config, lambda: ref[0].port, auth),
+    urls = stream_url(config, lambda: ref[0].port, auth)   # .strm contents, for imports and repair alike
+    imports = ImportManager(config, library, repo, clock, notify=notify, events=events.emit, stream_url=urls,
                             opener=lambda folder, path: vfs.open(f"/__all__/{folder}/{path}", "download"),
                             usenet=importer)
     repair = RepairService(config, library, links, cdn, arr_client, store, clock,
-                           stream_url(config, lambda: ref[0].port, auth), events=events.emit,
+                           urls, events=events.emit,
                            probes=repair_probes(config, usenet_files))
     read_repairs = ReadRepairs(config, library, repair, arr_client, clock,
                                lambda h: (record.category if (record := imports.get(h)) else ""))

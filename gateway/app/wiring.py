@@ -12,7 +12,8 @@ from fs.cached_reader import CachedFiles
 from fs.chunkcache import ChunkCache
 from gateway.auth import Auth
 from gateway.clock import Clock
-from gateway.config import USENET, Config, MountConfig, UsenetConfig
+from gateway.config import USENET, Config, MountConfig, UsenetConfig, parse_config
+from gateway.errors import ConfigError, ProviderError
 from gateway.imports.usenet import UsenetImporter
 from gateway.library.library import Library
 from gateway.library.nzblayout import LayoutStore
@@ -44,9 +45,6 @@ def apply_live(fresh: Config, keys: set[str], notifier: Notifier, providers: dic
 
 def check_debrid(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
     """A live key check for the setup page: one account call with the given key."""
-    from gateway.config import parse_config
-    from gateway.errors import ConfigError, ProviderError
-
     raw = {"name": "check", "provider": str(body.get("provider", "")), "api_key": str(body.get("api_key", "")),
            "rate_limit": "off"}
     if body.get("api_url"):
@@ -107,9 +105,6 @@ def repair_probes(config: Config, files: UsenetFiles | None) -> dict[str, Probe]
 
 def check_usenet(body: dict[str, Any], config: Config, clock: Clock) -> dict[str, Any]:
     """A live login check for the setup and settings pages: connect, log in, quit."""
-    from gateway.config import parse_config
-    from gateway.errors import ConfigError, ProviderError
-
     fields = ("name", "host", "port", "username", "password", "ssl")
     raw = {k: body[k] for k in fields if body.get(k) not in (None, "")}
     stored = next((p for p in config.usenet.providers if p.name == raw.get("name", raw.get("host"))), None)

@@ -232,11 +232,14 @@ class ArrClient:
         return sorted(found.values(), key=lambda g: (_when(g.date), g.history_id), reverse=True)
 
     def _history(self, target: ArrTarget, extra: dict[str, int]) -> Iterable[dict[str, Any]]:
+        return self._pages(target, "history", {"sortKey": "date", "sortDirection": "descending",
+                                               "eventType": GRABBED, **extra})
+
+    def _pages(self, target: ArrTarget, resource: str, params: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """Every record of a paged resource (history, queue), page by page up to ``MAX_PAGES``."""
         for page in range(1, MAX_PAGES + 1):
-            params = {"page": page, "pageSize": PAGE_SIZE, "sortKey": "date", "sortDirection": "descending",
-                      "eventType": GRABBED, **extra}
-            data = self._get_dict(target, "history", params=params)
-            yield from _dicts(data.get("records"), f"{target.name}: history records")
+            data = self._get_dict(target, resource, params={"page": page, "pageSize": PAGE_SIZE, **params})
+            yield from _dicts(data.get("records"), f"{target.name}: {resource} records")
             size = int(data.get("pageSize") or PAGE_SIZE)
             if page * size >= int(data.get("totalRecords") or 0):
                 return
@@ -303,13 +306,7 @@ class ArrClient:
         """Every record of the *arr's download queue, unknown items included, page by page."""
         _check_kind(kind)
         unknown = "includeUnknownSeriesItems" if kind == "sonarr" else "includeUnknownMovieItems"
-        out: list[dict[str, Any]] = []
-        for page in range(1, MAX_PAGES + 1):
-            data = self._get_dict(target, "queue", params={"page": page, "pageSize": PAGE_SIZE, unknown: "true"})
-            out += _dicts(data.get("records"), f"{target.name}: queue records")
-            if page * int(data.get("pageSize") or PAGE_SIZE) >= int(data.get("totalRecords") or 0):
-                break
-        return out
+        return list(self._pages(target, "queue", {unknown: "true"}))
 
     def remove_queued(self, target: ArrTarget, queue_id: int, *, blocklist: bool) -> None:
         """Remove a queue item and its download at the client; with ``blocklist`` the release is

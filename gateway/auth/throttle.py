@@ -68,26 +68,21 @@ class LoginThrottle:
         record.failures[:] = [t for t in record.failures if t > now - FAILURE_WINDOW]
         return record
 
+    def _known(self, source: str, username: str, now: float) -> list[_Record]:
+        """The IP's and the username's records that exist, brought up to ``now`` (lock held)."""
+        return [r for key, _ in self._keys(source, username) if (r := self._get(key, now)) is not None]
+
     def refused(self, source: str, username: str = "") -> float:
         """Seconds left of a ban on this IP or username; 0.0 when the attempt may go on."""
         now = self._clock.now()
         with self._lock:
-            left = 0.0
-            for key, _ in self._keys(source, username):
-                record = self._get(key, now)
-                if record is not None and record.banned_until > now:
-                    left = max(left, record.banned_until - now)
-            return left
+            return max([0.0] + [r.banned_until - now for r in self._known(source, username, now)])
 
     def delay(self, source: str, username: str = "") -> float:
         """The pause owed before this attempt is checked (0.0 before ``SLOW_AFTER`` failures)."""
         now = self._clock.now()
         with self._lock:
-            failures = 0
-            for key, _ in self._keys(source, username):
-                record = self._get(key, now)
-                if record is not None:
-                    failures = max(failures, len(record.failures))
+            failures = max((len(r.failures) for r in self._known(source, username, now)), default=0)
         if failures < SLOW_AFTER:
             return 0.0
         return min(DELAY_FIRST * 2.0 ** (failures - SLOW_AFTER), DELAY_MAX)

@@ -95,7 +95,8 @@ def mask_secret(value: str) -> str:
 
 def format_duration(seconds: float) -> str:
     """86400.0 → '1d', 600.0 → '10m': the largest unit that divides it (parse_duration's inverse)."""
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+    for unit in "wdhm":
+        size = _DURATION_UNITS[unit]
         if seconds and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds}s"

@@ -20,6 +20,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 from gateway.imports.torrentmeta import TorrentMetaError
 
 MAX_NZB = 64 << 20
+NZO_PREFIX = "SABnzbd_nzo_"   # an NZB job's nzo_id (api/sabnzbd.py) and the *arr's downloadId: prefix + import key
 _NAME_IN_SUBJECT = re.compile(r'"([^"]+)"')
 
 

@@ -26,13 +26,13 @@ from gateway.arr.client import ArrClient, ArrTarget
 from gateway.clock import Clock
 from gateway.config import ArrConfig
 from gateway.errors import NotFound, ProviderError
+from gateway.imports.nzb import NZO_PREFIX
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 60.0        # one look a minute
 CONFIRM_AFTER = 55.0   # "a minute apart", with room for the worker's own jitter
-NZO_PREFIX = "SABnzbd_nzo_"   # api/sabnzbd.py names NZB jobs so; the part after it is the import's key
 HISTORY_LIMIT = 500
 
 # (reason, pattern over the lower-cased status messages), first match wins. The phrases are

@@ -28,6 +28,7 @@ from gateway.arr.client import ArrClient, ArrTarget
 from gateway.arr.models import MediaFile
 from gateway.clock import Clock
 from gateway.config import USENET, Config
+from gateway.imports.nzb import NZO_PREFIX
 from gateway.imports.selection import select
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 READD_WAIT = 60.0     # seconds a re-added torrent may take to be ready (it must be cached)
 READD_POLL = 1.0
 TRANSIENT = (errors.Unavailable, errors.RateLimited, errors.AuthError)
-NZO_PREFIX = "sabnzbd_nzo_"   # api/sabnzbd.py's nzo_id prefix, as the *arr's lower-cased downloadId
 
 
 class Paused(Exception):
@@ -191,7 +191,7 @@ class ItemProcessor:
             return item.advanced(Step.SEARCH, "its pack still plays: its grab is not marked failed")
         grabs = self._arr.grabs(target, media_file(item))
         grab = next((g for g in grabs if item.torrent_hash
-                     and g.download_id.removeprefix(NZO_PREFIX) == item.torrent_hash.lower()),
+                     and g.download_id.removeprefix(NZO_PREFIX.lower()) == item.torrent_hash.lower()),
                     grabs[0] if grabs else None)
         if grab is None:
             return item.advanced(Step.SEARCH, "no grab to mark failed")
