@@ -163,7 +163,10 @@ class CachedReader(FileHandle):
         self._head_end = min(size, -(-PROBE_HEAD // self._cs) * self._cs)
         self._tail_start = max(self._head_end, size - PROBE_TAIL)
         try:
-            self._file: CacheFile = files.cache.open(key, size, files.direct_fetch(ref))
+            # Hold what the read-ahead fetches (its streams and the chunk being read, or a probe zone)
+            # in memory for the reader; a read-through reader takes its bytes from upstream instead.
+            hold = 0 if files.read_through(ref) else max(files.streams + 1, -(-PROBE_HEAD // self._cs))
+            self._file: CacheFile = files.cache.open(key, size, files.direct_fetch(ref), hold)
         except BaseException:
             super().close()   # closed, so the finaliser does not call our close()
             raise

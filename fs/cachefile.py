@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from fs.chunkindex import ChunkId
 from fs.chunkledger import ChunkLedger, _File
+from fs.chunkwrite import ChunkWriter
 from gateway.clock import Clock
 from gateway.singleflight import Flight, SingleFlight
 
@@ -40,7 +41,7 @@ class CacheState:
 
     ledger: ChunkLedger
     clock: Clock
-    durable: bool
+    writer: ChunkWriter
     lock: threading.Lock = field(default_factory=threading.Lock)
     flights: SingleFlight[ChunkId, memoryview] = field(default_factory=SingleFlight)
     stats: dict[str, int] = field(default_factory=_new_stats)   # hits/misses per chunk
@@ -52,9 +53,17 @@ class CacheState:
 
 class CacheFile:
     """One handle's view of one cached file. ``entry`` None: another reader still uses an older
-    size of the key, so this one bypasses the cache (every read goes to ``fetch``)."""
+    size of the key, so this one bypasses the cache (every read goes to ``fetch``).
 
-    def __init__(self, state: CacheState, h: str, size: int, entry: _File | None, fetch: Fetch) -> None:
+    ``hold``: how many chunks this handle keeps in memory after fetching them (or taking them from
+    another reader's fetch). A sequential reader's read-ahead fetches the chunks it reads next, and
+    those are written past the page cache (fs/chunkwrite.py), so the reader takes them from here
+    instead of reading them back from disk. Chunks behind the reader are let go as it passes them;
+    when the hold is full, the chunks furthest ahead are read from disk later instead.
+    """
+
+    def __init__(self, state: CacheState, h: str, size: int, entry: _File | None, fetch: Fetch,
+                 hold: int = 0) -> None:
         self._state = state
         self._ledger = state.ledger
         self._lock = state.lock
@@ -64,6 +73,10 @@ class CacheFile:
         self._fetch = fetch
         self._cs = state.ledger.cs
         self._closed = False
+        self._hold = hold
+        self._held: dict[int, memoryview] = {}   # read without a lock (atomic dict.get); changed under _held_lock
+        self._held_lock = threading.Lock()
+        self._reading = -1                        # the first chunk of the last read from memory
 
     def read(self, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset+length)``, clipped at EOF; misses are fetched (once, however many ask)."""
@@ -81,6 +94,10 @@ class CacheFile:
         if span is None:
             return b""
         end, wanted = span
+        if self._held:
+            data = self._from_memory(offset, end, wanted, count=True)
+            if data is not None:
+                return data
         entry = self._entry
         stats = self._state.stats
         with self._lock:
@@ -100,10 +117,48 @@ class CacheFile:
             with self._lock:
                 self._ledger.unpin_chunks(self._h, wanted)
 
+    def _from_memory(self, offset: int, end: int, wanted: range, *, count: bool) -> bytes | None:
+        """The read from the hold, when every chunk of it is there (``count``: as hits)."""
+        found = [self._held.get(i) for i in wanted]
+        pieces = [piece for piece in found if piece is not None]
+        if len(pieces) < len(found):
+            return None
+        if wanted[0] != self._reading:   # the reader moved on: let go of what it passed
+            self._reading = wanted[0]
+            with self._held_lock:
+                for i in [i for i in self._held if i < wanted[0]]:
+                    del self._held[i]
+        entry = self._entry
+        with self._lock:
+            self._check()
+            if count:
+                self._state.stats["hits"] += len(wanted)
+            if entry is not None:
+                self._ledger.touch(self._h, entry, [i for i in wanted if i in entry.chunks], self._state.clock.now())
+        if len(pieces) == 1:
+            base = wanted[0] * self._cs
+            return bytes(pieces[0][offset - base:end - base])
+        out = bytearray(end - offset)
+        for i, piece in zip(wanted, pieces, strict=True):
+            _place(out, offset, i * self._cs, piece)
+        return bytes(out)
+
+    def _keep(self, chunks: list[int], pieces: list[memoryview]) -> None:
+        """Hold fetched chunks for this handle's next reads, the nearest first."""
+        if not self._hold:
+            return
+        with self._held_lock:
+            for i, piece in zip(chunks, pieces, strict=True):
+                self._held[i] = piece
+            while len(self._held) > self._hold:
+                del self._held[max(self._held)]
+
     def fill(self, offset: int, length: int) -> bytes:
         """A read ``read_cached`` could not serve (already counted there): gather it from disk,
-        upstream and other readers' fetches."""
-        return self._read(offset, length, prefetch=False)
+        upstream and other readers' fetches; first from the hold, which a prefetch since may have filled."""
+        span = self._span(offset, length) if self._held else None
+        data = None if span is None else self._from_memory(offset, span[0], span[1], count=False)
+        return data if data is not None else self._read(offset, length, prefetch=False)
 
     def prefetch(self, offset: int, length: int) -> None:
         """Read-ahead: fetch the missing chunks of the range nobody is fetching; waits for nothing."""
@@ -129,6 +184,7 @@ class CacheFile:
             if self._closed:
                 return
             self._closed = True
+            self._held.clear()
             if self._entry is not None:
                 self._ledger.unpin_file(self._h, self._entry)
 
@@ -263,6 +319,7 @@ class CacheFile:
                 flight = flights.get((self._h, i))
                 if flight is not None:
                     flight.succeed(piece)
+        self._keep(run, pieces)
         for i, piece in zip(run, pieces, strict=True):
             try:
                 self._store(entry, i, piece)
@@ -274,22 +331,31 @@ class CacheFile:
     def _store(self, entry: _File, i: int, piece: memoryview) -> None:
         """Write one fetched chunk to disk and record it; caching is best effort."""
         ledger = self._ledger
+        offset, direct_fd = i * self._cs, -1
         with self._lock:
             reserved = ledger.make_room(len(piece))
             if reserved:
                 ledger.bytes += len(piece)
-        written = reserved and self._write(entry, i * self._cs, piece)
+                direct_fd = self._direct_fd(entry, offset, len(piece))
+        written = reserved and self._write(entry, offset, piece, direct_fd)
         with self._lock:
             if written:
                 ledger.record(self._h, i, len(piece), self._state.clock.now())
             elif reserved:
                 ledger.bytes -= len(piece)
 
-    def _write(self, entry: _File, offset: int, data: memoryview) -> bool:
+    def _direct_fd(self, entry: _File, offset: int, length: int) -> int:
+        """Needs the lock. The file's O_DIRECT descriptor when this piece can use it (opened once)."""
+        writer = self._state.writer
+        if not writer.wants_direct(offset, length):
+            return -1
+        if entry.direct_fd < 0:
+            entry.direct_fd = writer.open_direct(self._ledger.path(self._h))
+        return entry.direct_fd
+
+    def _write(self, entry: _File, offset: int, data: memoryview, direct_fd: int) -> bool:
         try:
-            _pwrite_full(entry.fd, data, offset)
-            if self._state.durable:
-                os.fdatasync(entry.fd)
+            self._state.writer.write(entry.fd, direct_fd, data, offset)
         except OSError as exc:
             log.warning("chunk cache: cannot write %s at %d: %s", self._ledger.path(self._h), offset, exc)
             return False
@@ -304,6 +370,7 @@ class CacheFile:
             data = flight.outcome()
             if data is not None:   # None: abandoned, the caller's next round claims it
                 _place(out, offset, i * self._cs, data)
+                self._keep([i], [data])
                 got.append(i)
         return got
 
@@ -343,10 +410,3 @@ def _pread_full(fd: int, length: int, offset: int) -> bytes:
         length -= len(data)
         offset += len(data)
     return b"".join(parts)
-
-
-def _pwrite_full(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data = data[written:]
-        offset += written

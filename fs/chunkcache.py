@@ -14,7 +14,9 @@ is opened once, so a read wholly on disk costs two short holds of the cache's lo
 Layout and durability
 ---------------------
 - ``cache_dir/<sha1(key)[:2]>/<sha1(key)>.data``: a sparse file, truncated to
-  the file's size on creation; chunks are ``os.pwrite``-n at their offsets.
+  the file's size on creation; chunks are ``os.pwrite``-n at their offsets,
+  past the page cache (O_DIRECT) where the filesystem allows (``fs.chunkwrite``
+  says why; the reader of a chunk just fetched takes it from memory).
 - ``cache_dir/index.db``: the persistent index, kept by ``fs.chunkindex``
   (schema and transactions are described there). A chunk is recorded only
   after its pwrite returned, and forgotten (committed) before its bytes are
@@ -64,6 +66,7 @@ import hashlib
 
 from fs.cachefile import CacheFile, CacheState, Fetch
 from fs.chunkledger import ChunkLedger
+from fs.chunkwrite import ChunkWriter
 from gateway.clock import Clock
 
 __all__ = ["CacheFile", "ChunkCache", "Fetch"]
@@ -78,7 +81,7 @@ class ChunkCache:
         self._expiry = expiry
         self._clock = clock
         self._ledger = ChunkLedger(cache_dir, chunk_size, max_bytes, durable=durable)
-        self._state = CacheState(self._ledger, clock, durable)
+        self._state = CacheState(self._ledger, clock, ChunkWriter(chunk_size, durable=durable))
         self._lock = self._state.lock
         with self._lock:
             self._ledger.load()
@@ -86,13 +89,14 @@ class ChunkCache:
 
     # ----------------------------------------------------------------- public
 
-    def open(self, key: str, size: int, fetch: Fetch) -> CacheFile:
-        """A reader's view of ``key`` (``size`` bytes) until ``close()``; misses come from ``fetch``."""
+    def open(self, key: str, size: int, fetch: Fetch, hold: int = 0) -> CacheFile:
+        """A reader's view of ``key`` (``size`` bytes) until ``close()``; misses come from ``fetch``;
+        ``hold``: chunks it keeps in memory after fetching them (``CacheFile``)."""
         h = _hash(key)
         with self._lock:
             self._state.check_open()
             entry = self._ledger.pin_file(h, size, self._clock.now())
-        return CacheFile(self._state, h, size, entry, fetch)
+        return CacheFile(self._state, h, size, entry, fetch, hold)
 
     def read(self, key: str, size: int, offset: int, length: int, fetch: Fetch, *, prefetch: bool = False) -> bytes:
         """One read without a handle: bytes ``[offset, offset+length)`` of ``key``, clipped at EOF."""
@@ -151,6 +155,7 @@ class ChunkCache:
         """Persist access times and close the index (open ``CacheFile``s close their own descriptors)."""
         with self._lock:
             self._ledger.index.close()
+        self._state.writer.close()
 
 
 def _hash(key: str) -> str:

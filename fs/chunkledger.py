@@ -65,6 +65,7 @@ class _File:
     dead: int = 0      # bytes of forgotten chunks still allocated (hole punching unavailable)
     pins: int = 0      # open handles and running reads of this file
     fd: int = -1       # the .data descriptor while pinned, else -1
+    direct_fd: int = -1   # its O_DIRECT write descriptor, opened at the first such write while pinned
 
 
 class ChunkLedger:
@@ -107,6 +108,9 @@ class ChunkLedger:
             return
         os.close(entry.fd)
         entry.fd = -1
+        if entry.direct_fd >= 0:
+            os.close(entry.direct_fd)
+            entry.direct_fd = -1
         if not entry.chunks:   # nothing could be cached: don't keep an empty file
             self.drop_file(h)
 

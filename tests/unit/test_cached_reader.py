@@ -19,6 +19,7 @@ from gateway.clock import SystemClock
 from gateway.library.snapshot import FileRef
 from tests.support import wait_until
 from tests.unit.test_chunkcache import pattern
+from tests.unit.test_chunkwrite import resident_bytes
 
 MiB = 1 << 20
 CS = 256 * 1024
@@ -239,12 +240,13 @@ def test_the_cache_file_is_opened_once_per_handle(files: Callable[..., CachedFil
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     engine = files(read_ahead=2 * MiB)
     size = 12 * MiB + 777
-    opened: list[str] = []
+    opened: list[str] = []    # the descriptor reads use
+    direct: list[str] = []    # the O_DIRECT one chunk writes use (fs/chunkwrite.py), also once per pin
     real_open = os.open
 
     def counting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
         if str(path).endswith(".data"):
-            opened.append(str(path))
+            (direct if flags & os.O_DIRECT else opened).append(str(path))
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", counting_open)
@@ -254,6 +256,7 @@ def test_the_cache_file_is_opened_once_per_handle(files: Callable[..., CachedFil
         assert reader.pread(offset, 65536) == pattern(offset, min(size, offset + 65536))
     wait_until(lambda: upstream.open_streams() == 0, 10, "read-ahead finished")
     assert len(opened) == 1
+    assert len(direct) == 1   # this test's filesystem (tmp_path) takes O_DIRECT: not one per chunk
     second = engine.open("k", REF, size)                                 # shares the open descriptor
     assert second.pread(MiB, 4096) == pattern(MiB, MiB + 4096)
     second.close()
@@ -264,6 +267,7 @@ def test_the_cache_file_is_opened_once_per_handle(files: Callable[..., CachedFil
         assert third.pread(offset, 4096) == pattern(offset, min(size, offset + 4096))
     third.close()
     assert len(opened) == 2
+    assert len(direct) == 1   # the third handle only read cached chunks: nothing to write
 
 
 def test_read_through_answers_from_the_read_offset_and_fills_the_chunks_behind(
@@ -299,3 +303,23 @@ def test_read_through_answers_from_the_read_offset_and_fills_the_chunks_behind(
         ranged.close()
     finally:
         engine.close()
+
+
+def test_a_sequential_read_leaves_the_page_cache_alone(files: Callable[..., CachedFiles],
+                                                       upstream: FakeUpstream) -> None:
+    """Read-ahead chunks are written past the page cache and the reader takes them from memory, so a
+    film streamed through the cache does not fill the machine's memory (fs/chunkwrite.py)."""
+    engine = files(read_ahead=2 * MiB)
+    size = 24 * MiB + 777
+    reader = engine.open("k", REF, size)
+    assert read_sequentially(reader) == pattern(0, size)
+    wait_until(lambda: upstream.open_streams() == 0, 10, "read-ahead finished")
+    reader.close()
+    if not engine.cache._state.writer.direct:
+        pytest.skip("the test's filesystem refuses O_DIRECT, so every chunk goes through the page cache")
+    data = next(Path(engine.cache._ledger.dir).glob("*/*.data"))
+    assert engine.stats()["bytes_on_disk"] == size                    # every chunk is cached on disk ...
+    assert resident_bytes(data) <= 4096                               # ... and only the 777-byte tail in memory
+    again = engine.open("k", REF, size)
+    assert again.pread(5 * MiB, 4096) == pattern(5 * MiB, 5 * MiB + 4096)   # a later reader reads the disk
+    again.close()
