@@ -324,7 +324,7 @@ class CachedReader(FileHandle):
             if window.retired:   # queued before the reader jumped away
                 return
             with self._lane():
-                self._file.prefetch(chunk * self._cs, self._cs)
+                self._file.prefetch(chunk * self._cs, self._cs, streamed=True)
         except Exception as exc:   # the reader meets the same error on its own read, if it goes there
             log.info("%s: read-ahead stopped at chunk %d: %s", self._key, chunk, exc)
             with self._state:

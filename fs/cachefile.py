@@ -160,9 +160,13 @@ class CacheFile:
         data = None if span is None else self._from_memory(offset, span[0], span[1], count=False)
         return data if data is not None else self._read(offset, length, prefetch=False)
 
-    def prefetch(self, offset: int, length: int) -> None:
-        """Read-ahead: fetch the missing chunks of the range nobody is fetching; waits for nothing."""
-        self._read(offset, length, prefetch=True)
+    def prefetch(self, offset: int, length: int, *, streamed: bool = False) -> None:
+        """Read-ahead: fetch the missing chunks of the range nobody is fetching; waits for nothing.
+
+        ``streamed``: the read-ahead of a sequential reader, whose chunks are written past the page
+        cache (fs/chunkwrite.py). Any other chunk (a probe zone, a random read) is written through
+        it: those are the ones read again soon, and from memory then."""
+        self._read(offset, length, prefetch=True, streamed=streamed)
 
     def put(self, offset: int, data: bytes) -> None:
         """Chunks a reader already read upstream (``offset`` on a chunk boundary, ``data`` whole
@@ -204,7 +208,8 @@ class CacheFile:
         if self._closed:
             raise ValueError("read of a closed file")
 
-    def _read(self, offset: int, length: int, prefetch: bool, fetch: Fetch | None = None) -> bytes:
+    def _read(self, offset: int, length: int, prefetch: bool, fetch: Fetch | None = None,
+              streamed: bool = False) -> bytes:
         span = self._span(offset, length)
         if span is None:
             return b""
@@ -220,7 +225,7 @@ class CacheFile:
             entry.pins += 1   # the file (and its descriptor) stays even if the handle closes meanwhile
         try:
             out = bytearray(0 if prefetch else end - offset)   # read-ahead returns nothing: no buffer to fill
-            self._gather(entry, list(wanted), offset, out, prefetch, fetch or self._fetch)
+            self._gather(entry, list(wanted), offset, out, prefetch, fetch or self._fetch, streamed)
         finally:
             with self._lock:
                 self._ledger.unpin_chunks(self._h, wanted)
@@ -228,7 +233,7 @@ class CacheFile:
         return b"" if prefetch else bytes(out)
 
     def _gather(self, entry: _File, wanted: list[int], offset: int, out: bytearray, prefetch: bool,
-                fetch: Fetch) -> None:
+                fetch: Fetch, streamed: bool) -> None:
         """Fill ``out`` from disk, upstream and other readers' fetches until every chunk is in."""
         pending = wanted
         while pending:
@@ -241,7 +246,7 @@ class CacheFile:
                     with self._lock:
                         self._ledger.forget_broken(self._h, broken)
                     filled.difference_update(broken)
-            filled.update(self._fetch_all(entry, mine, offset, out, fetch))
+            filled.update(self._fetch_all(entry, mine, offset, out, fetch, streamed))
             if prefetch:
                 return
             filled.update(self._wait_for(theirs, offset, out))
@@ -278,12 +283,13 @@ class CacheFile:
                 broken.extend(run)
         return broken
 
-    def _fetch_all(self, entry: _File, mine: list[int], offset: int, out: bytearray, fetch: Fetch) -> list[int]:
+    def _fetch_all(self, entry: _File, mine: list[int], offset: int, out: bytearray, fetch: Fetch,
+                   streamed: bool) -> list[int]:
         """Fetch our claimed chunks, one call per contiguous run."""
         done: list[int] = []
         try:
             for run in _runs(mine):
-                _place(out, offset, run[0] * self._cs, self._fetch_run(entry, run, fetch))
+                _place(out, offset, run[0] * self._cs, self._fetch_run(entry, run, fetch, streamed))
                 done.extend(run)
         finally:
             if len(done) < len(mine):   # a run failed: waiters of the later runs retry themselves
@@ -295,7 +301,7 @@ class CacheFile:
                             flight.abandon()
         return done
 
-    def _fetch_run(self, entry: _File, run: list[int], fetch: Fetch) -> bytes:
+    def _fetch_run(self, entry: _File, run: list[int], fetch: Fetch, streamed: bool) -> bytes:
         cs, flights, stats = self._cs, self._state.flights, self._state.stats
         start, stop = run[0] * cs, min((run[-1] + 1) * cs, self.size)
         try:
@@ -322,13 +328,13 @@ class CacheFile:
         self._keep(run, pieces)
         for i, piece in zip(run, pieces, strict=True):
             try:
-                self._store(entry, i, piece)
+                self._store(entry, i, piece, streamed)
             finally:   # the flight stays listed until the chunk is recorded, so nobody refetches it meanwhile
                 with self._lock:
                     flights.land((self._h, i))
         return data
 
-    def _store(self, entry: _File, i: int, piece: memoryview) -> None:
+    def _store(self, entry: _File, i: int, piece: memoryview, streamed: bool) -> None:
         """Write one fetched chunk to disk and record it; caching is best effort."""
         ledger = self._ledger
         offset, direct_fd = i * self._cs, -1
@@ -336,7 +342,7 @@ class CacheFile:
             reserved = ledger.make_room(len(piece))
             if reserved:
                 ledger.bytes += len(piece)
-                direct_fd = self._direct_fd(entry, offset, len(piece))
+                direct_fd = self._direct_fd(entry, offset, len(piece)) if streamed else -1
         written = reserved and self._write(entry, offset, piece, direct_fd)
         with self._lock:
             if written:

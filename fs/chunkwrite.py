@@ -1,9 +1,12 @@
-"""Chunk writes of the cache: past the page cache (O_DIRECT) where the filesystem allows it.
+"""Chunk writes of the cache: a stream's chunks past the page cache (O_DIRECT) where the filesystem allows it.
 
-Why not the page cache: a stream through the cache writes gigabytes that nobody reads back
-from memory soon. The reader of a chunk just fetched takes its bytes from memory
-(``CacheFile``'s hold), and a later reader finds them on disk. Written through the page
-cache, every byte would first take a fresh page of memory. That costs more than the
+Which chunks: those of a sequential reader's read-ahead (``CacheFile.prefetch(streamed=True)``).
+A stream through the cache writes gigabytes that nobody reads back from memory soon. The
+reader of a chunk just fetched takes its bytes from memory (``CacheFile``'s hold), and a
+later reader finds them on disk. Probe zones and random reads are written through the page
+cache, because those are read again soon (a second library scan, a player seeking back).
+
+Why not the page cache for a stream: every byte would first take a fresh page of memory. That costs more than the
 network read it came from: on this project's VM, fresh page-cache writes run at about
 300 MiB/s and a CPU-second per 256 MiB, against about 1.2 GB/s and a fiftieth of that CPU
 for the same chunks written with O_DIRECT (docs/benchmarks.md). It would also push the rest
