@@ -7,6 +7,12 @@ cut short), and the request's path is resolved once (``fs.webdav.request``).
 From there WsgiDAV does the protocol: it maps the mount path, dispatches the
 method (405 for one this class 1 server does not have), runs DELETE, and
 turns every ``DAVError`` into a complete answer (``ErrorPrinter``).
+
+PROPFIND alone skips that dispatch: it is what a WebDAV client and rclone send
+for every folder they open, its handler needs nothing WsgiDAV sets up, and
+WsgiDAV's app, ``ErrorPrinter``, ``RequestResolver`` and ``RequestServer`` took
+a fifth of the server's time for a one-folder PROPFIND (docs/benchmarks.md).
+Its errors are still WsgiDAV's answers (``send_status_response``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from wsgidav import util
+from wsgidav.dav_error import DAVError, as_DAVError
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
@@ -21,17 +29,18 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from fs.vfs import VFS
 from fs.webdav.auth import BasicAuth
 from fs.webdav.methods import Methods
-from fs.webdav.provider import GatewayDAVProvider
+from fs.webdav.provider import GatewayDAVProvider, Handler
 from fs.webdav.request import RESOLVED, escapes, resolve
 
 StartResponse = Callable[..., Any]
 
 
 class GatewayDAVApp(WsgiDAVApp):
-    def __init__(self, config: dict[str, Any], vfs: VFS, auth: BasicAuth | None) -> None:
+    def __init__(self, config: dict[str, Any], vfs: VFS, auth: BasicAuth | None, propfind: Handler) -> None:
         super().__init__(config)
         self._vfs = vfs
         self._auth = auth
+        self._propfind = propfind
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         refused = self._auth.refusal(environ, start_response) if self._auth is not None else None
@@ -43,7 +52,19 @@ class GatewayDAVApp(WsgiDAVApp):
             start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
         environ[RESOLVED] = resolve(self._vfs, environ)
+        if environ.get("REQUEST_METHOD") == "PROPFIND":
+            return self._direct(self._propfind, environ, start_response)
         return super().__call__(environ, start_response)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _direct(handler: Handler, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A handler without WsgiDAV's dispatch; its errors answered as ``ErrorPrinter`` would."""
+        try:
+            return handler(environ, start_response)
+        except DAVError as exc:
+            return util.send_status_response(environ, start_response, exc)  # type: ignore[no-any-return]
+        except Exception as exc:   # a bug: a whole 500, logged with its traceback by WsgiDAV
+            return util.send_status_response(environ, start_response, as_DAVError(exc))  # type: ignore[no-any-return]
 
 
 def make_dav_app(vfs: VFS, mount_path: str, auth: BasicAuth | None = None) -> Any:
@@ -62,4 +83,4 @@ def make_dav_app(vfs: VFS, mount_path: str, auth: BasicAuth | None = None) -> An
         "dir_browser": {"enable": False},
         "hotfixes": {"re_encode_path_info": True, "unquote_path_info": False},
     }
-    return GatewayDAVApp(config, vfs, auth)
+    return GatewayDAVApp(config, vfs, auth, methods.propfind)
