@@ -22,6 +22,8 @@ from urllib.parse import unquote_to_bytes
 
 from cheroot import wsgi
 
+from gateway.httpconn import Connection
+
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.0005   # seconds a thread may hold the interpreter while others wait
@@ -61,13 +63,15 @@ _NOT_UTF8 = json.dumps({"error": "path is not valid UTF-8", "code": 400}).encode
 
 
 def _is_utf8(environ: dict[str, Any]) -> bool:
-    """Both the decoded PATH_INFO and the raw request target (cheroot leaves an OPTIONS
-    request's PATH_INFO percent-encoded, so only the target shows its bytes)."""
+    """The decoded PATH_INFO, and for OPTIONS the raw request target: cheroot percent-decodes
+    every other method's target into PATH_INFO (all but ``%2F``, which is ASCII), but leaves
+    an OPTIONS request's encoded, so only its target shows the bytes."""
     decoded = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    target = str(environ.get("REQUEST_URI", "")).split("?", 1)[0]
     try:
         decoded.encode("latin-1").decode("utf-8")
-        unquote_to_bytes(target.encode("latin-1")).decode("utf-8")
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            target = str(environ.get("REQUEST_URI", "")).split("?", 1)[0]
+            unquote_to_bytes(target.encode("latin-1")).decode("utf-8")
     except UnicodeError:
         return False
     return True
@@ -141,6 +145,7 @@ def make_server(bind: str, port: int, apps: dict[str, Any]) -> wsgi.Server:
     server = _Server((bind, port), dispatcher, numthreads=MIN_THREADS, max=MAX_THREADS,
                          request_queue_size=128, timeout=60, shutdown_timeout=5)
     server.server_name = "decypharr"
+    server.ConnectionClass = Connection   # cheroot's parsing, cheaper socket I/O (gateway/httpconn.py)
     # The select() timeout of cheroot's loop; also how long stop() waits for it.
     server.expiration_interval = 0.05
     return server
