@@ -10,6 +10,7 @@ the one guard like every other non-public route.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,13 @@ REQUEST_SECONDS = Histogram("decypharr_http_request_duration_seconds",
                             ("route", "method"), buckets=BUCKETS, registry=HTTP_REGISTRY)
 REQUESTS = Counter("decypharr_http_requests", "HTTP requests answered",
                    ("route", "method", "status"), registry=HTTP_REGISTRY)
+
+
+@functools.lru_cache(maxsize=1024)   # routes x methods x statuses: a few hundred at most
+def _series(route: str, method: str, status: str) -> tuple[Any, Any]:
+    """The two series a request lands in; ``labels()`` takes a lock and builds a key each call,
+    a measurable part of a small PROPFIND's time, so each pair is looked up once."""
+    return REQUEST_SECONDS.labels(route, method), REQUESTS.labels(route, method, status)
 
 
 def route_of(environ: dict[str, Any]) -> str:
@@ -112,8 +120,9 @@ class Instrumented:
             if recorded[0]:
                 return
             recorded[0] = True
-            REQUEST_SECONDS.labels(label, method).observe(time.perf_counter() - started)
-            REQUESTS.labels(label, method, status[0]).inc()
+            seconds, count = _series(label, method, status[0])
+            seconds.observe(time.perf_counter() - started)
+            count.inc()
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status[0] = (status_line or "000")[:3]
