@@ -145,7 +145,7 @@ class CacheFile:
 
     def _keep(self, chunks: list[int], pieces: list[memoryview]) -> None:
         """Hold fetched chunks for this handle's next reads, the nearest first."""
-        if not self._hold:
+        if not self._hold or self._closed:   # a read-ahead task finishing after close() keeps nothing
             return
         with self._held_lock:
             for i, piece in zip(chunks, pieces, strict=True):
@@ -188,7 +188,8 @@ class CacheFile:
             if self._closed:
                 return
             self._closed = True
-            self._held.clear()
+            with self._held_lock:   # not while a read lets go of chunks it passed
+                self._held.clear()
             if self._entry is not None:
                 self._ledger.unpin_file(self._h, self._entry)
 
