@@ -13,8 +13,9 @@ from pathlib import Path
 import grimp  # import-linter's graph builder
 
 ROOT = Path(__file__).resolve().parents[1]
-# The composition root wires everything (frontends, cheroot, the demo wiring): in no layer.
-COMPOSITION = {"gateway.app", "gateway.server", "gateway.cli", "gateway.__main__"}
+# The composition root wires everything (frontends, cheroot and its connection class, the demo
+# wiring): in no layer.
+COMPOSITION = {"gateway.app", "gateway.server", "gateway.httpconn", "gateway.cli", "gateway.__main__"}
 # Where an HTTP peer is spoken to: the only gateway packages allowed to import requests.
 HTTP_PEERS = {"gateway.providers", "gateway.arr", "gateway.integrations"}
 PACKAGES = ("gateway", "fs", "api", "emulators")
