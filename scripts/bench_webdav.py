@@ -50,6 +50,7 @@ from benchkit import (
 )
 from benchkit import table as kit_table
 from benchkit import verdict as kit_verdict
+from scale_cli import compare_folder
 
 sys.path.insert(0, str(ROOT))
 
@@ -67,7 +68,7 @@ SEED_BATCH = 500
 EMU_START_TIMEOUT = 20.0
 HTTP_TIMEOUT = (10.0, 120.0)
 PROPFIND_RUNS = 20
-FOLDER_RUNS = 50
+FOLDER_RUNS = 200
 HEAD_RUNS = 50
 RANGE_RUNS = 50
 STREAM_RUNS = 2
@@ -218,6 +219,12 @@ def propfind(session: requests.Session, url: str) -> tuple[float, requests.Respo
     r = session.request("PROPFIND", url, headers={"Depth": "1"}, timeout=HTTP_TIMEOUT)
     _ = r.content
     return time.perf_counter() - t, r
+
+
+def counted_propfind(session: requests.Session, url: str) -> tuple[float, int]:
+    """(seconds, members) of one PROPFIND Depth:1, as ``scale_cli.compare_folder`` takes it."""
+    elapsed, response = propfind(session, url)
+    return elapsed, members(response)
 
 
 def members(response: requests.Response) -> int:
@@ -440,13 +447,13 @@ def compare_with_rclone(gw: Gateway, session: requests.Session, all_url: str, n:
         folder = folder_url(session, gw, all_url, per)
         res["all_gw_ms"] = ms(timed(session, all_url, PROPFIND_RUNS, n))
         res["all_rclone_ms"] = ms(timed(session, rclone.base + "/", PROPFIND_RUNS, n))
-        res["folder_gw_ms"] = ms(timed(session, folder, FOLDER_RUNS, per))
         rc_folder = next(iter(sorted(os.listdir(tree))))
-        res["folder_rclone_ms"] = ms(timed(session, f"{rclone.base}/{quote(rc_folder)}/", FOLDER_RUNS, per))
+        res.update(compare_folder(session, folder, f"{rclone.base}/{quote(rc_folder)}/", FOLDER_RUNS,
+                                  counted_propfind))
         res["all_ratio"] = round(res["all_gw_ms"] / res["all_rclone_ms"], 2)
-        res["folder_ratio"] = round(res["folder_gw_ms"] / res["folder_rclone_ms"], 2)
-        note(f"vs rclone: {n} members {res['all_gw_ms']} / {res['all_rclone_ms']} ms, "
-             f"one folder {res['folder_gw_ms']} / {res['folder_rclone_ms']} ms")
+        note(f"vs rclone: {n} members {res['all_gw_ms']} / {res['all_rclone_ms']} ms, one folder "
+             f"{res['folder_gw_ms']} / {res['folder_rclone_ms']} ms, lean client "
+             f"{res['folder_lean_gw_ms']} / {res['folder_lean_rclone_ms']} ms")
     finally:
         rclone.stop()
 
@@ -471,8 +478,11 @@ def table(res: dict[str, Any]) -> str:
          f"< {TARGET_PROPFIND_MS:.0f} ms", verdict(res["propfind_p95_ms"] < TARGET_PROPFIND_MS)),
         (f"PROPFIND D:1 {res['torrents']:,} members, median of {PROPFIND_RUNS}: gateway / rclone serve webdav",
          f"{res['all_gw_ms']} / {res['all_rclone_ms']} ms (ratio {res['all_ratio']})", "", ""),
-        (f"PROPFIND D:1 one torrent folder, median of {FOLDER_RUNS}: gateway / rclone serve webdav",
+        (f"PROPFIND D:1 one torrent folder, median of {res['folder_runs']}: gateway / rclone serve webdav",
          f"{res['folder_gw_ms']} / {res['folder_rclone_ms']} ms (ratio {res['folder_ratio']})", "", ""),
+        (f"  the same through a lean client (raw socket), median of {res['folder_lean_runs']}: gateway / rclone",
+         f"{res['folder_lean_gw_ms']} / {res['folder_lean_rclone_ms']} ms (ratio {res['folder_lean_ratio']})",
+         "", ""),
         (f"HEAD median / p95 of {HEAD_RUNS}", f"{res['head_median_ms']} / {res['head_p95_ms']} ms", "", ""),
         (f"1 MiB Range GET median / p95 of {RANGE_RUNS}", f"{res['range_median_ms']} / {res['range_p95_ms']} ms",
          "", ""),
