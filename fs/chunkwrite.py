@@ -8,8 +8,8 @@ cache, because those are read again soon (a second library scan, a player seekin
 
 Why not the page cache for a stream: every byte would first take a fresh page of memory. That costs more than the
 network read it came from: on this project's VM, fresh page-cache writes run at about
-300 MiB/s and a CPU-second per 256 MiB, against about 1.2 GB/s and a fiftieth of that CPU
-for the same chunks written with O_DIRECT (docs/benchmarks.md). It would also push the rest
+320 MiB/s and 0.8 CPU-seconds per 256 MiB, against 1.4 GB/s and 0.04 CPU-seconds for the
+same chunks written with O_DIRECT (scripts/bench_chunkwrite.py, docs/benchmarks.md). It would also push the rest
 of the machine's cache out, the media server's database included.
 
 O_DIRECT needs the file offset, the length and the memory aligned to the device's block.
