@@ -192,7 +192,9 @@ class CachedReader(FileHandle):
         if data is None and self._through:
             return self._read_through(offset, size)
         self._plan(offset, size, data is not None)
-        return data if data is not None else self._file.fill(offset, size)
+        # A sequential reader that caught up with its read-ahead fetches its own chunk: part of the
+        # stream all the same, so written past the page cache as the read-ahead's are.
+        return data if data is not None else self._file.fill(offset, size, streamed=self._window is not None)
 
     def _plan(self, offset: int, size: int, cached: bool) -> None:
         """Follow the reader; before a miss, fill a probe zone in one request."""

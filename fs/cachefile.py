@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from fs.chunkhold import ChunkHold
 from fs.chunkindex import ChunkId
 from fs.chunkledger import ChunkLedger, _File
 from fs.chunkwrite import ChunkWriter
@@ -56,10 +57,7 @@ class CacheFile:
     size of the key, so this one bypasses the cache (every read goes to ``fetch``).
 
     ``hold``: how many chunks this handle keeps in memory after fetching them (or taking them from
-    another reader's fetch). A sequential reader's read-ahead fetches the chunks it reads next, and
-    those are written past the page cache (fs/chunkwrite.py), so the reader takes them from here
-    instead of reading them back from disk. Chunks behind the reader are let go as it passes them;
-    when the hold is full, the chunks furthest ahead are read from disk later instead.
+    another reader's fetch), for its reader (``fs.chunkhold``).
     """
 
     def __init__(self, state: CacheState, h: str, size: int, entry: _File | None, fetch: Fetch,
@@ -73,10 +71,7 @@ class CacheFile:
         self._fetch = fetch
         self._cs = state.ledger.cs
         self._closed = False
-        self._hold = hold
-        self._held: dict[int, memoryview] = {}   # read without a lock (atomic dict.get); changed under _held_lock
-        self._held_lock = threading.Lock()
-        self._reading = -1                        # the first chunk of the last read from memory
+        self._held = ChunkHold(hold)
 
     def read(self, offset: int, length: int) -> bytes:
         """Bytes ``[offset, offset+length)``, clipped at EOF; misses are fetched (once, however many ask)."""
@@ -119,15 +114,9 @@ class CacheFile:
 
     def _from_memory(self, offset: int, end: int, wanted: range, *, count: bool) -> bytes | None:
         """The read from the hold, when every chunk of it is there (``count``: as hits)."""
-        found = [self._held.get(i) for i in wanted]
-        pieces = [piece for piece in found if piece is not None]
-        if len(pieces) < len(found):
+        pieces = self._held.pieces(wanted)
+        if pieces is None:
             return None
-        if wanted[0] != self._reading:   # the reader moved on: let go of what it passed
-            self._reading = wanted[0]
-            with self._held_lock:
-                for i in [i for i in self._held if i < wanted[0]]:
-                    del self._held[i]
         entry = self._entry
         with self._lock:
             self._check()
@@ -144,21 +133,15 @@ class CacheFile:
         return bytes(out)
 
     def _keep(self, chunks: list[int], pieces: list[memoryview]) -> None:
-        """Hold fetched chunks for this handle's next reads, the nearest first."""
-        if not self._hold or self._closed:   # a read-ahead task finishing after close() keeps nothing
-            return
-        with self._held_lock:
-            for i, piece in zip(chunks, pieces, strict=True):
-                self._held[i] = piece
-            while len(self._held) > self._hold:
-                del self._held[max(self._held)]
+        if not self._closed:   # a read-ahead task finishing after close() keeps nothing
+            self._held.keep(chunks, pieces)
 
-    def fill(self, offset: int, length: int) -> bytes:
-        """A read ``read_cached`` could not serve (already counted there): gather it from disk,
-        upstream and other readers' fetches; first from the hold, which a prefetch since may have filled."""
+    def fill(self, offset: int, length: int, *, streamed: bool = False) -> bytes:
+        """A read ``read_cached`` could not serve (counted there): from the hold (a prefetch may have
+        filled it since), else gathered from disk, upstream and other readers' fetches."""
         span = self._span(offset, length) if self._held else None
         data = None if span is None else self._from_memory(offset, span[0], span[1], count=False)
-        return data if data is not None else self._read(offset, length, prefetch=False)
+        return data if data is not None else self._read(offset, length, prefetch=False, streamed=streamed)
 
     def prefetch(self, offset: int, length: int, *, streamed: bool = False) -> None:
         """Read-ahead: fetch the missing chunks of the range nobody is fetching; waits for nothing.
@@ -188,8 +171,7 @@ class CacheFile:
             if self._closed:
                 return
             self._closed = True
-            with self._held_lock:   # not while a read lets go of chunks it passed
-                self._held.clear()
+            self._held.clear()
             if self._entry is not None:
                 self._ledger.unpin_file(self._h, self._entry)
 
@@ -380,7 +362,6 @@ class CacheFile:
                 self._keep([i], [data])
                 got.append(i)
         return got
-
 
 
 def _runs(indices: Iterable[int]) -> list[list[int]]:
