@@ -57,21 +57,28 @@ class ChunkWriter:
         try:
             return os.open(path, os.O_WRONLY | os.O_DIRECT)
         except OSError as exc:
-            if exc.errno == errno.EINVAL:
+            if exc.errno != errno.ENOENT:   # EINVAL mostly; some filesystems say EOPNOTSUPP or else
                 self._refused(path, exc)
             return -1
 
     def write(self, fd: int, direct_fd: int, data: memoryview, offset: int) -> None:
         """All of ``data`` at ``offset``: through ``direct_fd`` when it is open and the piece is
-        aligned, else through the buffered ``fd``. OSError when neither could write it."""
+        aligned, else through the buffered ``fd``. OSError when neither could write it.
+
+        A failed O_DIRECT write is tried again through the page cache: when that works, the
+        filesystem is what refused (some answer EINVAL only at the first write, others another
+        errno), and O_DIRECT is not tried again; when it fails too, the disk is the problem."""
         if direct_fd >= 0 and self.wants_direct(offset, len(data)):
             try:
                 self._write_direct(direct_fd, data, offset)
                 return
             except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
+                self._write_buffered(fd, data, offset)
                 self._refused(f"descriptor {direct_fd}", exc)
+                return
+        self._write_buffered(fd, data, offset)
+
+    def _write_buffered(self, fd: int, data: memoryview, offset: int) -> None:
         pwrite_full(fd, data, offset)
         if self._durable:
             os.fdatasync(fd)

@@ -89,3 +89,31 @@ def test_a_chunk_size_that_is_not_aligned_never_tries_o_direct() -> None:
     assert not ChunkWriter(CHUNK + 512, durable=False).wants_direct(0, CHUNK + 512)
     assert not ChunkWriter(CHUNK, durable=False).wants_direct(100, CHUNK)
     assert ChunkWriter(CHUNK, durable=False).wants_direct(CHUNK, CHUNK) == hasattr(os, "O_DIRECT")
+
+
+def test_a_direct_write_that_fails_is_written_through_the_page_cache(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem that takes the O_DIRECT open but fails the write (with any errno): the chunk
+    is still cached, and O_DIRECT is not tried again."""
+    writer = ChunkWriter(CHUNK, durable=False)
+    path, fd = data_file(tmp_path, 2 * CHUNK)
+    direct_fd = writer.open_direct(str(path))
+    if direct_fd < 0:
+        pytest.skip(f"the filesystem of {tmp_path} refuses O_DIRECT at open, so the write is never tried")
+    real_pwrite = os.pwrite
+
+    def failing_pwrite(target: int, data: Any, offset: int) -> int:
+        if target == direct_fd:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return real_pwrite(target, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", failing_pwrite)
+    try:
+        chunk = os.urandom(CHUNK)
+        writer.write(fd, direct_fd, memoryview(chunk), 0)
+        assert os.pread(fd, CHUNK, 0) == chunk
+        assert not writer.direct
+    finally:
+        os.close(direct_fd)
+        os.close(fd)
+        writer.close()
