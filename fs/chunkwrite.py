@@ -17,8 +17,8 @@ Chunks start on chunk boundaries, so they are aligned when ``chunk_size`` is a m
 ``ALIGN``. The bytes are copied into a page-aligned bounce buffer, which is reused because
 fresh pages are the cost being avoided. Buffered writes take the rest: an unaligned piece
 (the last chunk of a file), a chunk size that is not a multiple of ``ALIGN``, and every
-write once a filesystem refused O_DIRECT (tmpfs on old kernels, some FUSE and network
-filesystems answer EINVAL).
+write once a filesystem refused O_DIRECT, at open or at a write (tmpfs on old kernels, some
+FUSE and network filesystems).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Its errors are still WsgiDAV's answers (``send_status_response``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +33,7 @@ from fs.webdav.methods import Methods
 from fs.webdav.provider import GatewayDAVProvider, Handler
 from fs.webdav.request import RESOLVED, escapes, resolve
 
+log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 
 
@@ -53,17 +55,17 @@ class GatewayDAVApp(WsgiDAVApp):
             return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
         environ[RESOLVED] = resolve(self._vfs, environ)
         if environ.get("REQUEST_METHOD") == "PROPFIND":
-            return self._direct(self._propfind, environ, start_response)
+            return self._propfind_direct(environ, start_response)
         return super().__call__(environ, start_response)  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _direct(handler: Handler, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """A handler without WsgiDAV's dispatch; its errors answered as ``ErrorPrinter`` would."""
+    def _propfind_direct(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """PROPFIND without WsgiDAV's dispatch; its errors answered as ``ErrorPrinter`` would."""
         try:
-            return handler(environ, start_response)
+            return self._propfind(environ, start_response)
         except DAVError as exc:
             return util.send_status_response(environ, start_response, exc)  # type: ignore[no-any-return]
-        except Exception as exc:   # a bug: a whole 500, logged with its traceback by WsgiDAV
+        except Exception as exc:   # a bug: a whole 500, and its traceback in the log (ErrorPrinter logs it too)
+            log.exception("PROPFIND %s failed", environ.get("PATH_INFO"))
             return util.send_status_response(environ, start_response, as_DAVError(exc))  # type: ignore[no-any-return]
 
 
