@@ -19,7 +19,7 @@ import bottle
 from api.responses import ApiError, json_body
 from api.web import api_errors
 from fs.ranges import plan_response
-from fs.reader import FileHandle
+from fs.reader import FileHandle, blocks
 from fs.vfs import VFS, Entry
 from gateway import errors
 from gateway.library.groups import ALL
@@ -137,13 +137,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
 def _stream(reader: FileHandle, first: bytes, length: int) -> Iterator[bytes]:
     try:
         yield first
-        remaining = length - len(first)
-        while remaining > 0:
-            data = reader.read(min(PIECE, remaining))
-            if not data:
-                return
-            remaining -= len(data)
-            yield data
+        yield from blocks(reader.read, length - len(first), PIECE)
     finally:
         reader.close()
 

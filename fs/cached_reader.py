@@ -165,7 +165,8 @@ class CachedReader(FileHandle):
         try:
             # Hold what the read-ahead fetches (its streams and the chunk being read, or a probe zone)
             # in memory for the reader; a read-through reader takes its bytes from upstream instead.
-            hold = 0 if files.read_through(ref) else max(files.streams + 1, -(-PROBE_HEAD // self._cs))
+            through = files.read_through(ref)
+            hold = 0 if through else max(files.streams + 1, -(-PROBE_HEAD // self._cs))
             self._file: CacheFile = files.cache.open(key, size, files.direct_fetch(ref), hold)
         except BaseException:
             super().close()   # closed, so the finaliser does not call our close()
@@ -174,7 +175,7 @@ class CachedReader(FileHandle):
         self._seq_end = -1
         self._streak = 0
         self._window: _Window | None = None
-        self._through = files.read_through(ref)
+        self._through = through
         self._last = None if end is None else min(end, size - 1)   # the caller's last byte, if it said
         self._keeper = ChunkKeeper(size, self._cs, self._store_chunk, self._fill_chunk)
         self._upstream = UpstreamCursor(lambda start, stop: files.stream(ref, start, stop), size, self._cs,
@@ -231,7 +232,7 @@ class CachedReader(FileHandle):
             self._submit(functools.partial(self._fill, first, stop))
         return data
 
-    def _store_chunk(self, chunk: int, data: bytes) -> None:
+    def _store_chunk(self, chunk: int, data: bytes | bytearray) -> None:
         """A chunk the reader read whole: into the cache from its bytes, in the background."""
         self._submit(functools.partial(self._file.put, chunk * self._cs, data))
 
@@ -254,12 +255,10 @@ class CachedReader(FileHandle):
         return lane(Lane.IMPORTS) if self._through else contextlib.nullcontext()
 
     def _fill(self, first: int, stop: int) -> None:
-        """A pool task: chunks ``[first, stop)`` into the cache on the read-ahead lane."""
-        try:
-            with self._lane():
-                self._prefill(first, stop)
-        except Exception as exc:   # the reader meets the same error on its own read, if it goes there
-            log.info("%s: background fill of chunks %d-%d stopped: %s", self._key, first, stop - 1, exc)
+        """A pool task: chunks ``[first, stop)`` into the cache on the read-ahead lane (``_prefill``
+        logs a failure: the reader meets the same error on its own read, if it goes there)."""
+        with self._lane():
+            self._prefill(first, stop)
 
     def _prefill(self, first: int, stop: int) -> None:
         """Fetch the missing chunks ``[first, stop)`` nobody is fetching, one request per run.

@@ -27,7 +27,7 @@ from gateway.singleflight import Flight, SingleFlight
 
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[int, int], bytes]   # fetch(start, end_exclusive) -> exactly those bytes (or raises)
+Fetch = Callable[[int, int], bytes | memoryview]   # fetch(start, end_exclusive) -> exactly those bytes (or raises)
 
 _WAIT_SLICE = 30.0                    # re-check interval while waiting on another reader's fetch
 
@@ -151,10 +151,11 @@ class CacheFile:
         it: those are the ones read again soon, and from memory then."""
         self._read(offset, length, prefetch=True, streamed=streamed)
 
-    def put(self, offset: int, data: bytes) -> None:
+    def put(self, offset: int, data: bytes | bytearray) -> None:
         """Chunks a reader already read upstream (``offset`` on a chunk boundary, ``data`` whole
         chunks or up to EOF): cached from these bytes, as a prefetch would, with no second fetch."""
-        self._read(offset, len(data), prefetch=True, fetch=lambda lo, hi: data[lo - offset:hi - offset])
+        view = memoryview(data)   # slices of it copy nothing
+        self._read(offset, len(data), prefetch=True, fetch=lambda lo, hi: view[lo - offset:hi - offset])
 
     def missing(self, offset: int, length: int) -> bool:
         """Whether a chunk of the range is not on disk (a hint, as ``has_chunk``)."""
@@ -199,7 +200,7 @@ class CacheFile:
         end, wanted = span
         entry = self._entry
         if entry is None:
-            return b"" if prefetch else self._fetch(offset, end)
+            return b"" if prefetch else bytes(self._fetch(offset, end))   # bytes stay bytes: no copy
         with self._lock:
             if prefetch and self._closed:   # a read-ahead task that outlived its handle
                 return b""
@@ -284,7 +285,7 @@ class CacheFile:
                             flight.abandon()
         return done
 
-    def _fetch_run(self, entry: _File, run: list[int], fetch: Fetch, streamed: bool) -> bytes:
+    def _fetch_run(self, entry: _File, run: list[int], fetch: Fetch, streamed: bool) -> bytes | memoryview:
         cs, flights, stats = self._cs, self._state.flights, self._state.stats
         start, stop = run[0] * cs, min((run[-1] + 1) * cs, self.size)
         try:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 class ChunkKeeper:
     """Not thread-safe: the reader calls it under its own lock."""
 
-    def __init__(self, size: int, chunk_size: int, store: Callable[[int, bytes], None],
+    def __init__(self, size: int, chunk_size: int, store: Callable[[int, bytes | bytearray], None],
                  fill: Callable[[int], None]) -> None:
         self._size = size
         self._cs = chunk_size
@@ -40,7 +40,7 @@ class ChunkKeeper:
             view = view[take:]
             if offset == chunk_end:
                 if self._start == chunk * self._cs:
-                    self._store(chunk, bytes(self._buf))
+                    self._store(chunk, self._buf)   # _reset() gives the keeper a new buffer: no copy
                 else:
                     self._fill(chunk)
                 self._reset()

@@ -18,7 +18,7 @@ reopens at the new offset on a real seek. The cached handle lives in
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from gateway import errors
@@ -52,6 +52,16 @@ def read_exact(stream: ByteStream, length: int, piece: int | None = None) -> byt
         parts.append(data)
         length -= len(data)
     return b"".join(parts)
+
+
+def blocks(read: Callable[[int], bytes], length: int, piece: int) -> Iterator[bytes]:
+    """Up to ``length`` bytes from ``read``, in pieces of at most ``piece``; ends early at EOF."""
+    while length > 0:
+        data = read(min(piece, length))
+        if not data:
+            return
+        length -= len(data)
+        yield data
 
 
 BoundedOpener = Callable[[int, "int | None"], ByteStream]   # (start, last byte or None)

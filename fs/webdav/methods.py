@@ -29,7 +29,7 @@ from wsgidav.dav_error import (
 )
 
 from fs.ranges import environ_headers, plan_response
-from fs.reader import FileHandle
+from fs.reader import FileHandle, blocks
 from fs.vfs import VFS, Lookup
 from fs.webdav.pages import HEADERS as PAGE_HEADERS
 from fs.webdav.pages import folder_page
@@ -65,8 +65,8 @@ class Methods:
         self._renders = RenderCache()
 
     def table(self) -> dict[str, Handler]:
-        table: dict[str, Handler] = {"GET": self.get, "HEAD": self.get, "PROPFIND": self.propfind,
-                                     "OPTIONS": self.options}
+        # PROPFIND never reaches WsgiDAV's dispatch: GatewayDAVApp calls ``propfind`` itself.
+        table: dict[str, Handler] = {"GET": self.get, "HEAD": self.get, "OPTIONS": self.options}
         table.update(dict.fromkeys(READ_ONLY, _read_only))
         return table
 
@@ -111,8 +111,8 @@ class Methods:
         except BadPropfind as exc:
             raise DAVError(HTTP_BAD_REQUEST, f"bad PROPFIND body: {exc}") from None
         depth = "0" if depth == "0" else "1"
-        payload = self._renders.get((request.path, depth, props), found,
-                                    lambda: multistatus(self._prefix, request.path, depth, props, found))
+        payload = self._renders.get((request.key, depth, props), found,
+                                    lambda: multistatus(self._prefix, request.key, depth, props, found))
         start_response("207 Multi-Status", [("Content-Type", "application/xml; charset=utf-8"),
                                             ("Content-Length", str(len(payload))), ("DAV", "1")])
         return [payload]
@@ -145,13 +145,7 @@ def _stream(handle: FileHandle, start: int, end: int) -> Iterator[bytes]:
     down) is still answered with a whole 502."""
     try:
         handle.seek(start)
-        remaining = end - start + 1
-        while remaining > 0:
-            data = _read(handle, min(BLOCK_SIZE, remaining))
-            if not data:
-                return
-            remaining -= len(data)
-            yield data
+        yield from blocks(lambda size: _read(handle, size), end - start + 1, BLOCK_SIZE)
     finally:
         handle.close()
 

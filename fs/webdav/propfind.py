@@ -56,12 +56,12 @@ def parse_propfind(body: bytes) -> tuple[Prop, ...] | None:
     return tuple(names)
 
 
-def multistatus(prefix: str, path: str, depth: str, props: tuple[Prop, ...] | None, found: Lookup) -> bytes:
-    """The 207 body for ``path`` (already resolved as ``found``) at Depth 0 or 1; hrefs
-    start with ``prefix``, the mount path WsgiDAV serves (url_base included)."""
+def multistatus(prefix: str, key: str, depth: str, props: tuple[Prop, ...] | None, found: Lookup) -> bytes:
+    """The 207 body for ``key`` (the request's path as ``fs.webdav.request.key_of`` gives it,
+    already resolved as ``found``) at Depth 0 or 1; hrefs start with ``prefix``, the mount
+    path WsgiDAV serves (url_base included)."""
     entry = found.entry
-    clean = "/" + "/".join(p for p in path.split("/") if p)
-    base = prefix + quote(clean.rstrip("/"), safe="/")
+    base = prefix + quote(key.rstrip("/"), safe="/")
     own = base + "/" if entry.is_dir else base or "/"
     out = ['<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">', _response(own, entry, props)]
     if entry.is_dir and depth != "0":
