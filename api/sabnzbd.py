@@ -23,7 +23,7 @@ from gateway.auth import Auth
 from gateway.config import Config
 from gateway.imports.fetch import fetch_torrent_url
 from gateway.imports.manager import ImportManager
-from gateway.imports.nzb import NZO_PREFIX, NzbError, job_name
+from gateway.imports.nzb import NzbError, import_key, job_name, nzo_id
 from gateway.imports.records import AddRequest, ImportRecord, ImportState
 from gateway.imports.torrentmeta import TorrentMetaError
 
@@ -39,12 +39,8 @@ class SabError(Exception):
     """Answered as ``{"status": false, "error": message}`` with HTTP 200."""
 
 
-def nzo_id(record: ImportRecord) -> str:
-    return NZO_PREFIX + record.hash
-
-
 def _hashes(value: str) -> list[str]:
-    return [v.strip().removeprefix(NZO_PREFIX).lower() for v in value.split(",") if v.strip()]
+    return [import_key(v) for v in value.split(",") if v.strip()]
 
 
 def _timeleft(seconds: float) -> str:
@@ -153,7 +149,7 @@ class SabApi:
             record = self._manager.add(request)
         except NzbError as exc:
             raise SabError(f"invalid NZB: {exc}") from None
-        return {"status": True, "nzo_ids": [nzo_id(record)]}
+        return {"status": True, "nzo_ids": [nzo_id(record.hash)]}
 
     # ----------------------------------------------------------------- queue
 
@@ -179,7 +175,7 @@ class SabApi:
     def _queue_slot(self, record: ImportRecord, index: int) -> dict[str, Any]:
         size, left = record.selected_size, _left(record)
         status = "Downloading" if record.state == ImportState.DOWNLOADING else "Queued"
-        return {"nzo_id": nzo_id(record), "filename": record.name, "cat": record.category or "*",
+        return {"nzo_id": nzo_id(record.hash), "filename": record.name, "cat": record.category or "*",
                 "status": status, "priority": "Normal", "index": index,
                 "mb": f"{size / MIB:.2f}", "mbleft": f"{left / MIB:.2f}",
                 "size": f"{size / MIB:.1f} MB", "sizeleft": f"{left / MIB:.1f} MB",
@@ -203,7 +199,7 @@ class SabApi:
 
     def _history_slot(self, record: ImportRecord) -> dict[str, Any]:
         done = record.state == ImportState.COMPLETE
-        return {"nzo_id": nzo_id(record), "name": record.name, "nzb_name": record.name + ".nzb",
+        return {"nzo_id": nzo_id(record.hash), "name": record.name, "nzb_name": record.name + ".nzb",
                 "category": record.category or "*", "status": "Completed" if done else "Failed",
                 "storage": record.content_path if done else "", "path": record.content_path if done else "",
                 "fail_message": "" if done else (record.error or "failed at the provider"),
@@ -232,7 +228,7 @@ class SabApi:
         self._manager.delete(hashes, delete_files=params.getunicode("del_files") != "0")
         out: dict[str, Any] = {"status": True}
         if queued:
-            out["nzo_ids"] = [NZO_PREFIX + h for h in hashes]
+            out["nzo_ids"] = [nzo_id(h) for h in hashes]
         return out
 
 

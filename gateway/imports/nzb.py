@@ -20,8 +20,18 @@ from defusedxml.ElementTree import DefusedXMLParser
 from gateway.imports.torrentmeta import TorrentMetaError
 
 MAX_NZB = 64 << 20
-NZO_PREFIX = "SABnzbd_nzo_"   # an NZB job's nzo_id (api/sabnzbd.py) and the *arr's downloadId: prefix + import key
 _NAME_IN_SUBJECT = re.compile(r'"([^"]+)"')
+NZO_PREFIX = "SABnzbd_nzo_"   # an NZB job's nzo_id (api/sabnzbd.py) and the *arr's downloadId: prefix + import key
+
+
+def nzo_id(key: str) -> str:
+    """An NZB job's id, as the SABnzbd API gives it and the *arr keeps it as the grab's downloadId."""
+    return NZO_PREFIX + key
+
+
+def import_key(download_id: str) -> str:
+    """The import record key a downloadId or nzo_id names: the infohash (lower-case) or the NZB's key."""
+    return download_id.strip().removeprefix(NZO_PREFIX).lower()
 
 
 class NzbError(TorrentMetaError):

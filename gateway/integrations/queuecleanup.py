@@ -26,7 +26,7 @@ from gateway.arr.client import ArrClient, ArrTarget
 from gateway.clock import Clock
 from gateway.config import ArrConfig
 from gateway.errors import NotFound, ProviderError
-from gateway.imports.nzb import NZO_PREFIX
+from gateway.imports.nzb import import_key
 from gateway.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,6 @@ def reason_of(item: dict[str, Any]) -> str | None:
             if pattern.search(message):
                 return reason
     return None
-
-
-def import_key(download_id: str) -> str:
-    """The import record key a downloadId names: the infohash (lower-case) or the NZB's key."""
-    if download_id.startswith(NZO_PREFIX):
-        return download_id[len(NZO_PREFIX):].lower()
-    return download_id.lower()
 
 
 @dataclass

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from gateway import errors
 from gateway.arr.client import ArrClient, ArrTarget
 from gateway.clock import Clock
-from gateway.config import Config
+from gateway.config import USENET, Config
+from gateway.imports.nzb import nzo_id
 from gateway.library.library import Library
 from gateway.library.snapshot import FileRef
 from gateway.repair.service import RepairError, RepairService
@@ -46,7 +47,7 @@ class ReadRepairs:
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}                  # infohash → when it was reported
         self._opened: dict[tuple[str, int], float] = {}   # (arr, media id) → when its job was opened
-        self._queue: collections.deque[str] = collections.deque()
+        self._queue: collections.deque[tuple[str, str]] = collections.deque()   # (infohash, the grab's downloadId)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,7 +70,9 @@ class ReadRepairs:
             if len(self._queue) >= MAX_QUEUED:
                 return
             self._seen[torrent.infohash] = now
-            self._queue.append(torrent.infohash)
+            # The *arr keeps a usenet job's grab under its nzo_id, a torrent's under its hash.
+            download_id = nzo_id(torrent.infohash) if torrent.provider == USENET else torrent.infohash
+            self._queue.append((torrent.infohash, download_id))
             self.reported += 1
         log.warning("%s: lost at the provider while read (%s): a repair starts", torrent.name, exc.code or exc)
         self._wake.set()
@@ -96,9 +99,9 @@ class ReadRepairs:
                 with self._lock:
                     if not self._queue:
                         break
-                    infohash = self._queue.popleft()
+                    infohash, download_id = self._queue.popleft()
                 try:
-                    self._repair(infohash)
+                    self._repair(infohash, download_id)
                 except Exception:   # the worker outlives one bad lookup
                     log.exception("%s: opening a repair job failed", infohash)
 
@@ -108,10 +111,10 @@ class ReadRepairs:
         first = [a for a in usable if a.name == category]
         return [ArrTarget(a.name, a.host, a.token) for a in (first or usable)]
 
-    def _repair(self, infohash: str) -> None:
+    def _repair(self, infohash: str, download_id: str) -> None:
         for target in self._targets(infohash):
             try:
-                media = self._arr.grabbed_media(target, infohash)
+                media = self._arr.grabbed_media(target, download_id)
             except errors.ProviderError as exc:
                 log.info("%s: %s does not say what it grabbed it for: %s", infohash, target.name, exc)
                 continue

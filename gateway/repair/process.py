@@ -28,7 +28,7 @@ from gateway.arr.client import ArrClient, ArrTarget
 from gateway.arr.models import MediaFile
 from gateway.clock import Clock
 from gateway.config import USENET, Config
-from gateway.imports.nzb import NZO_PREFIX
+from gateway.imports.nzb import import_key
 from gateway.imports.selection import select
 from gateway.library.library import Library
 from gateway.models import Torrent, TorrentStatus
@@ -191,7 +191,7 @@ class ItemProcessor:
             return item.advanced(Step.SEARCH, "its pack still plays: its grab is not marked failed")
         grabs = self._arr.grabs(target, media_file(item))
         grab = next((g for g in grabs if item.torrent_hash
-                     and g.download_id.removeprefix(NZO_PREFIX.lower()) == item.torrent_hash.lower()),
+                     and import_key(g.download_id) == item.torrent_hash.lower()),
                     grabs[0] if grabs else None)
         if grab is None:
             return item.advanced(Step.SEARCH, "no grab to mark failed")

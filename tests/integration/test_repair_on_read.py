@@ -3,6 +3,7 @@ repair job for its media item, as POST /api/repair would; 100 more failed reads 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,10 @@ import pytest
 import requests
 
 from emulators.server import Emulator
+from gateway import errors
+from gateway.config import USENET
+from gateway.imports.nzb import nzo_id
+from gateway.library.snapshot import FileRef
 from tests.integration.test_repair import MOVIE, SHOW, Scene, _scene
 from tests.support import wait_until
 
@@ -57,3 +62,18 @@ def test_a_read_of_a_purged_file_opens_one_repair_job(scene: Scene) -> None:
     show = next(name for key, name in snapshot.folders.items() if snapshot.torrents[key].infohash == SHOW["hash"])
     assert _read(scene, "__all__", show, SHOW["files"][0]["path"]) == 206
     assert repairs.reported == 1
+
+
+def test_a_lost_usenet_job_is_found_under_its_nzo_id(scene: Scene) -> None:
+    """The *arr keeps a usenet grab under the job's nzo_id (``SABnzbd_nzo_<key>``), not the bare key."""
+    snapshot = scene.gateway.library.snapshot()
+    movie = next(t for t in snapshot.torrents.values() if t.infohash == MOVIE["hash"])
+    key = "0f" * 20
+    job = dataclasses.replace(movie, provider=USENET, id=key, infohash=key)   # the film, as an NZB job
+    scene.gateway.library.add_or_update(job)
+    scene.radarr.add_grab(nzo_id(key), movie_id=7)
+    repairs = scene.gateway.read_repairs
+    assert repairs is not None
+    repairs.file_gone(FileRef(USENET, key, 0), errors.FileGone("article missing", code="430"))
+    jobs = wait_until(lambda: scene.api("GET", "/api/repair/jobs").json(), 30, "the repair job")
+    assert jobs[0]["arrs"] == ["radarr"]
