@@ -131,12 +131,6 @@ def source_size(path: str) -> int:
     return os.path.getsize(path)
 
 
-def content_bytes(seed: str, source_path: str | None, offset: int, length: int) -> bytes:
-    if source_path:
-        return read_source(source_path, offset, length)
-    return file_bytes(seed, offset, length)
-
-
 def iter_content(
     seed: str, source_path: str | None, offset: int, length: int, chunk: int = STREAM_CHUNK
 ) -> Iterator[bytes]:

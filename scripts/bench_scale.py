@@ -41,6 +41,7 @@ from benchkit import (
     ROOT,
     EmulatorProcess,
     add_output_flags,
+    end_process,
     free_port,
     machine,
     make_note,
@@ -146,8 +147,7 @@ class Rclone:
         raise RuntimeError("rclone serve webdav not ready")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        end_process(self.proc, 10)
 
 
 # ------------------------------------------------------------------ gateway
@@ -234,8 +234,7 @@ def phase_restart_process(config: Config, session: requests.Session, n: int, res
         note(f"restart in a new process to a {n}-member listing: {res['restart_process_s']} s "
              f"(the listing itself {res['restart_process_listing_s']} s)")
     finally:
-        proc.terminate()
-        proc.wait(30)
+        end_process(proc, 30)
 
 
 def phase_restart(config: Config, session: requests.Session, n: int, res: dict[str, Any]) -> Gateway:

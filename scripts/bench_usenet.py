@@ -42,7 +42,18 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from benchkit import DOCS, ROOT, end_process, free_port, make_note, markdown_table, new_session, verdict, write_docs
+from benchkit import (
+    DOCS,
+    ROOT,
+    end_process,
+    free_port,
+    make_note,
+    markdown_table,
+    new_session,
+    rss_mb,
+    verdict,
+    write_docs,
+)
 from usenet_benchkit import BIG, PART, PASSWORD, PROBE, RAR, USER, EmulatedUsenet, RawReader, segment_ids
 
 MiB = 1 << 20
@@ -101,11 +112,7 @@ class GatewayProcess:
         raise RuntimeError("the gateway did not start")
 
     def rss_mib(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-        return float("nan")
+        return rss_mb(self.proc.pid, digits=None)
 
     def sab(self, method: str = "GET", files: Any = None, **params: Any) -> Any:
         r = self.session.request(method, self.base + "/sabnzbd/api", params={**params, "output": "json"},

@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 import requests
 from bench_scale import Rclone, make_tree
+from bench_scale import propfind as scale_propfind
 from benchkit import (
     ROOT,
     EmulatorProcess,
@@ -219,12 +220,6 @@ def propfind(session: requests.Session, url: str) -> tuple[float, requests.Respo
     r = session.request("PROPFIND", url, headers={"Depth": "1"}, timeout=HTTP_TIMEOUT)
     _ = r.content
     return time.perf_counter() - t, r
-
-
-def counted_propfind(session: requests.Session, url: str) -> tuple[float, int]:
-    """(seconds, members) of one PROPFIND Depth:1, as ``scale_cli.compare_folder`` takes it."""
-    elapsed, response = propfind(session, url)
-    return elapsed, members(response)
 
 
 def members(response: requests.Response) -> int:
@@ -449,7 +444,7 @@ def compare_with_rclone(gw: Gateway, session: requests.Session, all_url: str, n:
         res["all_rclone_ms"] = ms(timed(session, rclone.base + "/", PROPFIND_RUNS, n))
         rc_folder = next(iter(sorted(os.listdir(tree))))
         res.update(compare_folder(session, folder, f"{rclone.base}/{quote(rc_folder)}/", FOLDER_RUNS,
-                                  counted_propfind))
+                                  scale_propfind))
         res["all_ratio"] = round(res["all_gw_ms"] / res["all_rclone_ms"], 2)
         note(f"vs rclone: {n} members {res['all_gw_ms']} / {res['all_rclone_ms']} ms, one folder "
              f"{res['folder_gw_ms']} / {res['folder_rclone_ms']} ms, lean client "

@@ -55,12 +55,14 @@ def new_session() -> requests.Session:
     return session
 
 
-def rss_mb() -> float:
-    """The current RSS of this process, from /proc/self/status."""
-    with open("/proc/self/status", encoding="ascii") as fh:
+def rss_mb(pid: int | str = "self", digits: int | None = 1) -> float:
+    """The current RSS of process ``pid`` (this one by default) in MiB, from /proc/<pid>/status;
+    rounded to ``digits`` (None: not rounded)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
+                mib = int(line.split()[1]) / 1024.0
+                return mib if digits is None else round(mib, digits)
     return float("nan")
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from benchkit import EmulatorProcess, LeanClient, end_process, free_port, new_session, shut_down, side_by_side
+from benchkit import EmulatorProcess, LeanClient, end_process, free_port, new_session, rss_mb, shut_down, side_by_side
 
 ALL = "__all__"
 LEAN_RUNS = 1000
@@ -47,14 +47,6 @@ def console_script() -> str:
     if not found:
         raise RuntimeError("no decypharr console script: pip install the project first")
     return found
-
-
-def process_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
-    return float("nan")
 
 
 def spawn(config_dir: str, api_url: str, code: str, log_path: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -111,14 +103,14 @@ def run_console(n: int, per: int, rclone_folders: int, code: str, folder_runs: i
                            os.path.join(tmp.name, "gateway.log"))
         base = f"http://127.0.0.1:{port}"
         res["first_sync_s"] = round(first_sync(proc, session, base, n, sync_timeout), 1)
-        res["rss_after_sync_mb"] = process_rss_mb(proc.pid)
+        res["rss_after_sync_mb"] = rss_mb(proc.pid)
         note(f"console script: first sync {res['first_sync_s']} s, RSS {res['rss_after_sync_mb']} MB")
         rclone = rclone_cls(tree)
         rclone.wait_ready(session)
         name = quote(make_torrent(1, per)["name"])
         gw_url, rc_url = f"{base}/webdav/{ALL}/{name}/", f"{rclone.base}/{name}/"
         res.update(compare_folder(session, gw_url, rc_url, folder_runs, propfind))
-        res["rss_end_mb"] = process_rss_mb(proc.pid)
+        res["rss_end_mb"] = rss_mb(proc.pid)
         note(f"folder: gateway {res['folder_gw_ms']} ms, rclone {res['folder_rclone_ms']} ms; lean client "
              f"{res['folder_lean_gw_ms']} / {res['folder_lean_rclone_ms']} ms")
         return res

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -239,12 +238,6 @@ class RawReader:
     def close(self) -> None:
         for conn in self._conns:
             conn.close()
-
-
-def timed_fetch(reader: RawReader, ids: Sequence[str]) -> float:
-    started = time.perf_counter()
-    reader.fetch(ids)
-    return time.perf_counter() - started
 
 
 if __name__ == "__main__":
