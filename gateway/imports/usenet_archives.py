@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from gateway.archives import ArchiveRefused, is_archive_set, map_archive, order_volumes
+from gateway.archives import ArchiveRefused, is_archive_set, map_archive
 from gateway.library.nzblayout import Member, Source
 
 _SET = re.compile(r"(\.part\d+\.rar|\.rar|\.r\d{2,3}|\.s\d{2}|\.7z\.\d{3}|\.7z|\.\d{3})$", re.IGNORECASE)
@@ -69,14 +69,13 @@ def map_archives(sources: list[Source], read_article: ReadArticle, password: str
         if not is_archive_set(names):
             continue
         volumes = [ArticleVolume(i, sources[i], read_article) for i in indexes]
-        try:
-            ordered = order_volumes(volumes)
-            mapped = map_archive(ordered, password or None)
+        try:   # map_archive orders the volumes itself; its extents index the list it was given
+            mapped = map_archive(volumes, password or None)
         except ArchiveRefused as exc:
             reason = exc.reason + (" (no password in the NZB)" if exc.reason == "encrypted RAR" else "")
             raise NotStreamable(f"{names[0]}: {reason}") from None
         for member in mapped:
-            extents = tuple((ordered[e.volume].index, e.offset, e.length) for e in member.extents)
+            extents = tuple((volumes[e.volume].index, e.offset, e.length) for e in member.extents)
             members.append(Member(member.name, member.size, extents, member.cipher))
     return members
 

@@ -132,7 +132,3 @@ class Layouts:
         self._store.save_layout(key, layout.to_json())
         with self._lock:
             self._known[key] = layout
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._known)

@@ -219,7 +219,7 @@ class ServerPool:
                 return None
             self._full_in_a_row += 1
             if self._full_in_a_row <= FULL_RETRIES:
-                self._clock.wait(threading.Event(), FULL_PAUSE * self._full_in_a_row)
+                self._clock.sleep(FULL_PAUSE * self._full_in_a_row)
                 return None
             self._full_in_a_row = 0
             self.note_failure(str(exc))
@@ -321,10 +321,6 @@ class ServerPool:
             # ``errors`` too, so /health (which shows ``errors`` and not ``damaged``) sees a server that
             # serves bad articles; ``damaged`` (in /api/stats) says how many of the errors were those.
             self.stats.errors += damaged
-
-    def resting(self) -> bool:
-        with self._lock:
-            return self._clock.monotonic() < self._breaker.until
 
     # ------------------------------------------------------------ the rest
 
