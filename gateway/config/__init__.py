@@ -45,7 +45,6 @@ from gateway.config.sections import (
     UsenetConfig,
     UsenetProviderConfig,
     parse_media_server,
-    parse_rclone_rc,
 )
 from gateway.config.settings import SECRET_KEYS, Config, parse_config
 from gateway.config.store import (
@@ -66,6 +65,6 @@ __all__ = [
     "ArrConfig", "Config", "ConfigError", "CustomFolder", "DebridConfig", "MediaServerConfig", "MountConfig",
     "NotificationsConfig", "Parser", "RcloneRcConfig", "RepairConfig", "UsenetConfig", "UsenetProviderConfig",
     "apply_env", "config_path", "default_raw", "format_duration", "format_size", "load_config", "mask_secret",
-    "masked_raw", "parse_config", "parse_duration", "parse_media_server", "parse_rate", "parse_rclone_rc",
+    "masked_raw", "parse_config", "parse_duration", "parse_media_server", "parse_rate",
     "parse_size", "raw_default", "read_raw", "schema_fields", "section_class", "setting", "write_raw",
 ]

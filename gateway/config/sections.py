@@ -305,8 +305,3 @@ def parse_media_server(key: str, raw: Any) -> MediaServerConfig:
                 raise ConfigError(f"{key}.{required}", "is required")
     cfg: MediaServerConfig = _section(key, raw, MediaServerConfig)
     return cfg if cfg.name else dataclasses.replace(cfg, name=f"{cfg.type} {cfg.url}")
-
-
-def parse_rclone_rc(key: str, raw: Any) -> RcloneRcConfig:
-    cfg: RcloneRcConfig = _section(key, raw, RcloneRcConfig)
-    return cfg

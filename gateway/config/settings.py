@@ -22,7 +22,6 @@ from gateway.config.sections import (
     _parse_debrid,
     _parse_usenet,
     parse_media_server,
-    parse_rclone_rc,
 )
 from gateway.errors import ConfigError
 
@@ -68,8 +67,7 @@ class Config:
                                             parse=lambda k, v: _parse_usenet(k, v))
     media_servers: tuple[sections.MediaServerConfig, ...] = setting(
         (), kind="items", item=sections.MediaServerConfig, parse=lambda k, v: _list_of(parse_media_server)(k, v))
-    rclone_rc: sections.RcloneRcConfig = setting(kind="section", section="rclone", factory=sections.RcloneRcConfig,
-                                                 parse=lambda k, v: parse_rclone_rc(k, v))
+    rclone_rc: sections.RcloneRcConfig = setting(kind="section", section="rclone", factory=sections.RcloneRcConfig)
 
     @property
     def prefix(self) -> str:

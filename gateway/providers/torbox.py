@@ -196,7 +196,7 @@ def build(cfg: DebridConfig, clock: Clock, budget: Budget) -> TorBox:
         log.warning("%s: torbox ignores download_api_keys (items belong to the main key's account)", cfg.name)
     main_only = dataclasses.replace(cfg, download_api_keys=())
     keys = download_keys(main_only, DEFAULT_URL, clock, http, sublimits=SUBLIMITS)
-    return TorBox(cfg.name, http, clock, cfg.auto_expire_links_after, keys, cfg.api_key)
+    return TorBox(cfg.name, http, clock, cfg.auto_expire_links_after, keys)
 
 
 class TorBox(AccountClient):
@@ -205,10 +205,8 @@ class TorBox(AccountClient):
     kind = "torbox"
     capabilities = Capabilities(cache_check=True, usenet=True)
 
-    def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float,
-                 keys: KeyRing, api_key: str) -> None:
+    def __init__(self, name: str, http: ProviderHTTP, clock: Clock, link_ttl: float, keys: KeyRing) -> None:
         super().__init__(name, http, clock, min(link_ttl, LINK_TTL_CAP), keys)
-        self._key_strings = (api_key,)   # the same order as ``keys``: requestdl also wants token=
 
     # -- plumbing
 
