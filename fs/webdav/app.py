@@ -31,7 +31,7 @@ from fs.vfs import VFS
 from fs.webdav.auth import BasicAuth
 from fs.webdav.methods import Methods
 from fs.webdav.provider import GatewayDAVProvider, Handler
-from fs.webdav.request import RESOLVED, escapes, resolve
+from fs.webdav.request import RESOLVED, escapes, request_path, resolve
 
 log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
@@ -49,11 +49,12 @@ class GatewayDAVApp(WsgiDAVApp):
         if refused is not None:
             return refused
         environ.setdefault("wsgidav.auth.user_name", "")
-        if escapes(environ):
+        path = request_path(environ)
+        if escapes(path):
             body = b"not found\n"
             start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
             return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
-        environ[RESOLVED] = resolve(self._vfs, environ)
+        environ[RESOLVED] = resolve(self._vfs, path)
         if environ.get("REQUEST_METHOD") == "PROPFIND":
             return self._propfind_direct(environ, start_response)
         return super().__call__(environ, start_response)  # type: ignore[no-any-return]

@@ -24,8 +24,12 @@ class Resolved:
     found: Lookup | None      # None: nothing in the tree has this path
 
 
-def resolve(vfs: VFS, environ: dict[str, Any]) -> Resolved:
-    path = _options_path(environ) if environ.get("REQUEST_METHOD") == "OPTIONS" else path_info(environ)
+def request_path(environ: dict[str, Any]) -> str:
+    """The request's tree path, decoded once for ``escapes`` and ``resolve``."""
+    return _options_path(environ) if environ.get("REQUEST_METHOD") == "OPTIONS" else path_info(environ)
+
+
+def resolve(vfs: VFS, path: str) -> Resolved:
     try:
         found: Lookup | None = vfs.lookup(path)
     except OSError:
@@ -65,7 +69,7 @@ def _options_path(environ: dict[str, Any]) -> str:
     return path
 
 
-def escapes(environ: dict[str, Any]) -> bool:
+def escapes(path: str) -> bool:
     """A path with '..' (plain, %2e%2e, or encoded twice) or NUL names nothing in the tree.
 
     It must be refused before WsgiDAV: WsgiDAV answers it with a 400 from inside its
@@ -73,7 +77,6 @@ def escapes(environ: dict[str, Any]) -> bool:
     (``Content-Length: 421``, no bytes), so the client hangs until it times out.
     The twice-decoded form is checked too, in case anything below decodes again.
     """
-    path = path_info(environ)
     for candidate in (path, unquote(path)) if "%" in path else (path,):
         try:
             split(candidate)
