@@ -107,7 +107,7 @@ def serve_file(vfs: VFS, torrent: str, file: str) -> Any:
     if found.entry.is_dir:
         raise ApiError(400, "that is a folder, not a file")
     if bottle.request.query.get("redirect") in ("1", "true"):
-        location = vfs.link(path)   # None: no provider link of its own (archive member, usenet), served here
+        location = vfs.link_found(found, path)   # None: no provider link of its own (archive member, usenet), served here
         if location is not None:
             return bottle.HTTPResponse(status=302, headers={"Location": location})
     status, headers, start, end, reason = plan_response(found.entry, bottle.request.headers)

@@ -149,7 +149,11 @@ class VFS:
     def link(self, path: str) -> str | None:
         """The provider URL of a file right now (for redirects), None when no single provider
         URL holds its bytes (they are served from here). May call the provider."""
-        node = self._node(path)
+        return self.link_found(self.lookup(path), path)
+
+    def link_found(self, found: Lookup, path: str) -> str | None:
+        """``link`` for a path the caller has already resolved (``lookup``): no second walk."""
+        node = found.token
         if isinstance(node, DirNode):
             raise IsADirectoryError(path)
         return self._streamer.link(node.ref)
