@@ -93,7 +93,7 @@ class AccountClient:
         self._http = http
         self.budget = http.budget
         self.health = http.budget.health   # the account's state: a refused key disables it
-        self.keys = keys or KeyRing(name, [http], [""], clock)
+        self.keys = keys or KeyRing(name, [http], clock)
         self._clock = clock
         self._link_ttl = link_ttl
 

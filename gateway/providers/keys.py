@@ -28,12 +28,10 @@ COOLDOWN = 3600.0
 
 
 class KeyRing:
-    def __init__(self, name: str, clients: Sequence[ProviderHTTP], keys: Sequence[str], clock: Clock,
-                 cooldown: float = COOLDOWN) -> None:
-        assert clients and len(clients) == len(keys)
+    def __init__(self, name: str, clients: Sequence[ProviderHTTP], clock: Clock, cooldown: float = COOLDOWN) -> None:
+        assert clients
         self.name = name
         self.clients = tuple(clients)
-        self._masked = tuple(mask_secret(k) for k in keys)
         self._clock = clock
         self._cooldown = cooldown
         self._lock = threading.Lock()
@@ -48,7 +46,7 @@ class KeyRing:
             for index, (until, _) in list(self._resting.items()):
                 if now >= until:
                     del self._resting[index]
-                    log.info("%s: download key %s is back", self.name, self._masked[index])
+                    log.info("%s: download key %s is back", self.name, self._masked(index))
             return [i for i in range(len(self.clients)) if i not in self._resting]
 
     def exhaust(self, index: int, reason: str) -> None:
@@ -57,7 +55,7 @@ class KeyRing:
         until = min(now - now % DAY + DAY, now + self._cooldown)
         with self._lock:
             if index not in self._resting:
-                log.warning("%s: download key %s rests: %s", self.name, self._masked[index], reason)
+                log.warning("%s: download key %s rests: %s", self.name, self._masked(index), reason)
             self._resting[index] = (until, reason)
 
     def call(self, fn: Callable[[ProviderHTTP, int], T]) -> T:
@@ -72,8 +70,12 @@ class KeyRing:
                 self.exhaust(index, exc.code or str(exc))
         raise errors.QuotaExceeded(f"{self.name}: every download key is exhausted", code="keys_exhausted")
 
+    def _masked(self, index: int) -> str:
+        """The key as shown: each client's current one, so a key changed in the settings shows at once."""
+        return mask_secret(self.clients[index].key)
+
     def status(self) -> list[dict[str, object]]:
         usable = set(self.usable())
         with self._lock:
-            return [{"key": self._masked[i], "usable": i in usable,
+            return [{"key": self._masked(i), "usable": i in usable,
                      "reason": self._resting.get(i, (0.0, ""))[1]} for i in range(len(self.clients))]

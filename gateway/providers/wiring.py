@@ -32,4 +32,4 @@ def download_keys(cfg: DebridConfig, default_url: str, clock: Clock, main: Provi
         account_http(cfg, default_url, clock, Budget(f"{cfg.name}/key{i + 1}", limit, clock, sublimits=sublimits),
                      key=k, headers=headers)
         for i, k in enumerate(extras)]
-    return KeyRing(cfg.name, clients, [cfg.api_key, *extras], clock)
+    return KeyRing(cfg.name, clients, clock)
