@@ -13,7 +13,7 @@ from api.auth import read_json
 from api.responses import ApiError, json_body
 from api.web import api_errors
 from gateway.arr.registry import ArrRegistry
-from gateway.config import Config, masked_raw, parse_config, read_raw, write_raw
+from gateway.config import Config, live_keys, masked_raw, parse_config, read_raw, write_raw
 from gateway.errors import ConfigError
 from gateway.imports.fetch import fetch_torrent_url
 from gateway.imports.manager import ImportManager
@@ -68,7 +68,7 @@ def _merge(stored: Any, posted: Any) -> Any:
     return posted
 
 
-LIVE_KEYS = ("log_level", "notifications")   # applied at once; every other key at the next start
+LIVE_KEYS = live_keys(Config)   # applied at once (the schema's ``now``); every other key at the next start
 Apply = Callable[[Config, set[str]], None]
 
 

@@ -18,7 +18,7 @@ from gateway.config.kinds import (
     parse_rate,
     parse_size,
 )
-from gateway.config.schema import raw_default, schema_fields, section_class, setting
+from gateway.config.schema import live_keys, raw_default, schema_fields, section_class, setting
 from gateway.config.sections import (
     COUNT_FILTERS,
     DEFAULT_FILE_TYPES,
@@ -64,7 +64,7 @@ __all__ = [
     "QUEUE_CLEANUP_REASONS", "REGEX_FILTERS", "SECRET_KEYS", "SIZE_FILTERS", "USENET",
     "ArrConfig", "Config", "ConfigError", "CustomFolder", "DebridConfig", "MediaServerConfig", "MountConfig",
     "NotificationsConfig", "Parser", "RcloneRcConfig", "RepairConfig", "UsenetConfig", "UsenetProviderConfig",
-    "apply_env", "config_path", "default_raw", "format_duration", "format_size", "load_config", "mask_secret",
+    "apply_env", "config_path", "default_raw", "format_duration", "format_size", "live_keys", "load_config", "mask_secret",
     "masked_raw", "parse_config", "parse_duration", "parse_media_server", "parse_rate",
     "parse_size", "raw_default", "read_raw", "schema_fields", "section_class", "setting", "write_raw",
 ]

@@ -56,6 +56,13 @@ def section_class(f: Field[Any]) -> type:
     return type(f.default_factory())
 
 
+def live_keys(cls: type) -> frozenset[str]:
+    """The top-level keys that apply without a restart: ``now`` on the key, or on every key of
+    its section."""
+    return frozenset(f.name for f in schema_fields(cls) if f.metadata.get("now") or (
+        f.metadata["kind"] == "section" and all(s.metadata.get("now") for s in schema_fields(section_class(f)))))
+
+
 def _secret_keys(cls: type) -> Iterator[str]:
     for f in schema_fields(cls):
         if f.metadata.get("secret"):
