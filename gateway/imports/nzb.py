@@ -30,8 +30,9 @@ def nzo_id(key: str) -> str:
 
 
 def import_key(download_id: str) -> str:
-    """The import record key a downloadId or nzo_id names: the infohash (lower-case) or the NZB's key."""
-    return download_id.strip().removeprefix(NZO_PREFIX).lower()
+    """The import record key a downloadId or nzo_id names: the infohash (lower-case) or the NZB's key.
+    Either case of the prefix: the *arr client hands grabs' downloadIds over lower-cased."""
+    return download_id.strip().lower().removeprefix(NZO_PREFIX.lower())
 
 
 class NzbError(TorrentMetaError):
