@@ -269,7 +269,9 @@ class TreeIndex:
     def _place(self, key: Key, old: DirNode | None, now: float, changed: set[str] | None) -> None:
         torrent = self.torrents.get(key)
         bad = key in self.bad or (torrent is not None and torrent.status.failed)
-        if torrent is None or not self._visible(key):
+        # Not bucketed: it was not visible when this derive rebucketed it, and a layout saved since
+        # by the learner's thread made it so; the learner's own change places it next.
+        if torrent is None or key not in self._wanted or not self._visible(key):
             return
         name = self._final_name(key)
         layout = self._layouts.known(torrent) if self._layouts is not None else None
